@@ -1,0 +1,171 @@
+//! Configuring a pool: the crew's size, the queue's capacity, and the defaults every job
+//! inherits unless it overrides them.
+
+use alloc::vec::Vec;
+use core::future::Future;
+use core::marker::PhantomData;
+use core::time::Duration;
+
+use crate::pool::Shared;
+use crate::sync::Arc;
+use crate::{worker, Backoff, BuildError, LocalTask, Pool, Task, TaskKind};
+
+/// The largest crew a pool accepts.
+pub const MAX_WORKERS: usize = 4096;
+
+/// The largest queue capacity a pool accepts. The queue allocates as it fills, not up front.
+pub const MAX_QUEUE: usize = 1 << 30;
+
+/// Retry and timeout settings a job inherits unless it sets its own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Defaults {
+    pub(crate) retries: u32,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) backoff: Backoff,
+}
+
+/// Builds a [`Pool`].
+///
+/// | option | default | meaning |
+/// |---|---|---|
+/// | [`workers`](PoolBuilder::workers) | 4 | jobs run at once, 1 ..= [`MAX_WORKERS`] |
+/// | [`queue`](PoolBuilder::queue) | 1024 | jobs waiting beyond those running, 1 ..= [`MAX_QUEUE`] |
+/// | [`timeout`](PoolBuilder::timeout) | none | time limit of each attempt |
+/// | [`retries`](PoolBuilder::retries) | 0 | retries after a failed attempt (`retries + 1` attempts at most) |
+/// | [`backoff`](PoolBuilder::backoff) | `linear(100 ms)` | delay schedule between attempts |
+///
+/// Invalid values are reported by the build methods as a [`BuildError`], never a panic.
+///
+/// # Examples
+///
+/// With any executor: build the workers as futures and spawn them.
+///
+/// ```
+/// use core::time::Duration;
+/// use workcrew::{Job, PoolBuilder};
+///
+/// let sleeper = |d: Duration| async move { async_io_like_sleep(d).await };
+/// # async fn async_io_like_sleep(_d: Duration) {}
+/// let (pool, workers) = PoolBuilder::new(sleeper).workers(2).queue(8).build_workers()?;
+/// assert_eq!(workers.len(), 2);
+/// // executor.spawn(worker) for each; here, a tiny single-threaded run:
+/// let handle = pool.try_submit(Job::new(|_| async { Ok::<_, ()>(1) })).unwrap();
+/// pool.close();
+/// for w in workers {
+///     futures_lite::future::block_on(w);
+/// }
+/// assert_eq!(futures_lite::future::block_on(handle), Ok(1));
+/// # Ok::<_, workcrew::BuildError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct PoolBuilder<S, K = Task> {
+    sleeper: S,
+    workers: usize,
+    queue: usize,
+    defaults: Defaults,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<S> PoolBuilder<S, Task> {
+    /// A builder for a pool that times attempts and backoff with `sleeper`.
+    pub const fn new(sleeper: S) -> Self {
+        Self {
+            sleeper,
+            workers: 4,
+            queue: 1024,
+            defaults: Defaults {
+                retries: 0,
+                timeout: None,
+                backoff: Backoff::linear(ONE_TENTH),
+            },
+            kind: PhantomData,
+        }
+    }
+
+    /// Makes the pool queue [`LocalTask`]s, whose futures need not be `Send`, for a
+    /// single-threaded executor such as the browser's.
+    pub fn local(self) -> PoolBuilder<S, LocalTask> {
+        PoolBuilder {
+            sleeper: self.sleeper,
+            workers: self.workers,
+            queue: self.queue,
+            defaults: self.defaults,
+            kind: PhantomData,
+        }
+    }
+}
+
+const ONE_TENTH: Duration = Duration::from_millis(100);
+
+impl<S, K> PoolBuilder<S, K> {
+    /// How many jobs run at once: the crew's size.
+    pub const fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers;
+        self
+    }
+
+    /// How many jobs may wait beyond those running. [`Pool::submit`] waits for room when the
+    /// queue is full, [`Pool::try_submit`] refuses. No rendezvous mode: 0 is an error.
+    pub const fn queue(mut self, capacity: usize) -> Self {
+        self.queue = capacity;
+        self
+    }
+
+    /// The default time limit of each attempt. See [`Job::timeout`](crate::Job::timeout).
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.defaults.timeout = Some(timeout);
+        self
+    }
+
+    /// No default time limit (the default).
+    pub const fn no_timeout(mut self) -> Self {
+        self.defaults.timeout = None;
+        self
+    }
+
+    /// The default number of retries after a failed attempt: `retries(3)` allows up to
+    /// **4 attempts**.
+    pub const fn retries(mut self, retries: u32) -> Self {
+        self.defaults.retries = retries;
+        self
+    }
+
+    /// The default delay schedule between attempts.
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.defaults.backoff = backoff;
+        self
+    }
+
+    fn validate(&self) -> Result<(), BuildError> {
+        match (self.workers, self.queue) {
+            (0, _) => Err(BuildError::ZeroWorkers),
+            (w, _) if w > MAX_WORKERS => Err(BuildError::TooManyWorkers { requested: w }),
+            (_, 0) => Err(BuildError::ZeroQueue),
+            (_, q) if q > MAX_QUEUE => Err(BuildError::QueueTooLarge { requested: q }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Builds the pool and returns its workers as futures, for an executor of your choice to
+    /// spawn (or to `join`). Nothing runs until they are polled.
+    ///
+    /// Each worker ends once the pool is shut down (or its last handle dropped) and the queue is
+    /// empty, or once it is aborted.
+    #[allow(clippy::type_complexity)]
+    pub fn build_workers(self) -> Result<(Pool<S, K>, Vec<impl Future<Output = ()>>), BuildError>
+    where
+        K: TaskKind,
+    {
+        self.validate()?;
+        let shared = Arc::new(Shared::new(
+            self.sleeper,
+            self.workers,
+            self.queue,
+            self.defaults,
+        ));
+        let workers = (0..self.workers)
+            .map(|_| worker::run(Arc::clone(&shared)))
+            .collect();
+        Ok((Pool::from_shared(shared), workers))
+    }
+}

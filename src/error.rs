@@ -1,0 +1,223 @@
+//! Everything that can go wrong, as typed values: building a pool, submitting a job, running one.
+
+use alloc::string::String;
+use core::fmt;
+
+/// Why a job did not produce a value. Every variant carries the number of attempts made.
+///
+/// # Examples
+///
+/// ```
+/// use workcrew::JobError;
+///
+/// let e: JobError<&str> = JobError::Failed { error: "boom", attempts: 4 };
+/// assert_eq!(e.attempts(), 4);
+/// assert_eq!(e.to_string(), "job failed after 4 attempts: boom");
+/// assert_eq!(e.into_error(), Some("boom"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobError<E> {
+    /// The last attempt returned `Err(error)`, and no retry was left or the retry predicate
+    /// declined it.
+    Failed {
+        /// The last attempt's error.
+        error: E,
+        /// Attempts made (≥ 1).
+        attempts: u32,
+    },
+    /// The last attempt ran past its timeout; its future was dropped.
+    TimedOut {
+        /// Attempts made (≥ 1).
+        attempts: u32,
+    },
+    /// The last attempt panicked (only with the `std` feature, which catches panics).
+    Panicked {
+        /// The panic message, when the payload was a string.
+        message: Option<String>,
+        /// Attempts made (≥ 1).
+        attempts: u32,
+    },
+    /// The job was cancelled: by [`JobHandle::cancel`](crate::JobHandle::cancel), by
+    /// [`Pool::abort`](crate::Pool::abort), or by a shutdown deadline. A job cancelled while
+    /// queued has made 0 attempts and never ran.
+    Cancelled {
+        /// Attempts made (0 if it never started).
+        attempts: u32,
+    },
+}
+
+impl<E> JobError<E> {
+    /// Attempts made before the job ended (0 for a job cancelled before it started).
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::Failed { attempts, .. }
+            | Self::TimedOut { attempts }
+            | Self::Panicked { attempts, .. }
+            | Self::Cancelled { attempts } => *attempts,
+        }
+    }
+
+    /// The last attempt's error, if the job failed with one.
+    pub fn into_error(self) -> Option<E> {
+        match self {
+            Self::Failed { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+
+    /// Whether the job timed out.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Self::TimedOut { .. })
+    }
+
+    /// Whether the job panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, Self::Panicked { .. })
+    }
+
+    /// Whether the job was cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, Self::Cancelled { .. })
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for JobError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Failed { error, attempts } => {
+                write!(f, "job failed after {attempts} attempts: {error}")
+            }
+            Self::TimedOut { attempts } => write!(f, "job timed out after {attempts} attempts"),
+            Self::Panicked {
+                message: Some(m),
+                attempts,
+            } => {
+                write!(f, "job panicked after {attempts} attempts: {m}")
+            }
+            Self::Panicked {
+                message: None,
+                attempts,
+            } => {
+                write!(f, "job panicked after {attempts} attempts")
+            }
+            Self::Cancelled { attempts } => write!(f, "job cancelled after {attempts} attempts"),
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> core::error::Error for JobError<E> {}
+
+/// A submission the pool refused. The job is handed back untouched.
+///
+/// # Examples
+///
+/// ```
+/// use workcrew::{Job, SubmitError};
+///
+/// let err = SubmitError::Full(Job::new(|_| async { Ok::<u8, ()>(1) }));
+/// assert!(err.is_full());
+/// let _job_back = err.into_job();
+/// ```
+pub enum SubmitError<J> {
+    /// The queue was full ([`Pool::try_submit`](crate::Pool::try_submit) only;
+    /// [`Pool::submit`](crate::Pool::submit) waits for room instead).
+    Full(J),
+    /// The pool is shutting down or shut down, and accepts no new jobs.
+    Closed(J),
+}
+
+impl<J> SubmitError<J> {
+    /// The refused job.
+    pub fn into_job(self) -> J {
+        match self {
+            Self::Full(j) | Self::Closed(j) => j,
+        }
+    }
+
+    /// Whether the queue was full.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
+    }
+
+    /// Whether the pool was closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Self::Closed(_))
+    }
+}
+
+impl<J> fmt::Debug for SubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<J> fmt::Display for SubmitError<J> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full(_) => f.write_str("job refused: the queue is full"),
+            Self::Closed(_) => f.write_str("job refused: the pool is shut down"),
+        }
+    }
+}
+
+impl<J> core::error::Error for SubmitError<J> {}
+
+/// An invalid pool configuration, reported by the builder instead of a panic.
+///
+/// # Examples
+///
+/// ```
+/// use core::time::Duration;
+/// use workcrew::{BuildError, PoolBuilder};
+///
+/// let err = PoolBuilder::new(|_: Duration| async {}).workers(0).build_workers().err().unwrap();
+/// assert_eq!(err, BuildError::ZeroWorkers);
+/// assert_eq!(err.to_string(), "workers must be at least 1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `workers` was 0: a pool with no workers would never run anything.
+    ZeroWorkers,
+    /// `workers` was above [`MAX_WORKERS`](crate::MAX_WORKERS).
+    TooManyWorkers {
+        /// The requested number.
+        requested: usize,
+    },
+    /// `queue` was 0. workcrew has no rendezvous mode: use `queue(1)` for the smallest buffer.
+    ZeroQueue,
+    /// `queue` was above [`MAX_QUEUE`](crate::MAX_QUEUE).
+    QueueTooLarge {
+        /// The requested capacity.
+        requested: usize,
+    },
+    /// The operating system refused to start a worker thread (built-in executor only).
+    Spawn(String),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroWorkers => f.write_str("workers must be at least 1"),
+            Self::TooManyWorkers { requested } => write!(
+                f,
+                "workers must be at most {}, got {requested}",
+                crate::MAX_WORKERS
+            ),
+            Self::ZeroQueue => f.write_str("queue must be at least 1"),
+            Self::QueueTooLarge { requested } => {
+                write!(
+                    f,
+                    "queue must be at most {}, got {requested}",
+                    crate::MAX_QUEUE
+                )
+            }
+            Self::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for BuildError {}

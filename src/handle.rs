@@ -1,0 +1,203 @@
+//! The result of a job: a one-shot slot shared by the job's task and its [`JobHandle`].
+//!
+//! The slot is one small allocation: a state byte, a single-value lock-free queue for the result,
+//! and two lazily allocated events (one for the handle waiting on the result, one for the task
+//! waiting on a cancel request). Nothing is allocated for waiting unless someone waits.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use concurrent_queue::ConcurrentQueue;
+use event_listener::{Event, EventListener};
+
+use crate::sync::{Arc, AtomicU8, Ordering};
+use crate::JobError;
+
+const QUEUED: u8 = 0;
+const RUNNING: u8 = 1;
+const SETTLED: u8 = 2;
+/// Set beside `RUNNING` when the handle asks a running job to stop.
+const CANCEL: u8 = 4;
+
+pub(crate) struct Slot<T, E> {
+    state: AtomicU8,
+    result: ConcurrentQueue<Result<T, JobError<E>>>,
+    settled: Event,
+    cancel: Event,
+}
+
+impl<T, E> Slot<T, E> {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: AtomicU8::new(QUEUED),
+            result: ConcurrentQueue::bounded(1),
+            settled: Event::new(),
+            cancel: Event::new(),
+        }
+    }
+
+    /// Moves a queued job to running. `false` if it was cancelled while queued.
+    pub(crate) fn start(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// Stores the outcome and wakes the handle. The caller must be the only settler: the task
+    /// after `start`, or a canceller that won the `QUEUED → SETTLED` transition.
+    pub(crate) fn settle(&self, result: Result<T, JobError<E>>) {
+        self.state.store(SETTLED, Ordering::Release);
+        // The queue holds one value and only one settler exists, so the push cannot fail.
+        let _ = self.result.push(result);
+        self.settled.notify(usize::MAX);
+    }
+
+    pub(crate) fn is_cancel_requested(&self) -> bool {
+        self.state.load(Ordering::Acquire) & CANCEL != 0
+    }
+
+    /// Polls for a cancel request, registering `listener` to be woken by one.
+    pub(crate) fn poll_cancel(
+        &self,
+        listener: &mut Option<EventListener>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        loop {
+            if self.is_cancel_requested() {
+                return Poll::Ready(());
+            }
+            match listener {
+                None => *listener = Some(self.cancel.listen()),
+                Some(l) => {
+                    if Pin::new(l).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *listener = None;
+                }
+            }
+        }
+    }
+
+    /// Requests cancellation. A queued job is settled as cancelled at once; a running one is
+    /// asked to stop and settles when its task drops the attempt.
+    fn cancel(&self) -> bool {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            let next = match state {
+                QUEUED => SETTLED,
+                RUNNING => RUNNING | CANCEL,
+                _ => return false,
+            };
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if next == SETTLED => {
+                    self.settle(Err(JobError::Cancelled { attempts: 0 }));
+                    return true;
+                }
+                Ok(_) => {
+                    self.cancel.notify(usize::MAX);
+                    return true;
+                }
+                Err(actual) => state = actual,
+            }
+        }
+    }
+}
+
+/// A future of a job's result. It always resolves, whatever happens to the pool.
+///
+/// Dropping a handle detaches the job: it still runs and is counted in the metrics.
+///
+/// # Examples
+///
+/// ```
+/// use workcrew::{Job, JobError, Pool};
+///
+/// # workcrew::block_on(async {
+/// let pool = Pool::builder().workers(1).build()?;
+/// let handle = pool.submit(Job::new(|_| async { Ok::<_, ()>(6 * 7) })).await?;
+/// assert_eq!(handle.await, Ok(42));
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[must_use = "a handle does nothing unless awaited; drop it explicitly to detach the job"]
+pub struct JobHandle<T, E> {
+    slot: Arc<Slot<T, E>>,
+    listener: Option<EventListener>,
+    done: bool,
+}
+
+impl<T, E> JobHandle<T, E> {
+    pub(crate) fn new(slot: Arc<Slot<T, E>>) -> Self {
+        Self {
+            slot,
+            listener: None,
+            done: false,
+        }
+    }
+
+    /// Cancels the job. A queued job never starts and its handle resolves at once with
+    /// [`JobError::Cancelled`] (0 attempts). A running job's attempt is dropped at its next await
+    /// point (or when it next yields), then the handle resolves with `Cancelled`.
+    ///
+    /// Returns `false` if the job had already ended or was already cancelled; then the handle
+    /// resolves with the job's own outcome.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use workcrew::{Job, JobError, Pool};
+    ///
+    /// # workcrew::block_on(async {
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let hang = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
+    /// assert!(hang.cancel());
+    /// assert!(hang.await.unwrap_err().is_cancelled());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.slot.cancel()
+    }
+
+    /// Whether the job has ended and the handle would resolve without waiting.
+    pub fn is_finished(&self) -> bool {
+        self.done || !self.slot.result.is_empty()
+    }
+}
+
+impl<T, E> Future for JobHandle<T, E> {
+    type Output = Result<T, JobError<E>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        assert!(!this.done, "JobHandle polled after it resolved");
+        loop {
+            if let Ok(result) = this.slot.result.pop() {
+                this.done = true;
+                this.listener = None;
+                return Poll::Ready(result);
+            }
+            match &mut this.listener {
+                None => this.listener = Some(this.slot.settled.listen()),
+                Some(l) => {
+                    if Pin::new(l).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.listener = None;
+                }
+            }
+        }
+    }
+}
+
+impl<T, E> core::fmt::Debug for JobHandle<T, E> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("JobHandle")
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}

@@ -1,0 +1,150 @@
+//! What a job is: an async function of its attempt, plus optional per-job overrides of the
+//! pool's retry and timeout defaults.
+
+use core::time::Duration;
+
+use crate::Backoff;
+
+/// Which attempt of a job is running, passed to the job's function.
+///
+/// # Examples
+///
+/// ```
+/// use workcrew::{Attempt, Job};
+///
+/// // Fails on the first attempt, succeeds on the retry.
+/// let job = Job::new(|attempt: Attempt| async move {
+///     if attempt.is_retry() { Ok(attempt.number()) } else { Err("flaky") }
+/// });
+/// # let _ = job;
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    number: u32,
+}
+
+impl Attempt {
+    pub(crate) const fn new(number: u32) -> Self {
+        Self { number }
+    }
+
+    /// The attempt's number, starting at 1.
+    pub const fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// Whether this is a retry (attempt 2 or later).
+    pub const fn is_retry(&self) -> bool {
+        self.number > 1
+    }
+}
+
+/// Decides whether an attempt's error is worth another attempt.
+///
+/// Implemented for every `Fn(&E) -> bool`. Timeouts and panics are always retried while retries
+/// remain; the predicate sees only the job's own errors.
+pub trait RetryIf<E> {
+    /// `true` to retry after `error` (if retries remain), `false` to fail the job now.
+    fn should_retry(&self, error: &E) -> bool;
+}
+
+impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
+    fn should_retry(&self, error: &E) -> bool {
+        self(error)
+    }
+}
+
+/// The default retry predicate: every error is worth a retry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RetryAll;
+
+impl<E> RetryIf<E> for RetryAll {
+    fn should_retry(&self, _: &E) -> bool {
+        true
+    }
+}
+
+/// A job: a function called once per attempt, returning a future of `Result<T, E>`.
+///
+/// Options left unset take the pool's defaults (see [`PoolBuilder`](crate::PoolBuilder)).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use workcrew::{Backoff, Job};
+///
+/// #[derive(Debug)]
+/// enum FetchError { NotFound, Unavailable }
+///
+/// let job = Job::new(|_attempt| async { Err::<String, _>(FetchError::Unavailable) })
+///     .retries(3) // up to 4 attempts in all
+///     .timeout(Duration::from_secs(2)) // for each attempt
+///     .backoff(Backoff::exponential(Duration::from_millis(50)).with_jitter())
+///     .retry_if(|e: &FetchError| !matches!(e, FetchError::NotFound));
+/// # let _ = job;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Job<F, P = RetryAll> {
+    pub(crate) run: F,
+    pub(crate) retries: Option<u32>,
+    pub(crate) timeout: Option<Option<Duration>>,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) retry_if: P,
+}
+
+impl<F> Job<F> {
+    /// A job that calls `run` for each attempt. `run` returns a future of `Result<T, E>`.
+    pub const fn new<Fut>(run: F) -> Self
+    where
+        F: FnMut(Attempt) -> Fut,
+    {
+        Self {
+            run,
+            retries: None,
+            timeout: None,
+            backoff: None,
+            retry_if: RetryAll,
+        }
+    }
+}
+
+impl<F, P> Job<F, P> {
+    /// Retries after a failed attempt: `retries(3)` means up to **4 attempts** in all.
+    /// `u32::MAX` retries forever.
+    pub const fn retries(mut self, retries: u32) -> Self {
+        self.retries = Some(retries);
+        self
+    }
+
+    /// The time limit of each attempt. When it passes, the attempt's future is dropped, so its
+    /// work stops at its next await point. A zero timeout lets an attempt run only until it first
+    /// waits.
+    pub const fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(Some(timeout));
+        self
+    }
+
+    /// Lets each attempt run as long as it needs, whatever the pool's default.
+    pub const fn no_timeout(mut self) -> Self {
+        self.timeout = Some(None);
+        self
+    }
+
+    /// The delay schedule between attempts.
+    pub const fn backoff(mut self, backoff: Backoff) -> Self {
+        self.backoff = Some(backoff);
+        self
+    }
+
+    /// Retries only errors for which `predicate` returns `true`.
+    pub fn retry_if<Q>(self, predicate: Q) -> Job<F, Q> {
+        Job {
+            run: self.run,
+            retries: self.retries,
+            timeout: self.timeout,
+            backoff: self.backoff,
+            retry_if: predicate,
+        }
+    }
+}

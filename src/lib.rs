@@ -1,0 +1,118 @@
+//! A small async worker pool: a fixed crew of workers pulls jobs from a bounded queue; every
+//! attempt has a timeout that really cancels it; failed attempts are retried with backoff; panics
+//! are caught; every job's handle settles exactly once; the pool keeps metrics and shuts down
+//! gracefully. One core runs natively, on `no_std` + `alloc` targets and in the browser.
+//!
+//! ```
+//! use std::time::Duration;
+//! use workcrew::{Backoff, Job, JobError, Pool};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! workcrew::block_on(async {
+//!     let pool = Pool::builder()
+//!         .workers(4)
+//!         .queue(100)
+//!         .timeout(Duration::from_millis(200)) // per attempt
+//!         .retries(2) // up to 3 attempts
+//!         .backoff(Backoff::exponential(Duration::from_millis(10)).with_jitter())
+//!         .build()?;
+//!
+//!     // Fails twice, then succeeds on its third attempt.
+//!     let flaky = pool
+//!         .submit(Job::new(|attempt| async move {
+//!             if attempt.number() < 3 { Err("not yet") } else { Ok(attempt.number()) }
+//!         }))
+//!         .await?;
+//!
+//!     // Never finishes: each attempt is dropped after 200 ms.
+//!     let hang = pool
+//!         .submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>()).retries(0))
+//!         .await?;
+//!
+//!     assert_eq!(flaky.await, Ok(3));
+//!     assert_eq!(hang.await, Err(JobError::TimedOut { attempts: 1 }));
+//!
+//!     let report = pool.shutdown().await;
+//!     let m = report.metrics;
+//!     assert_eq!((m.submitted, m.succeeded, m.failed, m.retried, m.timed_out), (2, 1, 1, 2, 1));
+//!     Ok(())
+//! })
+//! # }
+//! ```
+//!
+//! # The path of a job
+//!
+//! Each step lives in its own module, in this order:
+//!
+//! 1. **submit** ([`Pool::submit`], [`Pool::try_submit`]): reserve a place in the bounded queue,
+//!    box the [`Job`] as one task, get a [`JobHandle`];
+//! 2. **queue**: waits for room, or refuses with [`SubmitError`], handing the job back;
+//! 3. **worker**: a plain future that takes tasks one at a time;
+//! 4. **task**: the attempt loop: attempt, [`Backoff`], [`RetryIf`], retry;
+//! 5. **attempt**: one attempt raced against its timeout and a cancel request, panics caught;
+//! 6. **outcome**: the handle resolves with a value or a [`JobError`];
+//! 7. **metrics**: [`Metrics`], counted on the way.
+//!
+//! # Runtimes
+//!
+//! The pool needs two things from a runtime: something to poll its workers, and a [`Sleeper`]
+//! (any `Fn(Duration) -> impl Future<Output = ()>`). Without a sleeper there is no builder, so a
+//! missing runtime is a compile error, not a runtime panic.
+//!
+//! * **Built in** (`std`, default): [`Pool::builder`] runs each worker on its own thread with
+//!   [`NativeTimer`]. The [`native`] module explains why.
+//! * **Any executor**: [`PoolBuilder::new`] with your sleeper, then
+//!   [`PoolBuilder::build_workers`], and spawn the worker futures. Use
+//!   [`PoolBuilder::local`] on single-threaded executors so jobs need not be `Send`.
+//!
+//! # Features
+//!
+//! * `std` (default): the built-in runtime, [`NativeTimer`], [`block_on`], and **panic
+//!   capture**. Without `std` a panicking job is not caught: it goes to the target's panic
+//!   handler (which usually halts).
+//! * `portable-atomic`: builds on targets without compare-and-swap, such as
+//!   `thumbv6m-none-eabi`, through `portable-atomic` (choose its `critical-section` or
+//!   single-core mode in your binary).
+//!
+//! Without `std` the crate is `#![no_std]` and needs only `alloc`.
+#![no_std]
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
+
+mod attempt;
+mod backoff;
+mod builder;
+mod error;
+mod handle;
+mod job;
+mod metrics;
+#[cfg(feature = "std")]
+pub mod native;
+mod pool;
+mod queue;
+mod sleep;
+mod sync;
+mod task;
+mod worker;
+
+pub use backoff::Backoff;
+pub use builder::{PoolBuilder, MAX_QUEUE, MAX_WORKERS};
+pub use error::{BuildError, JobError, SubmitError};
+pub use handle::JobHandle;
+pub use job::{Attempt, Job, RetryAll, RetryIf};
+pub use metrics::Metrics;
+#[cfg(feature = "std")]
+pub use native::{block_on, NativeTimer, Sleep};
+pub use pool::{Pool, ShutdownReport};
+pub use sleep::Sleeper;
+pub use task::{IntoTask, LocalTask, Task, TaskKind};
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

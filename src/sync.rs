@@ -1,0 +1,21 @@
+//! Atomics and `Arc`, from `core`/`alloc` or, with the `portable-atomic` feature, from
+//! `portable-atomic` (for targets such as `thumbv6m-none-eabi` that lack compare-and-swap).
+
+#[cfg(not(feature = "portable-atomic"))]
+pub(crate) use alloc::sync::Arc;
+#[cfg(not(feature = "portable-atomic"))]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+
+#[cfg(feature = "portable-atomic")]
+pub(crate) use portable_atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+#[cfg(feature = "portable-atomic")]
+pub(crate) use portable_atomic_util::Arc;
+
+/// A monotonic event counter: 64-bit where the target has 64-bit atomics, the native word
+/// otherwise (it then wraps after 2³² events; snapshots are always reported as `u64`).
+#[cfg(all(target_has_atomic = "64", not(feature = "portable-atomic")))]
+pub(crate) type Counter = core::sync::atomic::AtomicU64;
+#[cfg(all(target_has_atomic = "64", feature = "portable-atomic"))]
+pub(crate) type Counter = portable_atomic::AtomicU64;
+#[cfg(not(target_has_atomic = "64"))]
+pub(crate) type Counter = AtomicUsize;

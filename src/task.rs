@@ -1,0 +1,235 @@
+//! A job's task: the attempt loop that turns a [`Job`] into exactly one settled outcome.
+//!
+//! Submitting boxes the whole job — its function, its options and this loop — as one future, a
+//! *task*, which a worker polls to completion. The task owns a guard that settles the job's
+//! handle and counts it in the metrics exactly once: when the loop ends, or, if the task is
+//! dropped first (abort, shutdown deadline, a dropped queue), as cancelled.
+
+use alloc::boxed::Box;
+use core::future::Future;
+use core::pin::{pin, Pin};
+use core::task::Poll;
+
+use crate::attempt::{self, Outcome};
+use crate::handle::Slot;
+use crate::metrics::Counters;
+use crate::pool::Shared;
+use crate::sync::Arc;
+use crate::{Attempt, Job, JobError, JobHandle, RetryIf, Sleeper};
+
+/// A queued job whose future can move between threads: what the built-in executor runs.
+pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A queued job for a single-threaded executor (the browser, embedded executors): its future
+/// may hold `!Send` values such as JavaScript objects.
+pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Task {}
+    impl Sealed for super::LocalTask {}
+}
+
+/// The kind of task a pool queues: [`Task`] (`Send`) or [`LocalTask`]. Sealed.
+pub trait TaskKind: Future<Output = ()> + Unpin + 'static + sealed::Sealed {}
+impl TaskKind for Task {}
+impl TaskKind for LocalTask {}
+
+/// Something a pool of task kind `K` with sleeper `S` can run: implemented by [`Job`], with
+/// `Send` bounds for [`Task`] pools and without them for [`LocalTask`] pools.
+pub trait IntoTask<S, K>: Sized {
+    /// The job's value.
+    type Output;
+    /// The job's error.
+    type Error;
+
+    #[doc(hidden)]
+    fn into_task(self, shared: &Arc<Shared<S, K>>) -> (K, JobHandle<Self::Output, Self::Error>);
+}
+
+impl<S, F, Fut, T, E, P> IntoTask<S, Task> for Job<F, P>
+where
+    S: Sleeper + Send + Sync + 'static,
+    S::Sleep: Send,
+    F: FnMut(Attempt) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    P: RetryIf<E> + Send + 'static,
+{
+    type Output = T;
+    type Error = E;
+
+    fn into_task(self, shared: &Arc<Shared<S, Task>>) -> (Task, JobHandle<T, E>) {
+        let slot = Arc::new(Slot::new());
+        let task = Box::pin(run(self, Arc::clone(shared), Arc::clone(&slot)));
+        (task, JobHandle::new(slot))
+    }
+}
+
+impl<S, F, Fut, T, E, P> IntoTask<S, LocalTask> for Job<F, P>
+where
+    S: Sleeper + 'static,
+    F: FnMut(Attempt) -> Fut + 'static,
+    Fut: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: 'static,
+    P: RetryIf<E> + 'static,
+{
+    type Output = T;
+    type Error = E;
+
+    fn into_task(self, shared: &Arc<Shared<S, LocalTask>>) -> (LocalTask, JobHandle<T, E>) {
+        let slot = Arc::new(Slot::new());
+        let task = Box::pin(run(self, Arc::clone(shared), Arc::clone(&slot)));
+        (task, JobHandle::new(slot))
+    }
+}
+
+/// The attempt loop.
+fn run<S, K, F, Fut, T, E, P>(
+    job: Job<F, P>,
+    shared: Arc<Shared<S, K>>,
+    slot: Arc<Slot<T, E>>,
+) -> impl Future<Output = ()>
+where
+    S: Sleeper,
+    F: FnMut(Attempt) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    P: RetryIf<E>,
+{
+    // Created outside the async block so that dropping the task before its first poll still
+    // drops (and so runs) the guard.
+    let guard = Settle {
+        shared,
+        slot,
+        started: false,
+        attempts: 0,
+        done: false,
+    };
+    async move {
+        let mut guard = guard;
+        let g = &mut guard;
+        if !g.slot.start() {
+            return; // cancelled while queued; the guard counts it
+        }
+        let defaults = &g.shared.defaults;
+        let retries = job.retries.unwrap_or(defaults.retries);
+        let timeout = job.timeout.unwrap_or(defaults.timeout);
+        let backoff = job.backoff.unwrap_or(defaults.backoff);
+        let (mut f, retry_if) = (job.run, job.retry_if);
+        let counters = &g.shared.counters;
+        Counters::bump(&counters.started);
+        g.started = true;
+        loop {
+            if g.slot.is_cancel_requested() {
+                let attempts = g.attempts;
+                return g.finish(Err(JobError::Cancelled { attempts }));
+            }
+            g.attempts = g.attempts.saturating_add(1);
+            let n = g.attempts;
+            Counters::bump(&counters.attempts);
+            if n > 1 {
+                Counters::bump(&counters.retried);
+            }
+            let outcome =
+                attempt::run(&mut f, Attempt::new(n), timeout, &g.shared.sleeper, &g.slot).await;
+            let (error, retry) = match outcome {
+                Outcome::Succeeded(value) => return g.finish(Ok(value)),
+                Outcome::Cancelled => return g.finish(Err(JobError::Cancelled { attempts: n })),
+                Outcome::Failed(error) => {
+                    let retry = retry_if.should_retry(&error);
+                    (JobError::Failed { error, attempts: n }, retry)
+                }
+                Outcome::TimedOut => {
+                    Counters::bump(&counters.timed_out);
+                    (JobError::TimedOut { attempts: n }, true)
+                }
+                Outcome::Panicked(message) => {
+                    Counters::bump(&counters.panicked);
+                    (
+                        JobError::Panicked {
+                            message,
+                            attempts: n,
+                        },
+                        true,
+                    )
+                }
+            };
+            if !retry || n > retries {
+                return g.finish(Err(error));
+            }
+            let random = if backoff.has_jitter() {
+                g.shared.random()
+            } else {
+                0
+            };
+            let delay = backoff.jittered_delay(n, random);
+            wait_unless_cancelled(&g.shared.sleeper, delay, &g.slot).await;
+        }
+    }
+}
+
+/// Sleeps for `delay` (not at all if zero), or until a cancel request, which the loop then
+/// sees before the next attempt.
+async fn wait_unless_cancelled<S: Sleeper, T, E>(
+    sleeper: &S,
+    delay: core::time::Duration,
+    slot: &Slot<T, E>,
+) {
+    if delay.is_zero() {
+        return;
+    }
+    let mut sleep = pin!(sleeper.sleep(delay));
+    let mut listener = None;
+    core::future::poll_fn(|cx| {
+        if slot.poll_cancel(&mut listener, cx).is_ready() {
+            return Poll::Ready(());
+        }
+        sleep.as_mut().poll(cx)
+    })
+    .await
+}
+
+/// Settles the job and counts it, exactly once.
+struct Settle<S, K, T, E> {
+    shared: Arc<Shared<S, K>>,
+    slot: Arc<Slot<T, E>>,
+    started: bool,
+    attempts: u32,
+    done: bool,
+}
+
+impl<S, K, T, E> Settle<S, K, T, E> {
+    fn finish(&mut self, result: Result<T, JobError<E>>) {
+        let counters = &self.shared.counters;
+        Counters::bump(match &result {
+            Ok(_) => &counters.succeeded,
+            Err(JobError::Cancelled { .. }) => &counters.cancelled_running,
+            Err(_) => &counters.failed,
+        });
+        self.done = true;
+        // Count first, then settle: whoever sees the result also sees it in the metrics.
+        self.slot.settle(result);
+    }
+}
+
+impl<S, K, T, E> Drop for Settle<S, K, T, E> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        if self.started {
+            self.finish(Err(JobError::Cancelled {
+                attempts: self.attempts,
+            }));
+            return;
+        }
+        // Never started: either its handle already cancelled it (and settled it), or it is
+        // cancelled now, by the pool dropping it.
+        Counters::bump(&self.shared.counters.cancelled_queued);
+        if self.slot.start() {
+            self.slot.settle(Err(JobError::Cancelled { attempts: 0 }));
+        }
+    }
+}
