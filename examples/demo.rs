@@ -11,10 +11,8 @@ use workcrew::{block_on, Backoff, Job, JobError, NativeTimer, Pool, Sleeper};
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A one-line report instead of the default panic message: the pool catches the panic.
     std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+        let at =
+            info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         eprintln!("  (a job panicked{at}; the pool caught it)");
     }));
     let started = Instant::now();
@@ -26,11 +24,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .retries(3) // up to 4 attempts
             .backoff(Backoff::linear(Duration::from_millis(100))) // the original: (attempt + 1) × 100 ms
             .build()?;
-        println!(
-            "pool: {} workers, queue of {}\n",
-            pool.workers(),
-            pool.capacity()
-        );
+        println!("pool: {} workers, queue of {}\n", pool.workers(), pool.capacity());
 
         let mut jobs = Vec::new();
         for i in 1..=4u32 {
@@ -56,9 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .submit(Job::new(|_| future::pending::<Result<String, String>>()).retries(1))
             .await?;
         jobs.push(("hang".into(), hang));
-        let panics = pool
-            .submit(Job::new(|_| async { panic!("index out of range") }).retries(0))
-            .await?;
+        let panics =
+            pool.submit(Job::new(|_| async { panic!("index out of range") }).retries(0)).await?;
         jobs.push(("panic".into(), panics));
         let permanent = pool
             .submit(
@@ -95,10 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
 
         let m = report.metrics;
-        println!(
-            "\nshutdown: {} completed, {} cancelled",
-            report.completed, report.cancelled
-        );
+        println!("\nshutdown: {} completed, {} cancelled", report.completed, report.cancelled);
         println!(
             "metrics:  submitted {}  started {}  succeeded {}  failed {}  cancelled {}",
             m.submitted, m.started, m.succeeded, m.failed, m.cancelled

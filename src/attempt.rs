@@ -51,8 +51,7 @@ where
                 return Poll::Ready(Outcome::TimedOut);
             }
         }
-        slot.poll_cancel(&mut cancel, cx)
-            .map(|()| Outcome::Cancelled)
+        slot.poll_cancel(&mut cancel, cx).map(|()| Outcome::Cancelled)
     })
     .await
 }

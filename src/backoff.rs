@@ -80,13 +80,7 @@ impl Backoff {
     }
 
     const fn new(kind: Kind, base: Duration) -> Self {
-        Self {
-            kind,
-            base,
-            factor: 2,
-            max: Duration::MAX,
-            jitter: false,
-        }
+        Self { kind, base, factor: 2, max: Duration::MAX, jitter: false }
     }
 
     /// Sets the growth factor of an exponential schedule (ignored by the others).
@@ -123,9 +117,7 @@ impl Backoff {
             Kind::Constant => base,
             Kind::Linear => base.saturating_mul(u128::from(retry)),
             Kind::Exponential => {
-                let growth = u128::from(self.factor)
-                    .checked_pow(retry - 1)
-                    .unwrap_or(u128::MAX);
+                let growth = u128::from(self.factor).checked_pow(retry - 1).unwrap_or(u128::MAX);
                 base.saturating_mul(growth)
             }
         };
@@ -190,24 +182,14 @@ mod tests {
         assert_eq!(Backoff::linear(MS * 100).delay(1), MS * 100);
         assert_eq!(Backoff::linear(MS * 100).delay(4), MS * 400);
         let exp = Backoff::exponential(MS * 10);
-        assert_eq!(
-            [1, 2, 3, 4].map(|n| exp.delay(n)),
-            [MS * 10, MS * 20, MS * 40, MS * 80]
-        );
+        assert_eq!([1, 2, 3, 4].map(|n| exp.delay(n)), [MS * 10, MS * 20, MS * 40, MS * 80]);
         let exp3 = exp.with_factor(3);
-        assert_eq!(
-            [1, 2, 3].map(|n| exp3.delay(n)),
-            [MS * 10, MS * 30, MS * 90]
-        );
+        assert_eq!([1, 2, 3].map(|n| exp3.delay(n)), [MS * 10, MS * 30, MS * 90]);
     }
 
     #[test]
     fn first_attempt_has_no_delay() {
-        for b in [
-            Backoff::constant(MS),
-            Backoff::linear(MS),
-            Backoff::exponential(MS),
-        ] {
+        for b in [Backoff::constant(MS), Backoff::linear(MS), Backoff::exponential(MS)] {
             assert_eq!(b.delay(0), Duration::ZERO);
         }
     }
@@ -223,10 +205,7 @@ mod tests {
         assert_eq!(Backoff::constant(MS * 999).with_max(cap).delay(1), cap);
         assert_eq!(Backoff::linear(MS * 100).with_max(cap).delay(3), cap);
         assert_eq!(Backoff::exponential(MS * 100).with_max(cap).delay(3), cap);
-        assert_eq!(
-            Backoff::exponential(MS * 100).with_max(cap).delay(2),
-            MS * 200
-        );
+        assert_eq!(Backoff::exponential(MS * 100).with_max(cap).delay(2), MS * 200);
     }
 
     #[test]
@@ -234,21 +213,10 @@ mod tests {
         let huge = Duration::MAX;
         assert_eq!(Backoff::linear(huge).delay(u32::MAX), Duration::MAX);
         assert_eq!(Backoff::exponential(huge).delay(u32::MAX), Duration::MAX);
-        assert_eq!(
-            Backoff::exponential(MS)
-                .with_factor(u32::MAX)
-                .delay(u32::MAX),
-            Duration::MAX
-        );
+        assert_eq!(Backoff::exponential(MS).with_factor(u32::MAX).delay(u32::MAX), Duration::MAX);
         assert_eq!(Backoff::exponential(MS).delay(200), Duration::MAX);
-        assert_eq!(
-            Backoff::exponential(Duration::ZERO).delay(u32::MAX),
-            Duration::ZERO
-        );
-        assert_eq!(
-            Backoff::exponential(MS).with_factor(0).delay(2),
-            Duration::ZERO
-        );
+        assert_eq!(Backoff::exponential(Duration::ZERO).delay(u32::MAX), Duration::ZERO);
+        assert_eq!(Backoff::exponential(MS).with_factor(0).delay(2), Duration::ZERO);
         let capped = Backoff::exponential(MS).with_max(Duration::from_secs(30));
         assert_eq!(capped.delay(u32::MAX), Duration::from_secs(30));
         let jit = Backoff::linear(huge).with_jitter();
@@ -269,10 +237,7 @@ mod tests {
             hi = hi.max(d);
         }
         assert!(lo < MS * 10, "jitter should reach near zero, got {lo:?}");
-        assert!(
-            hi > MS * 990,
-            "jitter should reach near the cap, got {hi:?}"
-        );
+        assert!(hi > MS * 990, "jitter should reach near the cap, got {hi:?}");
     }
 
     #[test]

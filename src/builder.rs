@@ -1,14 +1,14 @@
 //! Configuring a pool: the crew's size, the queue's capacity, and the defaults every job
 //! inherits unless it overrides them.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::future::Future;
-use core::marker::PhantomData;
 use core::time::Duration;
 
 use crate::pool::Shared;
 use crate::sync::Arc;
-use crate::{worker, Backoff, BuildError, LocalTask, Pool, Task, TaskKind};
+use crate::{worker, Backoff, BuildError, JobEvent, LocalTask, Pool, Task, TaskKind};
 
 /// The largest crew a pool accepts.
 pub const MAX_WORKERS: usize = 4096;
@@ -57,13 +57,12 @@ pub(crate) struct Defaults {
 /// assert_eq!(futures_lite::future::block_on(handle), Ok(1));
 /// # Ok::<_, workcrew::BuildError>(())
 /// ```
-#[derive(Clone, Debug)]
-pub struct PoolBuilder<S, K = Task> {
+pub struct PoolBuilder<S, K: TaskKind = Task> {
     sleeper: S,
     workers: usize,
     queue: usize,
     defaults: Defaults,
-    kind: PhantomData<fn() -> K>,
+    observer: Option<Box<K::Observer>>,
 }
 
 impl<S> PoolBuilder<S, Task> {
@@ -73,31 +72,72 @@ impl<S> PoolBuilder<S, Task> {
             sleeper,
             workers: 4,
             queue: 1024,
-            defaults: Defaults {
-                retries: 0,
-                timeout: None,
-                backoff: Backoff::linear(ONE_TENTH),
-            },
-            kind: PhantomData,
+            defaults: Defaults { retries: 0, timeout: None, backoff: Backoff::linear(ONE_TENTH) },
+            observer: None,
         }
+    }
+
+    /// Calls `observer` with every [`JobEvent`]: on the worker's thread, or the submitter's for
+    /// `Queued`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use workcrew::{Job, JobEvent, Pool};
+    ///
+    /// # workcrew::block_on(async {
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = seen.clone();
+    /// let pool = Pool::builder()
+    ///     .retries(1)
+    ///     .backoff(workcrew::Backoff::none())
+    ///     .on_event(move |e: &JobEvent<'_>| log.lock().unwrap().push(format!("{e:?}")))
+    ///     .build()?;
+    /// let h = pool.submit(Job::new(|a: workcrew::Attempt| async move {
+    ///     if a.is_retry() { Ok(()) } else { Err("first try fails") }
+    /// })).await?;
+    /// h.await.unwrap();
+    /// pool.shutdown().await;
+    /// let seen = seen.lock().unwrap();
+    /// assert_eq!(seen.first().unwrap(), "Queued { job: 0 }");
+    /// assert_eq!(seen.last().unwrap(), "Succeeded { job: 0, attempts: 2 }");
+    /// // Queued, AttemptStarted, AttemptFailed, RetryScheduled, AttemptStarted, Succeeded.
+    /// assert_eq!(seen.len(), 6);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn on_event(mut self, observer: impl Fn(&JobEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
     }
 
     /// Makes the pool queue [`LocalTask`]s, whose futures need not be `Send`, for a
     /// single-threaded executor such as the browser's.
+    ///
+    /// An observer set before `local()` carries over.
     pub fn local(self) -> PoolBuilder<S, LocalTask> {
         PoolBuilder {
             sleeper: self.sleeper,
             workers: self.workers,
             queue: self.queue,
             defaults: self.defaults,
-            kind: PhantomData,
+            observer: self.observer.map(|o| -> Box<dyn Fn(&JobEvent<'_>)> { o }),
         }
+    }
+}
+
+impl<S> PoolBuilder<S, LocalTask> {
+    /// Calls `observer` with every [`JobEvent`]; it need not be `Send` in a local pool.
+    pub fn on_local_event(mut self, observer: impl Fn(&JobEvent<'_>) + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
     }
 }
 
 const ONE_TENTH: Duration = Duration::from_millis(100);
 
-impl<S, K> PoolBuilder<S, K> {
+impl<S, K: TaskKind> PoolBuilder<S, K> {
     /// How many jobs run at once: the crew's size.
     pub const fn workers(mut self, workers: usize) -> Self {
         self.workers = workers;
@@ -152,20 +192,28 @@ impl<S, K> PoolBuilder<S, K> {
     /// Each worker ends once the pool is shut down (or its last handle dropped) and the queue is
     /// empty, or once it is aborted.
     #[allow(clippy::type_complexity)]
-    pub fn build_workers(self) -> Result<(Pool<S, K>, Vec<impl Future<Output = ()>>), BuildError>
-    where
-        K: TaskKind,
-    {
+    pub fn build_workers(self) -> Result<(Pool<S, K>, Vec<impl Future<Output = ()>>), BuildError> {
         self.validate()?;
         let shared = Arc::new(Shared::new(
             self.sleeper,
             self.workers,
             self.queue,
             self.defaults,
+            self.observer,
         ));
-        let workers = (0..self.workers)
-            .map(|_| worker::run(Arc::clone(&shared)))
-            .collect();
+        let workers = (0..self.workers).map(|_| worker::run(Arc::clone(&shared))).collect();
         Ok((Pool::from_shared(shared), workers))
+    }
+}
+
+impl<S: core::fmt::Debug, K: TaskKind> core::fmt::Debug for PoolBuilder<S, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PoolBuilder")
+            .field("sleeper", &self.sleeper)
+            .field("workers", &self.workers)
+            .field("queue", &self.queue)
+            .field("defaults", &self.defaults)
+            .field("observer", &self.observer.is_some())
+            .finish()
     }
 }

@@ -88,16 +88,10 @@ impl<E: fmt::Display> fmt::Display for JobError<E> {
                 write!(f, "job failed after {attempts} attempts: {error}")
             }
             Self::TimedOut { attempts } => write!(f, "job timed out after {attempts} attempts"),
-            Self::Panicked {
-                message: Some(m),
-                attempts,
-            } => {
+            Self::Panicked { message: Some(m), attempts } => {
                 write!(f, "job panicked after {attempts} attempts: {m}")
             }
-            Self::Panicked {
-                message: None,
-                attempts,
-            } => {
+            Self::Panicked { message: None, attempts } => {
                 write!(f, "job panicked after {attempts} attempts")
             }
             Self::Cancelled { attempts } => write!(f, "job cancelled after {attempts} attempts"),
@@ -202,18 +196,12 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ZeroWorkers => f.write_str("workers must be at least 1"),
-            Self::TooManyWorkers { requested } => write!(
-                f,
-                "workers must be at most {}, got {requested}",
-                crate::MAX_WORKERS
-            ),
+            Self::TooManyWorkers { requested } => {
+                write!(f, "workers must be at most {}, got {requested}", crate::MAX_WORKERS)
+            }
             Self::ZeroQueue => f.write_str("queue must be at least 1"),
             Self::QueueTooLarge { requested } => {
-                write!(
-                    f,
-                    "queue must be at most {}, got {requested}",
-                    crate::MAX_QUEUE
-                )
+                write!(f, "queue must be at most {}, got {requested}", crate::MAX_QUEUE)
             }
             Self::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
         }

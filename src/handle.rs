@@ -39,9 +39,7 @@ impl<T, E> Slot<T, E> {
 
     /// Moves a queued job to running. `false` if it was cancelled while queued.
     pub(crate) fn start(&self) -> bool {
-        self.state
-            .compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+        self.state.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
     /// Stores the outcome and wakes the handle. The caller must be the only settler: the task
@@ -89,9 +87,7 @@ impl<T, E> Slot<T, E> {
                 RUNNING => RUNNING | CANCEL,
                 _ => return false,
             };
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
+            match self.state.compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) if next == SETTLED => {
                     self.settle(Err(JobError::Cancelled { attempts: 0 }));
@@ -126,17 +122,20 @@ impl<T, E> Slot<T, E> {
 #[must_use = "a handle does nothing unless awaited; drop it explicitly to detach the job"]
 pub struct JobHandle<T, E> {
     slot: Arc<Slot<T, E>>,
+    job: u64,
     listener: Option<EventListener>,
     done: bool,
 }
 
 impl<T, E> JobHandle<T, E> {
-    pub(crate) fn new(slot: Arc<Slot<T, E>>) -> Self {
-        Self {
-            slot,
-            listener: None,
-            done: false,
-        }
+    pub(crate) fn new(slot: Arc<Slot<T, E>>, job: u64) -> Self {
+        Self { slot, job, listener: None, done: false }
+    }
+
+    /// The job's id, as in [`Attempt::job_id`](crate::Attempt::job_id) and its
+    /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order.
+    pub fn job_id(&self) -> u64 {
+        self.job
     }
 
     /// Cancels the job. A queued job never starts and its handle resolves at once with
@@ -197,6 +196,7 @@ impl<T, E> Future for JobHandle<T, E> {
 impl<T, E> core::fmt::Debug for JobHandle<T, E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("JobHandle")
+            .field("job", &self.job)
             .field("finished", &self.is_finished())
             .finish()
     }

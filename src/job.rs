@@ -20,12 +20,18 @@ use crate::Backoff;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Attempt {
+    job: u64,
     number: u32,
 }
 
 impl Attempt {
-    pub(crate) const fn new(number: u32) -> Self {
-        Self { number }
+    pub(crate) const fn new(job: u64, number: u32) -> Self {
+        Self { job, number }
+    }
+
+    /// The id of the job, the same as in its [`JobEvent`](crate::JobEvent)s.
+    pub const fn job_id(&self) -> u64 {
+        self.job
     }
 
     /// The attempt's number, starting at 1.
@@ -99,13 +105,7 @@ impl<F> Job<F> {
     where
         F: FnMut(Attempt) -> Fut,
     {
-        Self {
-            run,
-            retries: None,
-            timeout: None,
-            backoff: None,
-            retry_if: RetryAll,
-        }
+        Self { run, retries: None, timeout: None, backoff: None, retry_if: RetryAll }
     }
 }
 

@@ -88,10 +88,13 @@ mod attempt;
 mod backoff;
 mod builder;
 mod error;
+mod event;
 mod handle;
 mod job;
 mod metrics;
-#[cfg(feature = "std")]
+// The browser has no threads and no `Instant`: there the built-in runtime is absent, so using it
+// is a compile error rather than a runtime panic.
+#[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
 pub mod native;
 mod pool;
 mod queue;
@@ -103,10 +106,11 @@ mod worker;
 pub use backoff::Backoff;
 pub use builder::{PoolBuilder, MAX_QUEUE, MAX_WORKERS};
 pub use error::{BuildError, JobError, SubmitError};
+pub use event::JobEvent;
 pub use handle::JobHandle;
 pub use job::{Attempt, Job, RetryAll, RetryIf};
 pub use metrics::Metrics;
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
 pub use native::{block_on, NativeTimer, Sleep};
 pub use pool::{Pool, ShutdownReport};
 pub use sleep::Sleeper;

@@ -12,7 +12,9 @@ use crate::builder::Defaults;
 use crate::metrics::Counters;
 use crate::queue::{Queue, Refused};
 use crate::sync::{Arc, AtomicBool, AtomicUsize, Counter, Ordering};
-use crate::{IntoTask, JobHandle, Metrics, Sleeper, SubmitError, Task, TaskKind};
+use alloc::boxed::Box;
+
+use crate::{IntoTask, JobEvent, JobHandle, Metrics, Sleeper, SubmitError, Task, TaskKind};
 
 /// A worker pool: a fixed crew of workers pulling jobs from a bounded queue.
 ///
@@ -50,13 +52,13 @@ use crate::{IntoTask, JobHandle, Metrics, Sleeper, SubmitError, Task, TaskKind};
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub struct Pool<S, K = Task> {
+pub struct Pool<S, K: TaskKind = Task> {
     shared: Arc<Shared<S, K>>,
 }
 
 /// State shared by the pool's handles, its workers and its tasks.
 #[doc(hidden)]
-pub struct Shared<S, K> {
+pub struct Shared<S, K: TaskKind> {
     pub(crate) queue: Queue<K>,
     pub(crate) sleeper: S,
     pub(crate) defaults: Defaults,
@@ -69,18 +71,23 @@ pub struct Shared<S, K> {
     /// Live `Pool` clones; the last one to go closes the queue.
     handles: AtomicUsize,
     seed: Counter,
+    observer: Option<Box<K::Observer>>,
 }
 
-impl<S, K> core::fmt::Debug for Shared<S, K> {
+impl<S, K: TaskKind> core::fmt::Debug for Shared<S, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Shared")
-            .field("workers", &self.workers)
-            .finish_non_exhaustive()
+        f.debug_struct("Shared").field("workers", &self.workers).finish_non_exhaustive()
     }
 }
 
-impl<S, K> Shared<S, K> {
-    pub(crate) fn new(sleeper: S, workers: usize, queue: usize, defaults: Defaults) -> Self {
+impl<S, K: TaskKind> Shared<S, K> {
+    pub(crate) fn new(
+        sleeper: S,
+        workers: usize,
+        queue: usize,
+        defaults: Defaults,
+        observer: Option<Box<K::Observer>>,
+    ) -> Self {
         Self {
             queue: Queue::new(queue),
             sleeper,
@@ -93,6 +100,14 @@ impl<S, K> Shared<S, K> {
             workers_done: Event::new(),
             handles: AtomicUsize::new(1),
             seed: Counter::new(0),
+            observer,
+        }
+    }
+
+    /// Tells the observer, if there is one.
+    pub(crate) fn emit(&self, event: JobEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            observer(&event);
         }
     }
 
@@ -122,7 +137,7 @@ pub struct ShutdownReport {
     pub metrics: Metrics,
 }
 
-impl<S, K> Pool<S, K> {
+impl<S, K: TaskKind> Pool<S, K> {
     pub(crate) fn from_shared(shared: Arc<Shared<S, K>>) -> Self {
         Self { shared }
     }
@@ -234,7 +249,7 @@ impl<S, K> Pool<S, K> {
     }
 }
 
-impl<S: Sleeper, K> Pool<S, K> {
+impl<S: Sleeper, K: TaskKind> Pool<S, K> {
     /// Graceful shutdown with a deadline: like [`shutdown`](Pool::shutdown), but once `deadline`
     /// has passed, whatever is still queued or running is cancelled as by
     /// [`abort`](Pool::abort).
@@ -341,8 +356,11 @@ impl<S, K: TaskKind> Pool<S, K> {
         permit: crate::queue::Permit<'_, K>,
         job: J,
     ) -> JobHandle<J::Output, J::Error> {
-        let (task, handle) = job.into_task(&self.shared);
-        Counters::bump(&self.shared.counters.submitted);
+        // The submitted count so far is the new job's id.
+        #[allow(clippy::unnecessary_cast)] // `usize` on targets without 64-bit atomics
+        let id = self.shared.counters.submitted.fetch_add(1, Ordering::Release) as u64;
+        let (task, handle) = job.into_task(&self.shared, id);
+        self.shared.emit(JobEvent::Queued { job: id });
         permit.send(task);
         handle
     }
@@ -356,16 +374,14 @@ impl<S, K: TaskKind> Pool<S, K> {
     }
 }
 
-impl<S, K> Clone for Pool<S, K> {
+impl<S, K: TaskKind> Clone for Pool<S, K> {
     fn clone(&self) -> Self {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
-        Self {
-            shared: Arc::clone(&self.shared),
-        }
+        Self { shared: Arc::clone(&self.shared) }
     }
 }
 
-impl<S, K> Drop for Pool<S, K> {
+impl<S, K: TaskKind> Drop for Pool<S, K> {
     /// The last handle closes the pool; the workers finish what is queued, then stop.
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -374,7 +390,7 @@ impl<S, K> Drop for Pool<S, K> {
     }
 }
 
-impl<S, K> core::fmt::Debug for Pool<S, K> {
+impl<S, K: TaskKind> core::fmt::Debug for Pool<S, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Pool")
             .field("workers", &self.workers())

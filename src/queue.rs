@@ -55,13 +55,7 @@ impl<T> Drop for Permit<'_, T> {
 impl<T> Queue<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         let (tx, rx) = async_channel::unbounded();
-        Self {
-            tx,
-            rx,
-            state: AtomicUsize::new(0),
-            capacity,
-            room: Event::new(),
-        }
+        Self { tx, rx, state: AtomicUsize::new(0), capacity, room: Event::new() }
     }
 
     /// Reserves a place now, or says why not.

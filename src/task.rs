@@ -15,7 +15,7 @@ use crate::handle::Slot;
 use crate::metrics::Counters;
 use crate::pool::Shared;
 use crate::sync::Arc;
-use crate::{Attempt, Job, JobError, JobHandle, RetryIf, Sleeper};
+use crate::{Attempt, Job, JobError, JobEvent, JobHandle, RetryIf, Sleeper};
 
 /// A queued job whose future can move between threads: what the built-in executor runs.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -31,20 +31,33 @@ mod sealed {
 }
 
 /// The kind of task a pool queues: [`Task`] (`Send`) or [`LocalTask`]. Sealed.
-pub trait TaskKind: Future<Output = ()> + Unpin + 'static + sealed::Sealed {}
-impl TaskKind for Task {}
-impl TaskKind for LocalTask {}
+pub trait TaskKind: Future<Output = ()> + Unpin + 'static + sealed::Sealed {
+    /// The observer a pool of this kind accepts: `Send + Sync` for [`Task`] pools.
+    type Observer: ?Sized + Fn(&JobEvent<'_>);
+}
+
+impl TaskKind for Task {
+    type Observer = dyn Fn(&JobEvent<'_>) + Send + Sync;
+}
+
+impl TaskKind for LocalTask {
+    type Observer = dyn Fn(&JobEvent<'_>);
+}
 
 /// Something a pool of task kind `K` with sleeper `S` can run: implemented by [`Job`], with
 /// `Send` bounds for [`Task`] pools and without them for [`LocalTask`] pools.
-pub trait IntoTask<S, K>: Sized {
+pub trait IntoTask<S, K: TaskKind>: Sized {
     /// The job's value.
     type Output;
     /// The job's error.
     type Error;
 
     #[doc(hidden)]
-    fn into_task(self, shared: &Arc<Shared<S, K>>) -> (K, JobHandle<Self::Output, Self::Error>);
+    fn into_task(
+        self,
+        shared: &Arc<Shared<S, K>>,
+        job: u64,
+    ) -> (K, JobHandle<Self::Output, Self::Error>);
 }
 
 impl<S, F, Fut, T, E, P> IntoTask<S, Task> for Job<F, P>
@@ -54,16 +67,16 @@ where
     F: FnMut(Attempt) -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: Send + 'static,
+    E: core::any::Any + Send,
     P: RetryIf<E> + Send + 'static,
 {
     type Output = T;
     type Error = E;
 
-    fn into_task(self, shared: &Arc<Shared<S, Task>>) -> (Task, JobHandle<T, E>) {
+    fn into_task(self, shared: &Arc<Shared<S, Task>>, job: u64) -> (Task, JobHandle<T, E>) {
         let slot = Arc::new(Slot::new());
-        let task = Box::pin(run(self, Arc::clone(shared), Arc::clone(&slot)));
-        (task, JobHandle::new(slot))
+        let task = Box::pin(run(self, job, Arc::clone(shared), Arc::clone(&slot)));
+        (task, JobHandle::new(slot, job))
     }
 }
 
@@ -73,40 +86,41 @@ where
     F: FnMut(Attempt) -> Fut + 'static,
     Fut: Future<Output = Result<T, E>> + 'static,
     T: 'static,
-    E: 'static,
+    E: core::any::Any,
     P: RetryIf<E> + 'static,
 {
     type Output = T;
     type Error = E;
 
-    fn into_task(self, shared: &Arc<Shared<S, LocalTask>>) -> (LocalTask, JobHandle<T, E>) {
+    fn into_task(
+        self,
+        shared: &Arc<Shared<S, LocalTask>>,
+        job: u64,
+    ) -> (LocalTask, JobHandle<T, E>) {
         let slot = Arc::new(Slot::new());
-        let task = Box::pin(run(self, Arc::clone(shared), Arc::clone(&slot)));
-        (task, JobHandle::new(slot))
+        let task = Box::pin(run(self, job, Arc::clone(shared), Arc::clone(&slot)));
+        (task, JobHandle::new(slot, job))
     }
 }
 
 /// The attempt loop.
 fn run<S, K, F, Fut, T, E, P>(
     job: Job<F, P>,
+    id: u64,
     shared: Arc<Shared<S, K>>,
     slot: Arc<Slot<T, E>>,
 ) -> impl Future<Output = ()>
 where
     S: Sleeper,
+    K: TaskKind,
     F: FnMut(Attempt) -> Fut,
     Fut: Future<Output = Result<T, E>>,
+    E: core::any::Any,
     P: RetryIf<E>,
 {
     // Created outside the async block so that dropping the task before its first poll still
     // drops (and so runs) the guard.
-    let guard = Settle {
-        shared,
-        slot,
-        started: false,
-        attempts: 0,
-        done: false,
-    };
+    let guard = Settle { shared, slot, id, started: false, attempts: 0, done: false };
     async move {
         let mut guard = guard;
         let g = &mut guard;
@@ -127,44 +141,42 @@ where
                 return g.finish(Err(JobError::Cancelled { attempts }));
             }
             g.attempts = g.attempts.saturating_add(1);
-            let n = g.attempts;
+            let (n, job) = (g.attempts, g.id);
             Counters::bump(&counters.attempts);
             if n > 1 {
                 Counters::bump(&counters.retried);
             }
+            let shared = &*g.shared;
+            shared.emit(JobEvent::AttemptStarted { job, attempt: n });
             let outcome =
-                attempt::run(&mut f, Attempt::new(n), timeout, &g.shared.sleeper, &g.slot).await;
+                attempt::run(&mut f, Attempt::new(job, n), timeout, &shared.sleeper, &g.slot).await;
             let (error, retry) = match outcome {
                 Outcome::Succeeded(value) => return g.finish(Ok(value)),
                 Outcome::Cancelled => return g.finish(Err(JobError::Cancelled { attempts: n })),
                 Outcome::Failed(error) => {
+                    shared.emit(JobEvent::AttemptFailed { job, attempt: n, error: &error });
                     let retry = retry_if.should_retry(&error);
                     (JobError::Failed { error, attempts: n }, retry)
                 }
                 Outcome::TimedOut => {
                     Counters::bump(&counters.timed_out);
+                    shared.emit(JobEvent::AttemptTimedOut { job, attempt: n });
                     (JobError::TimedOut { attempts: n }, true)
                 }
                 Outcome::Panicked(message) => {
                     Counters::bump(&counters.panicked);
-                    (
-                        JobError::Panicked {
-                            message,
-                            attempts: n,
-                        },
-                        true,
-                    )
+                    let msg = message.as_deref();
+                    shared.emit(JobEvent::AttemptPanicked { job, attempt: n, message: msg });
+                    (JobError::Panicked { message, attempts: n }, true)
                 }
             };
             if !retry || n > retries {
                 return g.finish(Err(error));
             }
-            let random = if backoff.has_jitter() {
-                g.shared.random()
-            } else {
-                0
-            };
+            let random = if backoff.has_jitter() { shared.random() } else { 0 };
             let delay = backoff.jittered_delay(n, random);
+            let next = n.saturating_add(1);
+            shared.emit(JobEvent::RetryScheduled { job, attempt: next, delay });
             wait_unless_cancelled(&g.shared.sleeper, delay, &g.slot).await;
         }
     }
@@ -191,43 +203,48 @@ async fn wait_unless_cancelled<S: Sleeper, T, E>(
     .await
 }
 
-/// Settles the job and counts it, exactly once.
-struct Settle<S, K, T, E> {
+/// Settles the job, counts it and reports it, exactly once.
+struct Settle<S, K: TaskKind, T, E> {
     shared: Arc<Shared<S, K>>,
     slot: Arc<Slot<T, E>>,
+    id: u64,
     started: bool,
     attempts: u32,
     done: bool,
 }
 
-impl<S, K, T, E> Settle<S, K, T, E> {
+impl<S, K: TaskKind, T, E> Settle<S, K, T, E> {
     fn finish(&mut self, result: Result<T, JobError<E>>) {
         let counters = &self.shared.counters;
-        Counters::bump(match &result {
-            Ok(_) => &counters.succeeded,
-            Err(JobError::Cancelled { .. }) => &counters.cancelled_running,
-            Err(_) => &counters.failed,
-        });
+        let (job, attempts) = (self.id, self.attempts);
+        let (counter, event) = match &result {
+            Ok(_) => (&counters.succeeded, JobEvent::Succeeded { job, attempts }),
+            Err(JobError::Cancelled { .. }) => {
+                (&counters.cancelled_running, JobEvent::Cancelled { job, attempts })
+            }
+            Err(_) => (&counters.failed, JobEvent::Failed { job, attempts }),
+        };
+        Counters::bump(counter);
+        self.shared.emit(event);
         self.done = true;
         // Count first, then settle: whoever sees the result also sees it in the metrics.
         self.slot.settle(result);
     }
 }
 
-impl<S, K, T, E> Drop for Settle<S, K, T, E> {
+impl<S, K: TaskKind, T, E> Drop for Settle<S, K, T, E> {
     fn drop(&mut self) {
         if self.done {
             return;
         }
         if self.started {
-            self.finish(Err(JobError::Cancelled {
-                attempts: self.attempts,
-            }));
+            self.finish(Err(JobError::Cancelled { attempts: self.attempts }));
             return;
         }
         // Never started: either its handle already cancelled it (and settled it), or it is
         // cancelled now, by the pool dropping it.
         Counters::bump(&self.shared.counters.cancelled_queued);
+        self.shared.emit(JobEvent::Cancelled { job: self.id, attempts: 0 });
         if self.slot.start() {
             self.slot.settle(Err(JobError::Cancelled { attempts: 0 }));
         }

@@ -34,7 +34,7 @@ pub(crate) fn run<S, K: TaskKind>(shared: Arc<Shared<S, K>>) -> impl Future<Outp
 }
 
 /// Completes once the pool is aborted.
-fn aborted<'a, S, K>(
+fn aborted<'a, S, K: TaskKind>(
     shared: &'a Shared<S, K>,
     listener: &'a mut Option<EventListener>,
 ) -> impl Future<Output = ()> + 'a {
@@ -58,9 +58,9 @@ fn aborted<'a, S, K>(
 ///
 /// The last worker out closes the queue and cancels whatever is still in it: with no worker
 /// left nothing would run those jobs, and queued tasks would keep the pool's shared state alive.
-struct ExitGuard<S, K>(Arc<Shared<S, K>>);
+struct ExitGuard<S, K: TaskKind>(Arc<Shared<S, K>>);
 
-impl<S, K> Drop for ExitGuard<S, K> {
+impl<S, K: TaskKind> Drop for ExitGuard<S, K> {
     fn drop(&mut self) {
         let shared = &*self.0;
         if shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {

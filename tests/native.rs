@@ -25,21 +25,14 @@ fn the_built_in_runtime_runs_jobs_on_its_worker_threads() {
         })
         .collect();
     let names: HashSet<_> = names.into_iter().map(|h| block_on(h).unwrap()).collect();
-    assert!(
-        !names.is_empty() && names.iter().all(|n| n.starts_with("workcrew-")),
-        "{names:?}"
-    );
+    assert!(!names.is_empty() && names.iter().all(|n| n.starts_with("workcrew-")), "{names:?}");
     assert!(names.len() <= 3);
     block_on(pool.shutdown());
 }
 
 #[test]
 fn a_hanging_job_times_out_in_real_time() {
-    let pool = Pool::builder()
-        .workers(1)
-        .timeout(Duration::from_millis(30))
-        .build()
-        .unwrap();
+    let pool = Pool::builder().workers(1).timeout(Duration::from_millis(30)).build().unwrap();
     let dropped = Count::new();
     let d = dropped.clone();
     let start = Instant::now();
@@ -54,14 +47,8 @@ fn a_hanging_job_times_out_in_real_time() {
         .unwrap();
     assert_eq!(block_on(h), Err(JobError::TimedOut { attempts: 1 }));
     let took = start.elapsed();
-    assert!(
-        took >= Duration::from_millis(30),
-        "not before its timeout: {took:?}"
-    );
-    assert!(
-        took < Duration::from_secs(10),
-        "and not much after: {took:?}"
-    );
+    assert!(took >= Duration::from_millis(30), "not before its timeout: {took:?}");
+    assert!(took < Duration::from_secs(10), "and not much after: {took:?}");
     assert_eq!(dropped.get(), 1);
 }
 
@@ -85,10 +72,7 @@ fn backoff_and_sleeps_inside_jobs_use_the_workers_own_timers() {
         }))
         .unwrap();
     assert_eq!(block_on(h), Ok(3));
-    assert!(
-        start.elapsed() >= Duration::from_millis(25),
-        "3 sleeps and 2 backoffs of 5 ms"
-    );
+    assert!(start.elapsed() >= Duration::from_millis(25), "3 sleeps and 2 backoffs of 5 ms");
 }
 
 #[test]
@@ -110,10 +94,7 @@ fn native_timer_works_outside_block_on() {
 fn shutdown_with_deadline_cancels_real_hanging_work() {
     let pool = Pool::builder().workers(2).build().unwrap();
     let handles: Vec<_> = (0..4)
-        .map(|_| {
-            pool.try_submit(Job::new(|_| future::pending::<Result<(), ()>>()))
-                .unwrap()
-        })
+        .map(|_| pool.try_submit(Job::new(|_| future::pending::<Result<(), ()>>())).unwrap())
         .collect();
     let report = block_on(pool.shutdown_with_deadline(Duration::from_millis(20)));
     assert!(report.deadline_expired);
@@ -183,10 +164,8 @@ fn concurrent_submitters_and_a_shutdown_lose_nothing() {
                             }
                         }
                     }
-                    let settled: Vec<_> = accepted
-                        .into_iter()
-                        .map(|(id, h, runs)| (id, block_on(h), runs))
-                        .collect();
+                    let settled: Vec<_> =
+                        accepted.into_iter().map(|(id, h, runs)| (id, block_on(h), runs)).collect();
                     (settled, refused)
                 })
             })
@@ -225,10 +204,7 @@ fn concurrent_submitters_and_a_shutdown_lose_nothing() {
         // Only refusals may grow after shutdown returned: late submitters are still refused.
         assert_eq!(
             m,
-            workcrew::Metrics {
-                rejected: m.rejected,
-                ..report.metrics
-            },
+            workcrew::Metrics { rejected: m.rejected, ..report.metrics },
             "round {round}"
         );
         assert_eq!(m.submitted, accepted, "round {round}");

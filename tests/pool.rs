@@ -31,24 +31,14 @@ fn hang() -> Job<impl FnMut(workcrew::Attempt) -> future::Pending<Result<u32, &'
 fn a_fixed_crew_pulls_from_a_bounded_queue() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| b.workers(2).queue(3));
-    let mut handles: Vec<_> = (0..2)
-        .map(|i| pool.try_submit(sleepy(&clock, MS * 10, i)).unwrap())
-        .collect();
+    let mut handles: Vec<_> =
+        (0..2).map(|i| pool.try_submit(sleepy(&clock, MS * 10, i)).unwrap()).collect();
     sim.run_until_stalled(); // both workers take a job
     handles.extend((2..5).map(|i| pool.try_submit(sleepy(&clock, MS * 10, i)).unwrap()));
-    assert!(
-        pool.try_submit(sleepy(&clock, MS, 9))
-            .unwrap_err()
-            .is_full(),
-        "three places only"
-    );
+    assert!(pool.try_submit(sleepy(&clock, MS, 9)).unwrap_err().is_full(), "three places only");
     sim.run_until_stalled();
     let m = pool.metrics();
-    assert_eq!(
-        (m.running, m.queued, m.started),
-        (2, 3, 2),
-        "two workers, three waiting"
-    );
+    assert_eq!((m.running, m.queued, m.started), (2, 3, 2), "two workers, three waiting");
 
     clock.advance(MS * 10);
     sim.run_until_stalled();
@@ -83,19 +73,10 @@ fn retries_count_extra_attempts_with_the_original_linear_backoff() {
             clock.advance(next - clock.now());
         }
     }
-    assert_eq!(
-        sim.block(h),
-        Err(JobError::Failed {
-            error: "always",
-            attempts: 4
-        })
-    );
+    assert_eq!(sim.block(h), Err(JobError::Failed { error: "always", attempts: 4 }));
     let starts = starts.lock().unwrap().clone();
     let ms = |n| Duration::from_millis(n);
-    assert_eq!(
-        starts,
-        [(1, ms(0)), (2, ms(100)), (3, ms(300)), (4, ms(600))]
-    );
+    assert_eq!(starts, [(1, ms(0)), (2, ms(100)), (3, ms(300)), (4, ms(600))]);
     let m = pool.metrics();
     assert_eq!((m.attempts, m.retried, m.failed, m.succeeded), (4, 3, 1, 0));
 }
@@ -129,21 +110,14 @@ fn the_retry_predicate_stops_retries_of_permanent_errors() {
             .retry_if(|status: &u16| *status >= 500),
         )
         .unwrap();
-    assert_eq!(
-        sim.block(h),
-        Err(JobError::Failed {
-            error: 404,
-            attempts: 2
-        })
-    );
+    assert_eq!(sim.block(h), Err(JobError::Failed { error: 404, attempts: 2 }));
 }
 
 #[test]
 fn a_timed_out_attempt_is_dropped_and_its_work_stops() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
-    let pool = clock_pool(&mut sim, &clock, |b| {
-        b.timeout(MS * 50).retries(1).backoff(Backoff::none())
-    });
+    let pool =
+        clock_pool(&mut sim, &clock, |b| b.timeout(MS * 50).retries(1).backoff(Backoff::none()));
     let (dropped, ticks) = (Count::new(), Count::new());
     let (d, t, c) = (dropped.clone(), ticks.clone(), clock.clone());
     let h = pool
@@ -166,16 +140,9 @@ fn a_timed_out_attempt_is_dropped_and_its_work_stops() {
     }
     sim.run_until_stalled();
     assert_eq!(sim.block(h), Err(JobError::TimedOut { attempts: 2 }));
-    assert_eq!(
-        dropped.get(),
-        2,
-        "each timed-out attempt's future was dropped"
-    );
+    assert_eq!(dropped.get(), 2, "each timed-out attempt's future was dropped");
     let after = ticks.get();
-    assert!(
-        after <= 10,
-        "at most 5 ticks per 50 ms attempt, got {after}"
-    );
+    assert!(after <= 10, "at most 5 ticks per 50 ms attempt, got {after}");
     clock.advance(MS * 100);
     sim.run_until_stalled();
     assert_eq!(ticks.get(), after, "no work after the timeout");
@@ -198,9 +165,7 @@ fn a_job_that_finishes_in_time_is_not_timed_out() {
 fn a_zero_timeout_gives_an_attempt_one_poll() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| b.timeout(Duration::ZERO));
-    let ready = pool
-        .try_submit(Job::new(|_| async { Ok::<_, ()>(1) }))
-        .unwrap();
+    let ready = pool.try_submit(Job::new(|_| async { Ok::<_, ()>(1) })).unwrap();
     let waits = pool.try_submit(sleepy(&clock, MS, 2)).unwrap();
     assert_eq!(sim.block(ready), Ok(1));
     assert_eq!(sim.block(waits), Err(JobError::TimedOut { attempts: 1 }));
@@ -210,20 +175,13 @@ fn a_zero_timeout_gives_an_attempt_one_poll() {
 fn an_enormous_timeout_or_backoff_neither_overflows_nor_fires() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| {
-        b.timeout(Duration::MAX)
-            .retries(u32::MAX)
-            .backoff(Backoff::exponential(Duration::MAX))
+        b.timeout(Duration::MAX).retries(u32::MAX).backoff(Backoff::exponential(Duration::MAX))
     });
-    let h = pool
-        .try_submit(Job::new(|_| async { Err::<(), _>("once") }))
-        .unwrap();
+    let h = pool.try_submit(Job::new(|_| async { Err::<(), _>("once") })).unwrap();
     sim.run_until_stalled();
     clock.advance(Duration::from_secs(1 << 40));
     sim.run_until_stalled();
-    assert!(
-        !h.is_finished(),
-        "waiting out an effectively infinite backoff"
-    );
+    assert!(!h.is_finished(), "waiting out an effectively infinite backoff");
     assert!(h.cancel());
     assert_eq!(sim.block(h), Err(JobError::Cancelled { attempts: 1 }));
 }
@@ -231,19 +189,9 @@ fn an_enormous_timeout_or_backoff_neither_overflows_nor_fires() {
 #[test]
 fn a_panic_is_the_attempts_outcome_and_the_worker_survives() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
-    let pool = clock_pool(&mut sim, &clock, |b| {
-        b.workers(1).retries(1).backoff(Backoff::none())
-    });
-    let h = pool
-        .try_submit(Job::new(|_| async { panic!("boom") as Result<(), ()> }))
-        .unwrap();
-    assert_eq!(
-        sim.block(h),
-        Err(JobError::Panicked {
-            message: Some("boom".into()),
-            attempts: 2
-        })
-    );
+    let pool = clock_pool(&mut sim, &clock, |b| b.workers(1).retries(1).backoff(Backoff::none()));
+    let h = pool.try_submit(Job::new(|_| async { panic!("boom") as Result<(), ()> })).unwrap();
+    assert_eq!(sim.block(h), Err(JobError::Panicked { message: Some("boom".into()), attempts: 2 }));
     // A panic in the job's function itself (before any future) is caught too.
     let h = pool
         .try_submit(
@@ -255,15 +203,10 @@ fn a_panic_is_the_attempts_outcome_and_the_worker_survives() {
         .unwrap();
     assert_eq!(
         sim.block(h),
-        Err(JobError::Panicked {
-            message: Some("eager 1".into()),
-            attempts: 1
-        })
+        Err(JobError::Panicked { message: Some("eager 1".into()), attempts: 1 })
     );
     // The single worker still runs jobs.
-    let h = pool
-        .try_submit(Job::new(|_| async { Ok::<_, ()>("alive") }))
-        .unwrap();
+    let h = pool.try_submit(Job::new(|_| async { Ok::<_, ()>("alive") })).unwrap();
     assert_eq!(sim.block(h), Ok("alive"));
     let m = pool.metrics();
     assert_eq!((m.panicked, m.failed, m.succeeded), (3, 2, 1));
@@ -272,22 +215,10 @@ fn a_panic_is_the_attempts_outcome_and_the_worker_survives() {
 #[test]
 fn jobs_override_the_pool_defaults() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
-    let pool = clock_pool(&mut sim, &clock, |b| {
-        b.retries(5).timeout(MS).backoff(Backoff::none())
-    });
-    let h = pool
-        .try_submit(Job::new(|_| async { Err::<(), _>("x") }).retries(0))
-        .unwrap();
-    assert_eq!(
-        sim.block(h),
-        Err(JobError::Failed {
-            error: "x",
-            attempts: 1
-        })
-    );
-    let h = pool
-        .try_submit(sleepy(&clock, MS * 20, 5).no_timeout())
-        .unwrap();
+    let pool = clock_pool(&mut sim, &clock, |b| b.retries(5).timeout(MS).backoff(Backoff::none()));
+    let h = pool.try_submit(Job::new(|_| async { Err::<(), _>("x") }).retries(0)).unwrap();
+    assert_eq!(sim.block(h), Err(JobError::Failed { error: "x", attempts: 1 }));
+    let h = pool.try_submit(sleepy(&clock, MS * 20, 5).no_timeout()).unwrap();
     sim.run_until_stalled();
     clock.advance(MS * 20);
     assert_eq!(sim.block(h), Ok(5));
@@ -325,19 +256,13 @@ fn cancelling_a_queued_job_settles_it_at_once_and_it_never_starts() {
     sim.run_until_stalled();
     assert!(queued.cancel());
     assert!(!queued.cancel(), "a second cancel is a no-op");
-    assert_eq!(
-        sim.poll_once(queued),
-        Some(Err(JobError::Cancelled { attempts: 0 }))
-    );
+    assert_eq!(sim.poll_once(queued), Some(Err(JobError::Cancelled { attempts: 0 })));
     clock.advance(MS * 10);
     assert_eq!(sim.block(busy), Ok(1));
     sim.run_until_stalled();
     assert_eq!(started.get(), 0, "the cancelled job never ran");
     let m = pool.metrics();
-    assert_eq!(
-        (m.submitted, m.succeeded, m.cancelled, m.started),
-        (2, 1, 1, 1)
-    );
+    assert_eq!((m.submitted, m.succeeded, m.cancelled, m.started), (2, 1, 1, 1));
 }
 
 #[test]
@@ -367,9 +292,7 @@ fn cancelling_a_running_job_drops_its_attempt() {
 #[test]
 fn cancelling_during_backoff_ends_the_job_without_another_attempt() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
-    let pool = clock_pool(&mut sim, &clock, |b| {
-        b.retries(3).backoff(Backoff::constant(MS * 100))
-    });
+    let pool = clock_pool(&mut sim, &clock, |b| b.retries(3).backoff(Backoff::constant(MS * 100)));
     let attempts = Count::new();
     let a = attempts.clone();
     let h = pool
@@ -463,27 +386,17 @@ fn a_waiting_submit_is_refused_when_the_pool_closes() {
 fn shutdown_drains_everything_queued_and_is_idempotent() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| b.workers(2).queue(10));
-    let handles: Vec<_> = (0..6)
-        .map(|i| pool.try_submit(sleepy(&clock, MS * 5, i)).unwrap())
-        .collect();
+    let handles: Vec<_> =
+        (0..6).map(|i| pool.try_submit(sleepy(&clock, MS * 5, i)).unwrap()).collect();
     let mut shutdown = Box::pin(pool.shutdown());
-    assert!(
-        sim.poll_once(shutdown.as_mut()).is_none(),
-        "waits for the queue to drain"
-    );
-    assert!(pool
-        .try_submit(sleepy(&clock, MS, 99))
-        .unwrap_err()
-        .is_closed());
+    assert!(sim.poll_once(shutdown.as_mut()).is_none(), "waits for the queue to drain");
+    assert!(pool.try_submit(sleepy(&clock, MS, 99)).unwrap_err().is_closed());
     for _ in 0..3 {
         clock.advance(MS * 5);
         sim.run_until_stalled();
     }
     let report = sim.block(shutdown);
-    assert_eq!(
-        (report.completed, report.cancelled, report.deadline_expired),
-        (6, 0, false)
-    );
+    assert_eq!((report.completed, report.cancelled, report.deadline_expired), (6, 0, false));
     assert_eq!(sim.live(), 0, "every worker stopped");
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(sim.block(h), Ok(i as u32));
@@ -552,10 +465,8 @@ fn abort_cancels_queued_jobs_and_drops_running_attempts() {
     let report = sim.block(pool.abort());
     assert_eq!((report.completed, report.cancelled), (0, 5));
     assert_eq!(dropped.get(), 2, "both running attempts dropped");
-    let attempts: Vec<_> = handles
-        .into_iter()
-        .map(|h| sim.block(h).unwrap_err().attempts())
-        .collect();
+    let attempts: Vec<_> =
+        handles.into_iter().map(|h| sim.block(h).unwrap_err().attempts()).collect();
     assert_eq!(attempts, [1, 1, 0, 0, 0]);
     assert_eq!(sim.live(), 0);
     assert!(pool.try_submit(hang()).unwrap_err().is_closed());
@@ -566,9 +477,7 @@ fn dropping_the_last_pool_handle_drains_the_queue() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| b.workers(1));
     let clone = pool.clone();
-    let handles: Vec<_> = (0..3)
-        .map(|i| pool.try_submit(sleepy(&clock, MS, i)).unwrap())
-        .collect();
+    let handles: Vec<_> = (0..3).map(|i| pool.try_submit(sleepy(&clock, MS, i)).unwrap()).collect();
     drop(pool);
     assert!(!clone.is_closed(), "a clone keeps the pool open");
     drop(clone);
@@ -602,10 +511,7 @@ fn handles_settle_even_if_the_workers_never_run() {
     drop(workers);
     drop(pool);
     for h in handles {
-        assert_eq!(
-            future::block_on(h),
-            Err(JobError::Cancelled { attempts: 0 })
-        );
+        assert_eq!(future::block_on(h), Err(JobError::Cancelled { attempts: 0 }));
     }
     assert_eq!(flags.get(), 3, "every job closure was dropped");
 }
@@ -614,8 +520,7 @@ fn handles_settle_even_if_the_workers_never_run() {
 fn jitter_keeps_delays_within_the_schedule() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| {
-        b.retries(1)
-            .backoff(Backoff::constant(MS * 100).with_jitter())
+        b.retries(1).backoff(Backoff::constant(MS * 100).with_jitter())
     });
     let mut delays = Vec::new();
     for _ in 0..20 {
@@ -629,9 +534,7 @@ fn jitter_keeps_delays_within_the_schedule() {
             }))
             .unwrap();
         sim.run_until_stalled();
-        let delay = clock
-            .next_deadline()
-            .map_or(Duration::ZERO, |d| d - clock.now());
+        let delay = clock.next_deadline().map_or(Duration::ZERO, |d| d - clock.now());
         delays.push(delay);
         clock.advance(delay);
         assert_eq!(sim.block(h), Ok(()));
@@ -646,11 +549,7 @@ fn jitter_keeps_delays_within_the_schedule() {
 fn metrics_balance_at_rest() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| {
-        b.workers(3)
-            .queue(100)
-            .retries(1)
-            .timeout(MS * 20)
-            .backoff(Backoff::none())
+        b.workers(3).queue(100).retries(1).timeout(MS * 20).backoff(Backoff::none())
     });
     let mut handles = Vec::new();
     for i in 0..40u32 {
@@ -658,23 +557,14 @@ fn metrics_balance_at_rest() {
             Box::new(move || h.is_finished())
         }
         handles.push(match i % 5 {
-            0 => done(
-                pool.try_submit(Job::new(|_| async { Ok::<_, &str>(0) }))
-                    .unwrap(),
-            ),
-            1 => done(
-                pool.try_submit(Job::new(|_| async { Err::<u32, _>("no") }))
-                    .unwrap(),
-            ),
+            0 => done(pool.try_submit(Job::new(|_| async { Ok::<_, &str>(0) })).unwrap()),
+            1 => done(pool.try_submit(Job::new(|_| async { Err::<u32, _>("no") })).unwrap()),
             2 => done(pool.try_submit(hang()).unwrap()),
             3 => done(
-                pool.try_submit(Job::new(|_| async { panic!("p") as Result<u32, &str> }))
-                    .unwrap(),
+                pool.try_submit(Job::new(|_| async { panic!("p") as Result<u32, &str> })).unwrap(),
             ),
             _ => {
-                let h = pool
-                    .try_submit(sleepy(&clock, MS * 5, 4).no_timeout())
-                    .unwrap();
+                let h = pool.try_submit(sleepy(&clock, MS * 5, 4).no_timeout()).unwrap();
                 h.cancel();
                 done(h)
             }
@@ -698,33 +588,89 @@ fn metrics_balance_at_rest() {
 #[test]
 fn invalid_configurations_are_typed_errors() {
     let b = || PoolBuilder::new(|_: Duration| async {});
-    assert_eq!(
-        b().workers(0).build_workers().err(),
-        Some(BuildError::ZeroWorkers)
-    );
+    assert_eq!(b().workers(0).build_workers().err(), Some(BuildError::ZeroWorkers));
     assert_eq!(
         b().workers(MAX_WORKERS + 1).build_workers().err(),
-        Some(BuildError::TooManyWorkers {
-            requested: MAX_WORKERS + 1
-        })
+        Some(BuildError::TooManyWorkers { requested: MAX_WORKERS + 1 })
     );
-    assert_eq!(
-        b().queue(0).build_workers().err(),
-        Some(BuildError::ZeroQueue)
-    );
+    assert_eq!(b().queue(0).build_workers().err(), Some(BuildError::ZeroQueue));
     assert_eq!(
         b().queue(usize::MAX).build_workers().err(),
-        Some(BuildError::QueueTooLarge {
-            requested: usize::MAX
-        })
+        Some(BuildError::QueueTooLarge { requested: usize::MAX })
     );
-    assert!(b()
-        .workers(MAX_WORKERS)
-        .queue(MAX_QUEUE)
+    assert!(b().workers(MAX_WORKERS).queue(MAX_QUEUE).build_workers().is_ok());
+    assert_eq!(workcrew::Pool::builder().workers(0).build().err(), Some(BuildError::ZeroWorkers));
+}
+
+#[test]
+fn events_tell_a_jobs_story_in_order() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    let sleeper: Box<dyn Fn(Duration) -> common::ClockSleep + Send + Sync> =
+        Box::new(clock.sleeper());
+    let (pool, workers) = PoolBuilder::new(sleeper)
+        .workers(1)
+        .retries(2)
+        .timeout(MS * 10)
+        .backoff(Backoff::constant(MS * 5))
+        .on_event(move |e: &workcrew::JobEvent<'_>| {
+            let line = match *e {
+                workcrew::JobEvent::AttemptFailed { job, attempt, error } => {
+                    format!("failed {job}/{attempt}: {}", error.downcast_ref::<&str>().unwrap())
+                }
+                workcrew::JobEvent::RetryScheduled { job, attempt, delay } => {
+                    format!("retry {job}/{attempt} in {delay:?}")
+                }
+                other => format!("{other:?}"),
+            };
+            l.lock().unwrap().push(line);
+        })
         .build_workers()
-        .is_ok());
+        .unwrap();
+    workers.into_iter().for_each(|w| sim.spawn(w));
+    let c = clock.clone();
+    let h = pool
+        .try_submit(Job::new(move |a: workcrew::Attempt| {
+            let c = c.clone();
+            async move {
+                match a.number() {
+                    1 => Err("bad gateway"),
+                    2 => {
+                        c.sleep(MS * 60).await;
+                        Ok(0)
+                    }
+                    n => Ok(n),
+                }
+            }
+        }))
+        .unwrap();
+    assert_eq!(h.job_id(), 0);
+    for _ in 0..5 {
+        sim.run_until_stalled();
+        if let Some(d) = clock.next_deadline() {
+            clock.advance(d - clock.now());
+        }
+    }
+    assert_eq!(sim.block(h), Ok(3));
+    let cancelled = pool.try_submit(hang()).unwrap();
+    assert_eq!(cancelled.job_id(), 1);
+    cancelled.cancel();
+    sim.block(pool.shutdown());
     assert_eq!(
-        workcrew::Pool::builder().workers(0).build().err(),
-        Some(BuildError::ZeroWorkers)
+        *log.lock().unwrap(),
+        [
+            "Queued { job: 0 }",
+            "AttemptStarted { job: 0, attempt: 1 }",
+            "failed 0/1: bad gateway",
+            "retry 0/2 in 5ms",
+            "AttemptStarted { job: 0, attempt: 2 }",
+            "AttemptTimedOut { job: 0, attempt: 2 }",
+            "retry 0/3 in 5ms",
+            "AttemptStarted { job: 0, attempt: 3 }",
+            "Succeeded { job: 0, attempts: 3 }",
+            "Queued { job: 1 }",
+            "Cancelled { job: 1, attempts: 0 }",
+        ]
     );
 }

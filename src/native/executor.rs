@@ -45,10 +45,7 @@ impl Wake for Signal {
 /// assert!(start.elapsed() >= Duration::from_millis(10));
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {
-    let signal = Arc::new(Signal {
-        woken: AtomicBool::new(false),
-        thread: thread::current(),
-    });
+    let signal = Arc::new(Signal { woken: AtomicBool::new(false), thread: thread::current() });
     let waker = Waker::from(Arc::clone(&signal));
     let mut cx = Context::from_waker(&waker);
     let mut future = pin!(future);

@@ -38,10 +38,7 @@ impl Sleeper for NativeTimer {
     type Sleep = Sleep;
 
     fn sleep(&self, duration: Duration) -> Sleep {
-        Sleep {
-            deadline: Instant::now().checked_add(duration),
-            registration: None,
-        }
+        Sleep { deadline: Instant::now().checked_add(duration), registration: None }
     }
 }
 
@@ -74,11 +71,7 @@ struct Timers {
 
 impl Timers {
     fn new(id: u64) -> Self {
-        Self {
-            id,
-            next_key: 0,
-            entries: BTreeMap::new(),
-        }
+        Self { id, next_key: 0, entries: BTreeMap::new() }
     }
 
     /// Registers `waker` for `deadline`, or refreshes an existing registration's waker.
@@ -97,10 +90,7 @@ impl Timers {
         self.next_key += 1;
         let key = (deadline, self.next_key);
         self.entries.insert(key, waker.clone());
-        Registration {
-            timers: self.id,
-            key,
-        }
+        Registration { timers: self.id, key }
     }
 
     /// Removes the expired entries into `woken`; returns the next deadline.
@@ -204,10 +194,7 @@ fn timer_thread(shared: &SharedTimers) {
                 let wait = shared.changed.wait_timeout(timers, deadline - now);
                 wait.unwrap_or_else(PoisonError::into_inner).0
             }
-            None => shared
-                .changed
-                .wait(timers)
-                .unwrap_or_else(PoisonError::into_inner),
+            None => shared.changed.wait(timers).unwrap_or_else(PoisonError::into_inner),
         };
     }
 }

@@ -38,11 +38,7 @@ impl Clock {
 
     pub fn sleep(&self, d: Duration) -> ClockSleep {
         let deadline = self.now().checked_add(d);
-        ClockSleep {
-            clock: self.clone(),
-            deadline,
-            id: None,
-        }
+        ClockSleep { clock: self.clone(), deadline, id: None }
     }
 
     pub fn now(&self) -> Duration {
@@ -65,13 +61,10 @@ impl Clock {
             let mut inner = self.inner.lock().unwrap();
             inner.now += d;
             let now = inner.now;
-            let (due, keep) = std::mem::take(&mut inner.armed)
-                .into_iter()
-                .partition(|a| a.1 <= now);
+            let (due, keep) =
+                std::mem::take(&mut inner.armed).into_iter().partition(|a| a.1 <= now);
             inner.armed = keep;
-            due.into_iter()
-                .map(|a: (u64, Duration, Waker)| a.2)
-                .collect()
+            due.into_iter().map(|a: (u64, Duration, Waker)| a.2).collect()
         };
         due.into_iter().for_each(Waker::wake);
     }
@@ -143,10 +136,7 @@ impl Default for Sim {
 
 impl Sim {
     pub fn new() -> Self {
-        Self {
-            tasks: Vec::new(),
-            flag: Arc::new(Flag(AtomicBool::new(true))),
-        }
+        Self { tasks: Vec::new(), flag: Arc::new(Flag(AtomicBool::new(true))) }
     }
 
     pub fn spawn(&mut self, f: impl Future<Output = ()> + 'static) {
@@ -162,8 +152,7 @@ impl Sim {
     fn round(&mut self) {
         let waker = Waker::from(Arc::clone(&self.flag));
         let mut cx = Context::from_waker(&waker);
-        self.tasks
-            .retain_mut(|t| t.as_mut().poll(&mut cx).is_pending());
+        self.tasks.retain_mut(|t| t.as_mut().poll(&mut cx).is_pending());
     }
 
     /// Polls every task until a whole round passes without a wake-up.
@@ -219,9 +208,7 @@ pub fn clock_pool(
     ) -> PoolBuilder<Box<dyn Fn(Duration) -> ClockSleep + Send + Sync>>,
 ) -> ClockPool {
     let sleeper: Box<dyn Fn(Duration) -> ClockSleep + Send + Sync> = Box::new(clock.sleeper());
-    let (pool, workers) = f(PoolBuilder::new(sleeper))
-        .build_workers()
-        .expect("valid config");
+    let (pool, workers) = f(PoolBuilder::new(sleeper)).build_workers().expect("valid config");
     for w in workers {
         sim.spawn(w);
     }

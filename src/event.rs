@@ -1,0 +1,104 @@
+//! What happens to a job, as it happens: events for observers such as a live UI.
+
+use core::any::Any;
+use core::time::Duration;
+
+/// Something that happened to a job, passed to the observer set with
+/// [`PoolBuilder::on_event`](crate::PoolBuilder::on_event).
+///
+/// `job` is the job's id (see [`Attempt::job_id`](crate::Attempt::job_id) and
+/// [`JobHandle::job_id`](crate::JobHandle::job_id)); `attempt` counts from 1. A job's events
+/// arrive in order: `Queued`, then per attempt `AttemptStarted` and, unless it succeeded, one of
+/// `AttemptFailed` / `AttemptTimedOut` / `AttemptPanicked`, then `RetryScheduled` before a retry,
+/// and last exactly one of `Succeeded`, `Failed` or `Cancelled`.
+///
+/// The observer runs on the thread that caused the event (a worker, or the submitter for
+/// `Queued`); keep it short and do not panic in it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum JobEvent<'a> {
+    /// Accepted into the queue.
+    Queued {
+        /// The job's id.
+        job: u64,
+    },
+    /// An attempt began.
+    AttemptStarted {
+        /// The job's id.
+        job: u64,
+        /// The attempt's number, from 1.
+        attempt: u32,
+    },
+    /// An attempt returned an error; `error` is the job's `E` (downcast it).
+    AttemptFailed {
+        /// The job's id.
+        job: u64,
+        /// The attempt's number.
+        attempt: u32,
+        /// The attempt's error, as `&E`.
+        error: &'a dyn Any,
+    },
+    /// An attempt hit its timeout and was dropped.
+    AttemptTimedOut {
+        /// The job's id.
+        job: u64,
+        /// The attempt's number.
+        attempt: u32,
+    },
+    /// An attempt panicked.
+    AttemptPanicked {
+        /// The job's id.
+        job: u64,
+        /// The attempt's number.
+        attempt: u32,
+        /// The panic message, if it was a string.
+        message: Option<&'a str>,
+    },
+    /// Another attempt will start after `delay`.
+    RetryScheduled {
+        /// The job's id.
+        job: u64,
+        /// The number of the attempt to come.
+        attempt: u32,
+        /// The backoff delay before it.
+        delay: Duration,
+    },
+    /// The job ended with a value.
+    Succeeded {
+        /// The job's id.
+        job: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The job ended with an error, a timeout or a panic.
+    Failed {
+        /// The job's id.
+        job: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The job was cancelled.
+    Cancelled {
+        /// The job's id.
+        job: u64,
+        /// Attempts made (0 if it never started).
+        attempts: u32,
+    },
+}
+
+impl JobEvent<'_> {
+    /// The id of the job this event is about.
+    pub fn job(&self) -> u64 {
+        match *self {
+            Self::Queued { job }
+            | Self::AttemptStarted { job, .. }
+            | Self::AttemptFailed { job, .. }
+            | Self::AttemptTimedOut { job, .. }
+            | Self::AttemptPanicked { job, .. }
+            | Self::RetryScheduled { job, .. }
+            | Self::Succeeded { job, .. }
+            | Self::Failed { job, .. }
+            | Self::Cancelled { job, .. } => job,
+        }
+    }
+}
