@@ -3,12 +3,15 @@
 //!
 //! Run with `cargo run --example demo`.
 
-use std::time::{Duration, Instant};
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+fn main() {} // the built-in runtime needs threads; see www/ for the browser demo
 
-use futures_lite::future;
-use workcrew::{block_on, Backoff, Job, JobError, NativeTimer, Pool, Sleeper};
-
+#[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    use futures_lite::future;
+    use std::time::{Duration, Instant};
+    use workcrew::{block_on, Backoff, Job, JobError, NativeTimer, Pool, Sleeper};
+
     // A one-line report instead of the default panic message: the pool catches the panic.
     std::panic::set_hook(Box::new(|info| {
         let at =

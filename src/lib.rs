@@ -116,6 +116,9 @@ pub use pool::{Pool, ShutdownReport};
 pub use sleep::Sleeper;
 pub use task::{IntoTask, LocalTask, Task, TaskKind};
 
+#[cfg(feature = "web")]
+pub mod web;
+
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -1,6 +1,8 @@
 //! The built-in runtime on real threads. Time-based assertions use generous bounds; the
 //! concurrency test asserts only facts that hold under any interleaving.
 
+#![cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
+
 mod common;
 
 use std::collections::HashSet;

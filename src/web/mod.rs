@@ -1,0 +1,304 @@
+//! The JavaScript API (`web` feature): `new WorkPool(options)` in the browser or Node.
+//!
+//! Workers run as `spawn_local` tasks on the page's event loop; timeouts and backoff use
+//! [`WebTimer`] (`setTimeout`). A job is a JavaScript function called with
+//! `{ signal, attempt, job }` for each attempt; when the attempt times out, is cancelled or the
+//! pool aborts, its `signal` fires, so a `fetch(url, { signal })` in flight is really aborted.
+//!
+//! Option names and units match the Rust builder (times in milliseconds). Bad options throw
+//! (constructor, `trySubmit`) or reject (`submit`, `shutdown`) with a `TypeError` or
+//! `RangeError` whose message names the field.
+
+mod job;
+mod options;
+mod signal;
+mod timer;
+
+pub use timer::{WebSleep, WebTimer};
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::ToString;
+use core::cell::RefCell;
+
+use js_sys::{Function, Object, Promise, Reflect};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::{
+    JobError, JobEvent, LocalTask, Metrics, Pool, PoolBuilder, ShutdownReport, SubmitError,
+};
+use options::{JobOptions, PoolOptions};
+
+/// A worker pool for JavaScript. See the module docs and the TypeScript declarations.
+#[wasm_bindgen(skip_typescript)]
+pub struct WorkPool {
+    pool: Pool<WebTimer, LocalTask>,
+    listener: Rc<RefCell<Option<Function>>>,
+}
+
+impl core::fmt::Debug for WorkPool {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WorkPool").field("pool", &self.pool).finish_non_exhaustive()
+    }
+}
+
+#[wasm_bindgen]
+impl WorkPool {
+    /// `new WorkPool({ workers, queue, timeout, retries, backoff, onEvent })`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> Result<WorkPool, JsValue> {
+        let o = PoolOptions::parse(&options)?;
+        let listener = Rc::new(RefCell::new(o.on_event));
+        let observer = Rc::clone(&listener);
+        let mut builder = PoolBuilder::new(WebTimer)
+            .local()
+            .workers(o.workers)
+            .queue(o.queue)
+            .retries(o.retries)
+            .backoff(o.backoff)
+            .on_local_event(move |event| {
+                // Cloned out, so a listener may replace itself or submit more jobs.
+                let listener = observer.borrow().clone();
+                if let Some(f) = listener {
+                    if let Err(e) = f.call1(&JsValue::UNDEFINED, &event_object(event)) {
+                        web_log_error(&e);
+                    }
+                }
+            });
+        if let Some(timeout) = o.timeout {
+            builder = builder.timeout(timeout);
+        }
+        let (pool, workers) =
+            builder.build_workers().map_err(|e| options::range_error(&e.to_string()))?;
+        for worker in workers {
+            wasm_bindgen_futures::spawn_local(worker);
+        }
+        Ok(WorkPool { pool, listener })
+    }
+
+    /// `submit(job, options)`: a promise of the job's value; waits for room in the queue.
+    pub fn submit(&self, job: JsValue, options: JsValue) -> Promise {
+        let prepared = match prepare(job, &options) {
+            Ok(p) => p,
+            Err(e) => return Promise::reject(&e),
+        };
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let (job, signal) = prepared;
+            let handle = pool.submit(job).await.map_err(refused)?;
+            settle(handle, signal).await
+        })
+    }
+
+    /// `trySubmit(job, options)`: like `submit`, but throws a `QueueFullError` or
+    /// `PoolClosedError` at once instead of waiting.
+    #[wasm_bindgen(js_name = trySubmit)]
+    pub fn try_submit(&self, job: JsValue, options: JsValue) -> Result<Promise, JsValue> {
+        let (job, signal) = prepare(job, &options)?;
+        let handle = self.pool.try_submit(job).map_err(refused)?;
+        Ok(future_to_promise(settle(handle, signal)))
+    }
+
+    /// `metrics()`: the counters and gauges as a plain object.
+    pub fn metrics(&self) -> JsValue {
+        metrics_object(&self.pool.metrics()).into()
+    }
+
+    /// `shutdown({ deadline })`: drain, or drain until `deadline` ms, then cancel the rest.
+    pub fn shutdown(&self, options: JsValue) -> Promise {
+        let deadline = match options::shutdown_deadline(&options) {
+            Ok(d) => d,
+            Err(e) => return Promise::reject(&e),
+        };
+        let pool = self.pool.clone();
+        future_to_promise(async move {
+            let report = match deadline {
+                Some(d) => pool.shutdown_with_deadline(d).await,
+                None => pool.shutdown().await,
+            };
+            Ok(report_object(&report).into())
+        })
+    }
+
+    /// `abort()`: cancel queued jobs, abort running attempts.
+    pub fn abort(&self) -> Promise {
+        let pool = self.pool.clone();
+        future_to_promise(async move { Ok(report_object(&pool.abort().await).into()) })
+    }
+
+    /// `onEvent(listener | null)`: replaces the event listener.
+    #[wasm_bindgen(js_name = onEvent)]
+    pub fn on_event(&self, listener: JsValue) -> Result<(), JsValue> {
+        let f = if listener.is_null() || listener.is_undefined() {
+            None
+        } else {
+            Some(options::function(listener, "listener")?)
+        };
+        *self.listener.borrow_mut() = f;
+        Ok(())
+    }
+
+    /// The number of workers.
+    #[wasm_bindgen(getter)]
+    pub fn workers(&self) -> u32 {
+        self.pool.workers() as u32
+    }
+
+    /// The queue's capacity.
+    #[wasm_bindgen(getter)]
+    pub fn queue(&self) -> u32 {
+        self.pool.capacity() as u32
+    }
+
+    /// Whether the pool has stopped accepting jobs.
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+}
+
+/// Checks a submission's arguments and builds its job.
+#[allow(clippy::type_complexity)]
+fn prepare(
+    f: JsValue,
+    options: &JsValue,
+) -> Result<(crate::Job<impl FnMut(crate::Attempt) -> job::JsAttempt>, Option<JsValue>), JsValue> {
+    let f = options::function(f, "job")?;
+    let options = JobOptions::parse(options)?;
+    if let Some(reason) = options.signal.as_ref().and_then(signal::already_aborted) {
+        return Err(reason);
+    }
+    Ok((job::js_job(f, &options), options.signal))
+}
+
+/// Waits for the job, cancelling it if the caller's `signal` fires first.
+async fn settle(
+    mut handle: crate::JobHandle<JsValue, JsValue>,
+    signal: Option<JsValue>,
+) -> Result<JsValue, JsValue> {
+    if let Some(signal) = signal {
+        let mut aborted = signal::aborted(&signal);
+        let first = futures_lite::future::or(async { Some((&mut handle).await) }, async {
+            let _ = (&mut aborted).await;
+            None
+        })
+        .await;
+        if let Some(result) = first {
+            return result.map_err(job_error);
+        }
+        handle.cancel();
+    }
+    handle.await.map_err(job_error)
+}
+
+fn refused<J>(e: SubmitError<J>) -> JsValue {
+    let (name, message) = match e {
+        SubmitError::Full(_) => ("QueueFullError", "the queue is full"),
+        SubmitError::Closed(_) => ("PoolClosedError", "the pool is shut down"),
+    };
+    named_error(name, message, None)
+}
+
+/// A job's failure as a JavaScript value: its own error, intact, or a named `Error`.
+fn job_error(e: JobError<JsValue>) -> JsValue {
+    let attempts = Some(e.attempts());
+    match e {
+        JobError::Failed { error, .. } => error,
+        JobError::TimedOut { attempts: n } => {
+            named_error("TimeoutError", &format!("job timed out after {n} attempts"), attempts)
+        }
+        JobError::Cancelled { attempts: n } => {
+            named_error("AbortError", &format!("job cancelled after {n} attempts"), attempts)
+        }
+        JobError::Panicked { message, attempts: n } => named_error(
+            "PanicError",
+            &format!("job panicked after {n} attempts: {}", message.unwrap_or_default()),
+            attempts,
+        ),
+    }
+}
+
+fn named_error(name: &str, message: &str, attempts: Option<u32>) -> JsValue {
+    let e = js_sys::Error::new(message);
+    e.set_name(name);
+    if let Some(n) = attempts {
+        let _ = Reflect::set(&e, &"attempts".into(), &n.into());
+    }
+    e.into()
+}
+
+fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+}
+
+fn metrics_object(m: &Metrics) -> Object {
+    let o = Object::new();
+    for (k, v) in [
+        ("submitted", m.submitted),
+        ("rejected", m.rejected),
+        ("started", m.started),
+        ("succeeded", m.succeeded),
+        ("failed", m.failed),
+        ("cancelled", m.cancelled),
+        ("attempts", m.attempts),
+        ("retried", m.retried),
+        ("timedOut", m.timed_out),
+        ("panicked", m.panicked),
+        ("queued", m.queued),
+        ("running", m.running),
+    ] {
+        set(&o, k, v as f64);
+    }
+    o
+}
+
+fn report_object(r: &ShutdownReport) -> Object {
+    let o = Object::new();
+    set(&o, "completed", r.completed as f64);
+    set(&o, "cancelled", r.cancelled as f64);
+    set(&o, "deadlineExpired", r.deadline_expired);
+    set(&o, "metrics", metrics_object(&r.metrics));
+    o
+}
+
+fn event_object(e: &JobEvent<'_>) -> Object {
+    let o = Object::new();
+    let (kind, attempt, attempts) = match *e {
+        JobEvent::Queued { .. } => ("queued", None, None),
+        JobEvent::AttemptStarted { attempt, .. } => ("started", Some(attempt), None),
+        JobEvent::AttemptFailed { attempt, error, .. } => {
+            if let Some(error) = error.downcast_ref::<JsValue>() {
+                set(&o, "error", error.clone());
+            }
+            ("attemptFailed", Some(attempt), None)
+        }
+        JobEvent::AttemptTimedOut { attempt, .. } => ("timedOut", Some(attempt), None),
+        JobEvent::AttemptPanicked { attempt, .. } => ("panicked", Some(attempt), None),
+        JobEvent::RetryScheduled { attempt, delay, .. } => {
+            set(&o, "delay", delay.as_secs_f64() * 1000.0);
+            ("retryScheduled", Some(attempt), None)
+        }
+        JobEvent::Succeeded { attempts, .. } => ("succeeded", None, Some(attempts)),
+        JobEvent::Failed { attempts, .. } => ("failed", None, Some(attempts)),
+        JobEvent::Cancelled { attempts, .. } => ("cancelled", None, Some(attempts)),
+    };
+    set(&o, "type", kind);
+    set(&o, "job", e.job() as f64);
+    if let Some(a) = attempt {
+        set(&o, "attempt", a);
+    }
+    if let Some(a) = attempts {
+        set(&o, "attempts", a);
+    }
+    o
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn web_log_error(e: &JsValue);
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TYPESCRIPT: &str = include_str!("workcrew.d.ts");

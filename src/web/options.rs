@@ -1,0 +1,239 @@
+//! Reading options from JavaScript: every field checked, every mistake a `TypeError` or
+//! `RangeError` whose message names the field. Nothing a caller passes can panic.
+
+use alloc::format;
+use alloc::string::String;
+use core::time::Duration;
+
+use js_sys::{Function, Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::{Backoff, MAX_QUEUE, MAX_WORKERS};
+
+/// The largest number of milliseconds accepted for a time: `Number.MAX_SAFE_INTEGER`.
+const MAX_MS: f64 = 9_007_199_254_740_991.0;
+
+pub(crate) fn type_error(message: &str) -> JsValue {
+    js_sys::TypeError::new(message).into()
+}
+
+pub(crate) fn range_error(message: &str) -> JsValue {
+    js_sys::RangeError::new(message).into()
+}
+
+/// `typeof`-style name of a value, for messages.
+fn kind(v: &JsValue) -> String {
+    if v.is_null() {
+        "null".into()
+    } else if js_sys::Array::is_array(v) {
+        "array".into()
+    } else {
+        v.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
+/// An options object: `undefined`/`null` mean "all defaults".
+pub(crate) struct Fields<'a> {
+    obj: Option<&'a Object>,
+    path: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    /// Checks that `value` is a plain object (or absent) with only `known` keys.
+    pub(crate) fn new(value: &'a JsValue, path: &'a str, known: &[&str]) -> Result<Self, JsValue> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(Self { obj: None, path });
+        }
+        let obj = match value.dyn_ref::<Object>() {
+            Some(o) if !js_sys::Array::is_array(value) && !value.is_function() => o,
+            _ => return Err(type_error(&format!("{path} must be an object, got {}", kind(value)))),
+        };
+        for key in Object::keys(obj).iter() {
+            let key = key.as_string().unwrap_or_default();
+            if !known.contains(&key.as_str()) {
+                return Err(type_error(&format!(
+                    "{path} has an unknown field \"{key}\" (expected one of: {})",
+                    known.join(", ")
+                )));
+            }
+        }
+        Ok(Self { obj: Some(obj), path })
+    }
+
+    fn name(&self, field: &str) -> String {
+        if self.path.is_empty() {
+            field.into()
+        } else {
+            format!("{}.{field}", self.path)
+        }
+    }
+
+    /// The raw field; `None` when absent or `undefined`.
+    pub(crate) fn get(&self, field: &str) -> Result<Option<JsValue>, JsValue> {
+        let Some(obj) = self.obj else { return Ok(None) };
+        // Reflect.get only fails on non-objects, or a throwing getter: report that as is.
+        let v = Reflect::get(obj, &JsValue::from_str(field))?;
+        Ok(if v.is_undefined() { None } else { Some(v) })
+    }
+
+    fn number(&self, field: &str) -> Result<Option<f64>, JsValue> {
+        let Some(v) = self.get(field)? else { return Ok(None) };
+        let name = self.name(field);
+        let Some(n) = v.as_f64() else {
+            return Err(type_error(&format!("{name} must be a number, got {}", kind(&v))));
+        };
+        if n.is_nan() {
+            return Err(range_error(&format!("{name} must be a number, got NaN")));
+        }
+        Ok(Some(n))
+    }
+
+    /// An integer in `min..=max`.
+    pub(crate) fn integer(&self, field: &str, min: f64, max: f64) -> Result<Option<f64>, JsValue> {
+        let Some(n) = self.number(field)? else { return Ok(None) };
+        if n.fract() != 0.0 || n < min || n > max {
+            return Err(range_error(&format!(
+                "{} must be an integer from {min} to {max}, got {n}",
+                self.name(field)
+            )));
+        }
+        Ok(Some(n))
+    }
+
+    /// A time in milliseconds: finite, ≥ 0.
+    pub(crate) fn millis(&self, field: &str) -> Result<Option<Duration>, JsValue> {
+        let Some(ms) = self.number(field)? else { return Ok(None) };
+        if !(0.0..=MAX_MS).contains(&ms) {
+            return Err(range_error(&format!(
+                "{} must be a number of milliseconds from 0 to {MAX_MS}, got {ms}",
+                self.name(field)
+            )));
+        }
+        // In range, so this cannot fail; stay panic-free regardless.
+        Ok(Some(Duration::try_from_secs_f64(ms / 1000.0).unwrap_or(Duration::MAX)))
+    }
+
+    pub(crate) fn boolean(&self, field: &str) -> Result<Option<bool>, JsValue> {
+        let Some(v) = self.get(field)? else { return Ok(None) };
+        v.as_bool().map(Some).ok_or_else(|| {
+            type_error(&format!("{} must be a boolean, got {}", self.name(field), kind(&v)))
+        })
+    }
+
+    pub(crate) fn function(&self, field: &str) -> Result<Option<Function>, JsValue> {
+        let Some(v) = self.get(field)? else { return Ok(None) };
+        function(v, &self.name(field)).map(Some)
+    }
+
+    pub(crate) fn backoff(&self, field: &str) -> Result<Option<Backoff>, JsValue> {
+        let Some(v) = self.get(field)? else { return Ok(None) };
+        let name = self.name(field);
+        let b = Fields::new(&v, &name, &["kind", "delay", "max", "factor", "jitter"])?;
+        let kind_name = format!("{name}.kind");
+        let kind = match b.get("kind")? {
+            None => return Err(type_error(&format!("{kind_name} is required"))),
+            Some(k) => k.as_string().ok_or_else(|| {
+                type_error(&format!("{kind_name} must be a string, got {}", kind(&k)))
+            })?,
+        };
+        let delay = b.millis("delay")?;
+        let needs_delay = |make: fn(Duration) -> Backoff| {
+            delay.map(make).ok_or_else(|| type_error(&format!("{name}.delay is required")))
+        };
+        let mut backoff = match kind.as_str() {
+            "none" => Backoff::none(),
+            "constant" => needs_delay(Backoff::constant)?,
+            "linear" => needs_delay(Backoff::linear)?,
+            "exponential" => needs_delay(Backoff::exponential)?,
+            other => {
+                return Err(range_error(&format!(
+                    "{kind_name} must be \"none\", \"constant\", \"linear\" or \"exponential\", got \"{other}\""
+                )))
+            }
+        };
+        if let Some(max) = b.millis("max")? {
+            backoff = backoff.with_max(max);
+        }
+        if let Some(factor) = b.integer("factor", 0.0, f64::from(u32::MAX))? {
+            backoff = backoff.with_factor(factor as u32);
+        }
+        if b.boolean("jitter")? == Some(true) {
+            backoff = backoff.with_jitter();
+        }
+        Ok(Some(backoff))
+    }
+}
+
+pub(crate) fn function(v: JsValue, name: &str) -> Result<Function, JsValue> {
+    v.dyn_into::<Function>()
+        .map_err(|v| type_error(&format!("{name} must be a function, got {}", kind(&v))))
+}
+
+/// `new WorkPool(options)`.
+pub(crate) struct PoolOptions {
+    pub(crate) workers: usize,
+    pub(crate) queue: usize,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retries: u32,
+    pub(crate) backoff: Backoff,
+    pub(crate) on_event: Option<Function>,
+}
+
+impl PoolOptions {
+    pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
+        let f = Fields::new(
+            value,
+            "options",
+            &["workers", "queue", "timeout", "retries", "backoff", "onEvent"],
+        )?;
+        let f = Fields { path: "", ..f };
+        Ok(Self {
+            workers: f.integer("workers", 1.0, MAX_WORKERS as f64)?.map_or(4, |n| n as usize),
+            queue: f.integer("queue", 1.0, MAX_QUEUE as f64)?.map_or(1024, |n| n as usize),
+            timeout: f.millis("timeout")?,
+            retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map_or(0, |n| n as u32),
+            backoff: f.backoff("backoff")?.unwrap_or_default(),
+            on_event: f.function("onEvent")?,
+        })
+    }
+}
+
+/// `pool.submit(job, options)`.
+pub(crate) struct JobOptions {
+    /// `Some(None)`: `timeout: null`, no timeout for this job.
+    pub(crate) timeout: Option<Option<Duration>>,
+    pub(crate) retries: Option<u32>,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) signal: Option<JsValue>,
+}
+
+impl JobOptions {
+    pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
+        let f = Fields::new(value, "options", &["timeout", "retries", "backoff", "signal"])?;
+        let f = Fields { path: "", ..f };
+        let timeout = match f.get("timeout")? {
+            Some(v) if v.is_null() => Some(None),
+            _ => f.millis("timeout")?.map(Some),
+        };
+        let signal = match f.get("signal")? {
+            None => None,
+            Some(s) if s.is_null() => None,
+            Some(s) if super::signal::is_abort_signal(&s) => Some(s),
+            Some(s) => {
+                return Err(type_error(&format!("signal must be an AbortSignal, got {}", kind(&s))))
+            }
+        };
+        Ok(Self {
+            timeout,
+            retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map(|n| n as u32),
+            backoff: f.backoff("backoff")?,
+            signal,
+        })
+    }
+}
+
+/// `pool.shutdown(options)`.
+pub(crate) fn shutdown_deadline(value: &JsValue) -> Result<Option<Duration>, JsValue> {
+    let f = Fields::new(value, "options", &["deadline"])?;
+    Fields { path: "", ..f }.millis("deadline")
+}

@@ -1,0 +1,339 @@
+//! The JavaScript API, tested under `wasm-pack test --node` and `--headless --chrome`: real JS
+//! job functions (from the inline module below) through `WorkPool`, as a JS caller uses it.
+#![cfg(all(target_arch = "wasm32", feature = "web"))]
+
+use js_sys::{Function, Object, Reflect, JSON};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::wasm_bindgen_test as test;
+use workcrew::web::WorkPool;
+
+#[wasm_bindgen(inline_js = r#"
+export function flaky(failures) {
+  return ({ attempt }) => { if (attempt <= failures) throw new Error('fail ' + attempt); return Promise.resolve('ok@' + attempt); };
+}
+export function hangUntilAborted(log) {
+  return ({ signal }) => new Promise((_, reject) => signal.addEventListener('abort', () => { log.push('aborted'); reject(signal.reason); }));
+}
+export function after(ms, value) { return () => new Promise(r => setTimeout(() => r(value), ms)); }
+export function throwing(value) { return () => { throw value; }; }
+export function rejecting(value) { return async () => { throw value; }; }
+export function plain(value) { return () => value; }
+export function recorder() { const events = []; const f = e => events.push(e.type + (e.attempt ? ':' + e.attempt : '')); f.events = events; return f; }
+export function settled(promise) { return promise.then(v => ({ ok: true, v }), e => ({ ok: false, e })); }
+export function controller() { return new AbortController(); }
+export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
+"#)]
+extern "C" {
+    fn flaky(failures: u32) -> Function;
+    #[wasm_bindgen(js_name = hangUntilAborted)]
+    fn hang_until_aborted(log: &js_sys::Array) -> Function;
+    fn after(ms: u32, value: &JsValue) -> Function;
+    fn throwing(value: &JsValue) -> Function;
+    fn rejecting(value: &JsValue) -> Function;
+    fn plain(value: &JsValue) -> Function;
+    fn recorder() -> Function;
+    fn settled(promise: &js_sys::Promise) -> js_sys::Promise;
+    fn controller() -> web_abort::Controller;
+    fn sleep(ms: u32) -> js_sys::Promise;
+}
+
+mod web_abort {
+    use wasm_bindgen::prelude::*;
+    #[wasm_bindgen]
+    extern "C" {
+        pub type Controller;
+        #[wasm_bindgen(method, getter)]
+        pub fn signal(this: &Controller) -> JsValue;
+        #[wasm_bindgen(method)]
+        pub fn abort(this: &Controller);
+    }
+}
+
+fn json(s: &str) -> JsValue {
+    JSON::parse(s).expect("test JSON")
+}
+
+fn get(v: &JsValue, key: &str) -> JsValue {
+    Reflect::get(v, &key.into()).unwrap()
+}
+
+fn num(v: &JsValue, key: &str) -> f64 {
+    get(v, key).as_f64().unwrap_or_else(|| panic!("{key} is not a number"))
+}
+
+/// Awaits `p`: `Ok(value)` or `Err(rejection)`.
+async fn outcome(p: js_sys::Promise) -> Result<JsValue, JsValue> {
+    let r = JsFuture::from(settled(&p)).await.unwrap();
+    if get(&r, "ok").as_bool().unwrap() {
+        Ok(get(&r, "v"))
+    } else {
+        Err(get(&r, "e"))
+    }
+}
+
+fn name(e: &JsValue) -> String {
+    get(e, "name").as_string().unwrap_or_default()
+}
+
+fn message(e: &JsValue) -> String {
+    get(e, "message").as_string().unwrap_or_default()
+}
+
+#[test]
+async fn a_job_is_retried_until_it_succeeds() {
+    let pool =
+        WorkPool::new(json(r#"{"workers":2,"retries":3,"backoff":{"kind":"none"}}"#)).unwrap();
+    let v = outcome(pool.submit(flaky(2).into(), JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(v.as_string().unwrap(), "ok@3");
+    let m = pool.metrics();
+    assert_eq!((num(&m, "succeeded"), num(&m, "retried"), num(&m, "attempts")), (1.0, 2.0, 3.0));
+}
+
+#[test]
+async fn a_jobs_error_comes_back_intact_thrown_or_rejected() {
+    let pool = WorkPool::new(JsValue::UNDEFINED).unwrap();
+    let err: JsValue = js_sys::Error::new("custom").into();
+    let e = outcome(pool.submit(throwing(&err).into(), JsValue::UNDEFINED)).await.unwrap_err();
+    assert!(Object::is(&e, &err), "the thrown value itself");
+    let e = outcome(pool.submit(rejecting(&err).into(), JsValue::UNDEFINED)).await.unwrap_err();
+    assert!(Object::is(&e, &err), "the rejection value itself");
+    let e = outcome(pool.submit(throwing(&"a string".into()).into(), JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
+    assert_eq!(e.as_string().unwrap(), "a string");
+    assert_eq!(num(&pool.metrics(), "failed"), 3.0);
+}
+
+#[test]
+async fn a_plain_return_value_is_the_jobs_value() {
+    let pool = WorkPool::new(JsValue::UNDEFINED).unwrap();
+    let v = outcome(pool.submit(plain(&42.into()).into(), JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(v.as_f64(), Some(42.0));
+    let v = outcome(pool.submit(plain(&JsValue::NULL).into(), JsValue::UNDEFINED)).await.unwrap();
+    assert!(v.is_null());
+}
+
+#[test]
+async fn a_timeout_aborts_the_attempts_signal() {
+    let pool =
+        WorkPool::new(json(r#"{"timeout":20,"retries":1,"backoff":{"kind":"none"}}"#)).unwrap();
+    let log = js_sys::Array::new();
+    let e = outcome(pool.submit(hang_until_aborted(&log).into(), JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
+    assert_eq!(name(&e), "TimeoutError");
+    assert_eq!(num(&e, "attempts"), 2.0);
+    assert_eq!(log.length(), 2, "each timed-out attempt's signal fired");
+    assert_eq!(num(&pool.metrics(), "timedOut"), 2.0);
+}
+
+#[test]
+async fn the_callers_signal_cancels_the_job_and_aborts_its_attempt() {
+    let pool = WorkPool::new(JsValue::UNDEFINED).unwrap();
+    let log = js_sys::Array::new();
+    let c = controller();
+    let opts = Object::new();
+    Reflect::set(&opts, &"signal".into(), &c.signal()).unwrap();
+    let p = pool.submit(hang_until_aborted(&log).into(), opts.into());
+    JsFuture::from(sleep(10)).await.unwrap();
+    c.abort();
+    let e = outcome(p).await.unwrap_err();
+    assert_eq!(name(&e), "AbortError");
+    assert_eq!(num(&e, "attempts"), 1.0);
+    assert_eq!(log.length(), 1);
+    // An already-aborted signal refuses the job outright, with the signal's reason.
+    let opts = Object::new();
+    Reflect::set(&opts, &"signal".into(), &c.signal()).unwrap();
+    let e = outcome(pool.submit(plain(&1.into()).into(), opts.into())).await.unwrap_err();
+    assert_eq!(name(&e), "AbortError");
+    assert_eq!(num(&pool.metrics(), "submitted"), 1.0);
+}
+
+#[test]
+async fn abort_settles_every_promise_and_aborts_running_attempts() {
+    let pool = WorkPool::new(json(r#"{"workers":2,"queue":10}"#)).unwrap();
+    let log = js_sys::Array::new();
+    let promises: Vec<_> = (0..5)
+        .map(|_| settled(&pool.submit(hang_until_aborted(&log).into(), JsValue::UNDEFINED)))
+        .collect();
+    JsFuture::from(sleep(10)).await.unwrap();
+    let report = JsFuture::from(pool.abort()).await.unwrap();
+    assert_eq!(num(&report, "cancelled"), 5.0);
+    for p in promises {
+        let r = JsFuture::from(p).await.unwrap();
+        assert_eq!(name(&get(&r, "e")), "AbortError");
+    }
+    assert_eq!(log.length(), 2, "the two running attempts saw their signal fire");
+    assert!(pool.closed());
+}
+
+#[test]
+async fn shutdown_drains_or_cancels_at_its_deadline() {
+    let pool = WorkPool::new(json(r#"{"workers":1}"#)).unwrap();
+    let quick = settled(&pool.submit(after(5, &"quick".into()).into(), JsValue::UNDEFINED));
+    let slow = settled(&pool.submit(after(10_000, &"slow".into()).into(), JsValue::UNDEFINED));
+    let report = JsFuture::from(pool.shutdown(json(r#"{"deadline":50}"#))).await.unwrap();
+    assert_eq!(get(&report, "deadlineExpired").as_bool(), Some(true));
+    assert_eq!((num(&report, "completed"), num(&report, "cancelled")), (1.0, 1.0));
+    let quick = JsFuture::from(quick).await.unwrap();
+    assert_eq!(get(&quick, "v").as_string().unwrap(), "quick");
+    let slow = JsFuture::from(slow).await.unwrap();
+    assert_eq!(name(&get(&slow, "e")), "AbortError");
+    let e = outcome(pool.submit(plain(&1.into()).into(), JsValue::UNDEFINED)).await.unwrap_err();
+    assert_eq!(name(&e), "PoolClosedError");
+    let m = get(&report, "metrics");
+    assert_eq!(
+        num(&m, "submitted"),
+        num(&m, "succeeded") + num(&m, "failed") + num(&m, "cancelled")
+    );
+}
+
+#[test]
+async fn try_submit_refuses_at_once_when_full() {
+    let pool = WorkPool::new(json(r#"{"workers":1,"queue":1}"#)).unwrap();
+    let log = js_sys::Array::new();
+    let running =
+        settled(&pool.try_submit(hang_until_aborted(&log).into(), JsValue::UNDEFINED).unwrap());
+    JsFuture::from(sleep(5)).await.unwrap(); // the worker takes it
+    let queued =
+        settled(&pool.try_submit(hang_until_aborted(&log).into(), JsValue::UNDEFINED).unwrap());
+    let e = pool.try_submit(plain(&1.into()).into(), JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(name(&e), "QueueFullError");
+    assert_eq!(num(&pool.metrics(), "rejected"), 1.0);
+    JsFuture::from(pool.abort()).await.unwrap();
+    for p in [running, queued] {
+        let r = JsFuture::from(p).await.unwrap();
+        assert_eq!(name(&get(&r, "e")), "AbortError");
+    }
+    let e = pool.try_submit(plain(&1.into()).into(), JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(name(&e), "PoolClosedError");
+}
+
+#[test]
+async fn events_arrive_in_order() {
+    let rec = recorder();
+    let opts = json(r#"{"retries":2,"backoff":{"kind":"constant","delay":1},"timeout":1000}"#);
+    Reflect::set(&opts, &"onEvent".into(), &rec).unwrap();
+    let pool = WorkPool::new(opts).unwrap();
+    outcome(pool.submit(flaky(1).into(), JsValue::UNDEFINED)).await.unwrap();
+    let events: Vec<String> =
+        js_sys::Array::from(&get(&rec, "events")).iter().map(|e| e.as_string().unwrap()).collect();
+    assert_eq!(
+        events,
+        ["queued", "started:1", "attemptFailed:1", "retryScheduled:2", "started:2", "succeeded"]
+    );
+}
+
+/// Every option, with its invalid values: each throws the documented error, naming the field.
+#[test]
+async fn bad_options_are_type_or_range_errors_that_name_the_field() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("5", "TypeError", "options must be an object"),
+        ("[]", "TypeError", "options must be an object"),
+        (r#"{"workers":0}"#, "RangeError", "workers"),
+        (r#"{"workers":4097}"#, "RangeError", "workers"),
+        (r#"{"workers":1.5}"#, "RangeError", "workers"),
+        (r#"{"workers":"4"}"#, "TypeError", "workers"),
+        (r#"{"workers":null}"#, "TypeError", "workers"),
+        (r#"{"queue":0}"#, "RangeError", "queue"),
+        (r#"{"queue":-1}"#, "RangeError", "queue"),
+        (r#"{"queue":1e12}"#, "RangeError", "queue"),
+        (r#"{"timeout":-1}"#, "RangeError", "timeout"),
+        (r#"{"timeout":1e300}"#, "RangeError", "timeout"),
+        (r#"{"timeout":"1s"}"#, "TypeError", "timeout"),
+        (r#"{"retries":-1}"#, "RangeError", "retries"),
+        (r#"{"retries":4294967296}"#, "RangeError", "retries"),
+        (r#"{"retries":true}"#, "TypeError", "retries"),
+        (r#"{"backoff":"linear"}"#, "TypeError", "backoff"),
+        (r#"{"backoff":{}}"#, "TypeError", "backoff.kind"),
+        (r#"{"backoff":{"kind":"fibonacci","delay":1}}"#, "RangeError", "backoff.kind"),
+        (r#"{"backoff":{"kind":"linear"}}"#, "TypeError", "backoff.delay"),
+        (r#"{"backoff":{"kind":"linear","delay":-5}}"#, "RangeError", "backoff.delay"),
+        (
+            r#"{"backoff":{"kind":"exponential","delay":1,"factor":1.5}}"#,
+            "RangeError",
+            "backoff.factor",
+        ),
+        (r#"{"backoff":{"kind":"constant","delay":1,"max":-1}}"#, "RangeError", "backoff.max"),
+        (r#"{"backoff":{"kind":"constant","delay":1,"jitter":1}}"#, "TypeError", "backoff.jitter"),
+        (r#"{"backoff":{"kind":"none","delay":1,"dealy":2}}"#, "TypeError", "dealy"),
+        (r#"{"onEvent":1}"#, "TypeError", "onEvent"),
+        (r#"{"worker":1}"#, "TypeError", "worker"),
+    ];
+    for (json_opts, kind, field) in cases {
+        let e =
+            WorkPool::new(json(json_opts)).err().unwrap_or_else(|| panic!("{json_opts} accepted"));
+        assert_eq!(name(&e), *kind, "{json_opts}: {}", message(&e));
+        assert!(message(&e).contains(field), "{json_opts}: {}", message(&e));
+    }
+    let nan = Object::new();
+    Reflect::set(&nan, &"timeout".into(), &f64::NAN.into()).unwrap();
+    assert_eq!(name(&WorkPool::new(nan.into()).err().unwrap()), "RangeError");
+
+    let pool = WorkPool::new(JsValue::UNDEFINED).unwrap();
+    let e = outcome(pool.submit(42.into(), JsValue::UNDEFINED)).await.unwrap_err();
+    assert_eq!(
+        (name(&e), message(&e)),
+        ("TypeError".into(), "job must be a function, got number".into())
+    );
+    for (job_opts, kind, field) in [
+        (r#"{"timeout":-1}"#, "RangeError", "timeout"),
+        (r#"{"retries":0.5}"#, "RangeError", "retries"),
+        (r#"{"signal":{}}"#, "TypeError", "signal"),
+        (r#"{"priority":1}"#, "TypeError", "priority"),
+    ] {
+        let e = outcome(pool.submit(plain(&1.into()).into(), json(job_opts))).await.unwrap_err();
+        assert_eq!(name(&e), kind, "{job_opts}");
+        assert!(message(&e).contains(field), "{job_opts}: {}", message(&e));
+    }
+    let e = pool.try_submit(JsValue::NULL, JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(name(&e), "TypeError");
+    let e = outcome(pool.shutdown(json(r#"{"deadline":-3}"#))).await.unwrap_err();
+    assert_eq!(name(&e), "RangeError");
+    assert!(pool.on_event(3.into()).is_err());
+    // None of this touched the pool: it still works.
+    assert_eq!(num(&pool.metrics(), "submitted"), 0.0);
+    let v = outcome(pool.submit(plain(&7.into()).into(), JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(v.as_f64(), Some(7.0));
+}
+
+#[test]
+async fn many_mixed_jobs_all_settle_and_the_metrics_balance() {
+    let pool = WorkPool::new(json(
+        r#"{"workers":8,"queue":16,"timeout":30,"retries":1,"backoff":{"kind":"none"}}"#,
+    ))
+    .unwrap();
+    let log = js_sys::Array::new();
+    let err: JsValue = "no".into();
+    let promises: Vec<_> = (0..200u32)
+        .map(|i| {
+            let job: JsValue = match i % 4 {
+                0 => plain(&i.into()).into(),
+                1 => throwing(&err).into(),
+                2 => after(1, &i.into()).into(),
+                _ => hang_until_aborted(&log).into(),
+            };
+            // Handled at once, as a caller must: a rejection left unhandled stops Node.
+            settled(&pool.submit(job, JsValue::UNDEFINED))
+        })
+        .collect();
+    let (mut ok, mut failed) = (0, 0);
+    for p in promises {
+        let r = JsFuture::from(p).await.unwrap();
+        if get(&r, "ok").as_bool().unwrap() {
+            ok += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    assert_eq!((ok, failed), (100, 100));
+    let m = pool.metrics();
+    assert_eq!(num(&m, "submitted"), 200.0);
+    assert_eq!(
+        num(&m, "submitted"),
+        num(&m, "succeeded") + num(&m, "failed") + num(&m, "cancelled")
+    );
+    assert_eq!((num(&m, "queued"), num(&m, "running")), (0.0, 0.0));
+    assert_eq!(log.length(), 100, "every timed-out attempt was aborted");
+}
