@@ -1,14 +1,14 @@
 //! The result of a job: a one-shot slot shared by the job's task and its [`JobHandle`].
 //!
-//! The slot is one small allocation: a state byte, a single-value lock-free queue for the result,
-//! and two lazily allocated events (one for the handle waiting on the result, one for the task
-//! waiting on a cancel request). Nothing is allocated for waiting unless someone waits.
+//! The slot is one small allocation: a state byte, the result behind a spin lock (held only to put
+//! or take it, never across an await), and two lazily allocated events (one for the handle
+//! waiting on the result, one for the task waiting on a cancel request). Nothing is allocated for
+//! waiting unless someone waits.
 
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use concurrent_queue::ConcurrentQueue;
 use event_listener::{Event, EventListener};
 
 use crate::sync::{Arc, AtomicU8, Ordering};
@@ -22,7 +22,7 @@ const CANCEL: u8 = 4;
 
 pub(crate) struct Slot<T, E> {
     state: AtomicU8,
-    result: ConcurrentQueue<Result<T, JobError<E>>>,
+    result: spin::Mutex<Option<Result<T, JobError<E>>>>,
     settled: Event,
     cancel: Event,
 }
@@ -31,7 +31,7 @@ impl<T, E> Slot<T, E> {
     pub(crate) fn new() -> Self {
         Self {
             state: AtomicU8::new(QUEUED),
-            result: ConcurrentQueue::bounded(1),
+            result: spin::Mutex::new(None),
             settled: Event::new(),
             cancel: Event::new(),
         }
@@ -45,9 +45,8 @@ impl<T, E> Slot<T, E> {
     /// Stores the outcome and wakes the handle. The caller must be the only settler: the task
     /// after `start`, or a canceller that won the `QUEUED → SETTLED` transition.
     pub(crate) fn settle(&self, result: Result<T, JobError<E>>) {
+        *self.result.lock() = Some(result);
         self.state.store(SETTLED, Ordering::Release);
-        // The queue holds one value and only one settler exists, so the push cannot fail.
-        let _ = self.result.push(result);
         self.settled.notify(usize::MAX);
     }
 
@@ -164,7 +163,7 @@ impl<T, E> JobHandle<T, E> {
 
     /// Whether the job has ended and the handle would resolve without waiting.
     pub fn is_finished(&self) -> bool {
-        self.done || !self.slot.result.is_empty()
+        self.done || self.slot.result.lock().is_some()
     }
 }
 
@@ -175,7 +174,7 @@ impl<T, E> Future for JobHandle<T, E> {
         let this = &mut *self;
         assert!(!this.done, "JobHandle polled after it resolved");
         loop {
-            if let Ok(result) = this.slot.result.pop() {
+            if let Some(result) = this.slot.result.lock().take() {
                 this.done = true;
                 this.listener = None;
                 return Poll::Ready(result);

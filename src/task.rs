@@ -120,6 +120,12 @@ where
 {
     // Created outside the async block so that dropping the task before its first poll still
     // drops (and so runs) the guard.
+    // Options are resolved and the job taken apart here, so the task stores each part once.
+    let defaults = &shared.defaults;
+    let retries = job.retries.unwrap_or(defaults.retries);
+    let timeout = job.timeout.unwrap_or(defaults.timeout);
+    let backoff = job.backoff.unwrap_or(defaults.backoff);
+    let (mut f, retry_if) = (job.run, job.retry_if);
     let guard = Settle { shared, slot, id, started: false, attempts: 0, done: false };
     async move {
         let mut guard = guard;
@@ -127,11 +133,6 @@ where
         if !g.slot.start() {
             return; // cancelled while queued; the guard counts it
         }
-        let defaults = &g.shared.defaults;
-        let retries = job.retries.unwrap_or(defaults.retries);
-        let timeout = job.timeout.unwrap_or(defaults.timeout);
-        let backoff = job.backoff.unwrap_or(defaults.backoff);
-        let (mut f, retry_if) = (job.run, job.retry_if);
         let counters = &g.shared.counters;
         Counters::bump(&counters.started);
         g.started = true;
@@ -248,5 +249,26 @@ impl<S, K: TaskKind, T, E> Drop for Settle<S, K, T, E> {
         if self.slot.start() {
             self.slot.settle(Err(JobError::Cancelled { attempts: 0 }));
         }
+    }
+}
+
+/// Size budgets. A task is allocated by the submitter and freed by a worker: above glibc's
+/// per-thread cache limit (1032 bytes) every such pair takes the allocator's arena lock, which
+/// measured 2.3× slower per job (see the README's Performance section). A 640-byte result slot
+/// (a padded queue) was the cause once; these keep it from coming back.
+#[cfg(all(test, feature = "std", target_pointer_width = "64"))]
+mod size_budget {
+    use super::*;
+
+    #[test]
+    fn a_task_and_its_result_slot_stay_small() {
+        let shared: Arc<Shared<crate::NativeTimer, Task>> =
+            Arc::new(Shared::new(crate::NativeTimer, 1, 1, crate::builder::Defaults::test(), None));
+        let slot: Arc<Slot<u64, ()>> = Arc::new(Slot::new());
+        let task = run(Job::new(|_| async { Ok::<u64, ()>(1) }), 0, shared, slot);
+        let size = core::mem::size_of_val(&task);
+        assert!(size <= 512, "a task of an empty job is {size} bytes");
+        let slot = core::mem::size_of::<Slot<u64, ()>>();
+        assert!(slot <= 64, "a result slot is {slot} bytes");
     }
 }

@@ -1,6 +1,6 @@
 //! A JavaScript function as a job: called once per attempt with `{ signal, attempt, job }`.
 
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Object, Promise};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
@@ -19,9 +19,9 @@ pub(crate) fn js_job(
     let mut job = Job::new(move |attempt: Attempt| {
         let controller = AbortController::new();
         let ctx = Object::new();
-        let _ = Reflect::set(&ctx, &"signal".into(), &controller.signal());
-        let _ = Reflect::set(&ctx, &"attempt".into(), &attempt.number().into());
-        let _ = Reflect::set(&ctx, &"job".into(), &(attempt.job_id() as f64).into());
+        super::set(&ctx, "signal", controller.signal());
+        super::set(&ctx, "attempt", attempt.number());
+        super::set(&ctx, "job", attempt.job_id() as f64);
         let called = f.call1(&JsValue::UNDEFINED, &ctx);
         JsAttempt::new(called, AbortOnDrop(Some(controller)))
     });

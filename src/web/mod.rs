@@ -228,8 +228,9 @@ fn named_error(name: &str, message: &str, attempts: Option<u32>) -> JsValue {
     e.into()
 }
 
-fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
-    let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
+/// Sets `obj[key]`. Keys are interned: sent to JavaScript once, not decoded again per call.
+pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+    let _ = Reflect::set(obj, &JsValue::from_str(wasm_bindgen::intern(key)), &value.into());
 }
 
 fn metrics_object(m: &Metrics) -> Object {
@@ -283,7 +284,7 @@ fn event_object(e: &JobEvent<'_>) -> Object {
         JobEvent::Failed { attempts, .. } => ("failed", None, Some(attempts)),
         JobEvent::Cancelled { attempts, .. } => ("cancelled", None, Some(attempts)),
     };
-    set(&o, "type", kind);
+    set(&o, "type", JsValue::from_str(wasm_bindgen::intern(kind)));
     set(&o, "job", e.job() as f64);
     if let Some(a) = attempt {
         set(&o, "attempt", a);

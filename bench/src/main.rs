@@ -1,0 +1,372 @@
+//! Native benchmark: workcrew side by side with its peers, in one run.
+//!
+//! Every round runs every variant once, in turn, so all variants see the same machine load;
+//! the report gives the median of the rounds and ratios, which is what counts on a noisy machine.
+//!
+//!   cargo run --release --manifest-path bench/Cargo.toml
+//!   N=200000 ROUNDS=3 cargo run --release --manifest-path bench/Cargo.toml   (quicker)
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use workcrew::{Backoff, Job, Pool};
+
+const QUEUE: usize = 1024;
+
+fn env_usize(key: &str, default: usize) -> usize {
+    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn expected_sum(n: usize) -> u64 {
+    (n as u64) * (n as u64 - 1) / 2
+}
+
+// --- workcrew -----------------------------------------------------------------------------------
+
+#[derive(Clone, Copy)]
+enum Mix {
+    Plain,
+    Timeout,
+    /// Each job fails twice, with zero backoff, then succeeds.
+    Retries,
+}
+
+fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
+    let mut builder = Pool::builder().workers(workers).queue(QUEUE);
+    match mix {
+        Mix::Plain => {}
+        Mix::Timeout => builder = builder.timeout(Duration::from_secs(10)),
+        Mix::Retries => builder = builder.retries(2).backoff(Backoff::none()),
+    }
+    let pool = builder.build().unwrap();
+    let start = Instant::now();
+    let sum = workcrew::block_on(async {
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let job = Job::new(move |a: workcrew::Attempt| async move {
+                match mix {
+                    Mix::Retries if a.number() < 3 => Err(()),
+                    _ => Ok(i),
+                }
+            });
+            handles.push(pool.submit(job).await.unwrap());
+        }
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await.unwrap();
+        }
+        sum
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(sum, expected_sum(n));
+    workcrew::block_on(pool.shutdown());
+    elapsed
+}
+
+// --- tokio --------------------------------------------------------------------------------------
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
+}
+
+fn tokio_joinset(mix: Mix, n: usize) -> Duration {
+    let rt = tokio_rt();
+    let start = Instant::now();
+    let sum = rt.block_on(async {
+        let mut set = tokio::task::JoinSet::new();
+        for i in 0..n as u64 {
+            match mix {
+                Mix::Plain => set.spawn(async move { i }),
+                Mix::Timeout => set.spawn(async move {
+                    tokio::time::timeout(Duration::from_secs(10), async move { i }).await.unwrap()
+                }),
+                Mix::Retries => set.spawn(async move {
+                    let mut attempt = 0;
+                    loop {
+                        attempt += 1;
+                        let r: Result<u64, ()> = if attempt < 3 { Err(()) } else { Ok(i) };
+                        if let Ok(v) = black_box(r) {
+                            break v;
+                        }
+                    }
+                }),
+            };
+        }
+        let mut sum = 0;
+        while let Some(r) = set.join_next().await {
+            sum += r.unwrap();
+        }
+        sum
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(sum, expected_sum(n));
+    elapsed
+}
+
+fn tokio_semaphore(workers: usize, n: usize) -> Duration {
+    let rt = tokio_rt();
+    let start = Instant::now();
+    let sum = rt.block_on(async {
+        let sem = Arc::new(tokio::sync::Semaphore::new(workers));
+        let mut handles = Vec::with_capacity(n);
+        for i in 0..n as u64 {
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            handles.push(tokio::spawn(async move {
+                let _permit = permit;
+                i
+            }));
+        }
+        let mut sum = 0;
+        for h in handles {
+            sum += h.await.unwrap();
+        }
+        sum
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(sum, expected_sum(n));
+    elapsed
+}
+
+// --- the others ---------------------------------------------------------------------------------
+
+fn async_executor(n: usize) -> Duration {
+    let ex = Arc::new(async_executor::Executor::new());
+    let (stop, stopped) = async_channel::bounded::<()>(1);
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let (ex, stopped) = (ex.clone(), stopped.clone());
+            std::thread::spawn(move || futures_lite::future::block_on(ex.run(stopped.recv())))
+        })
+        .collect();
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..n as u64).map(|i| ex.spawn(async move { i })).collect();
+    let sum = futures_lite::future::block_on(async {
+        let mut sum = 0;
+        for t in tasks {
+            sum += t.await;
+        }
+        sum
+    });
+    let elapsed = start.elapsed();
+    assert_eq!(sum, expected_sum(n));
+    drop(stop);
+    threads.into_iter().for_each(|t| drop(t.join()));
+    elapsed
+}
+
+fn threadpool(workers: usize, n: usize) -> Duration {
+    let pool = threadpool::ThreadPool::new(workers);
+    let start = Instant::now();
+    for i in 0..n {
+        pool.execute(move || {
+            black_box(i);
+        });
+    }
+    pool.join();
+    start.elapsed()
+}
+
+fn rayon_scope(workers: usize, n: usize) -> Duration {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(workers).build().unwrap();
+    let start = Instant::now();
+    pool.scope(|s| {
+        for i in 0..n {
+            s.spawn(move |_| {
+                black_box(i);
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// The limit: a bounded channel of `u64` from one producer to W consumer threads.
+fn raw_channel(workers: usize, n: usize) -> Duration {
+    let (tx, rx) = async_channel::bounded::<u64>(QUEUE);
+    let consumers: Vec<_> = (0..workers)
+        .map(|_| {
+            let rx = rx.clone();
+            std::thread::spawn(move || {
+                futures_lite::future::block_on(async {
+                    let mut sum = 0;
+                    while let Ok(v) = rx.recv().await {
+                        sum += v;
+                    }
+                    sum
+                })
+            })
+        })
+        .collect();
+    drop(rx);
+    let start = Instant::now();
+    futures_lite::future::block_on(async {
+        for i in 0..n as u64 {
+            tx.send(i).await.unwrap();
+        }
+    });
+    drop(tx);
+    let sum: u64 = consumers.into_iter().map(|c| c.join().unwrap()).sum();
+    let elapsed = start.elapsed();
+    assert_eq!(sum, expected_sum(n));
+    elapsed
+}
+
+// --- memory -------------------------------------------------------------------------------------
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    pages * 4096
+}
+
+/// Bytes per queued job (with its handle), measured in a fresh process.
+fn memory(variant: &str, n: usize) -> f64 {
+    match variant {
+        "workcrew" => {
+            let pool = Pool::builder().workers(1).queue(n + 1).build().unwrap();
+            let (open, gate) = async_channel::bounded::<()>(1);
+            let blocker = pool
+                .try_submit(Job::new(move |_| {
+                    let gate = gate.clone();
+                    async move { gate.recv().await.map_err(drop) }
+                }))
+                .unwrap();
+            while pool.metrics().running == 0 {
+                std::thread::yield_now();
+            }
+            let before = rss_bytes();
+            let handles: Vec<_> = (0..n as u64)
+                .map(|i| pool.try_submit(Job::new(move |_| async move { Ok::<_, ()>(i) })).unwrap())
+                .collect();
+            let after = rss_bytes();
+            assert_eq!(pool.metrics().queued, n as u64);
+            open.try_send(()).unwrap();
+            workcrew::block_on(blocker).unwrap();
+            let sum: u64 = handles.into_iter().map(|h| workcrew::block_on(h).unwrap()).sum();
+            assert_eq!(sum, expected_sum(n));
+            (after - before) as f64 / n as f64
+        }
+        "tokio" => {
+            // A runtime that is not driven: spawned tasks wait in its queue.
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let before = rss_bytes();
+            let handles: Vec<_> = (0..n as u64).map(|i| rt.spawn(async move { i })).collect();
+            let after = rss_bytes();
+            let sum: u64 = rt.block_on(async {
+                let mut s = 0;
+                for h in handles {
+                    s += h.await.unwrap();
+                }
+                s
+            });
+            assert_eq!(sum, expected_sum(n));
+            (after - before) as f64 / n as f64
+        }
+        other => panic!("unknown memory variant {other}"),
+    }
+}
+
+fn memory_in_child(variant: &str, n: usize) -> f64 {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["memory", variant, &n.to_string()])
+        .output()
+        .expect("run the memory child");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+// --- the run ------------------------------------------------------------------------------------
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("memory") {
+        println!("{}", memory(&args[2], args[3].parse().unwrap()));
+        return;
+    }
+    let n = env_usize("N", 1_000_000);
+    let rounds = env_usize("ROUNDS", 5);
+
+    type Variant = (&'static str, Box<dyn Fn(usize) -> Duration>);
+    let variants: Vec<Variant> = vec![
+        ("workcrew, W=2", Box::new(|n| workcrew(2, Mix::Plain, n))),
+        ("workcrew, W=8", Box::new(|n| workcrew(8, Mix::Plain, n))),
+        ("workcrew + timeout, W=2", Box::new(|n| workcrew(2, Mix::Timeout, n))),
+        ("workcrew, retries (fail 2×), W=2", Box::new(|n| workcrew(2, Mix::Retries, n))),
+        ("tokio JoinSet (2 threads)", Box::new(|n| tokio_joinset(Mix::Plain, n))),
+        ("tokio JoinSet + time::timeout", Box::new(|n| tokio_joinset(Mix::Timeout, n))),
+        ("tokio JoinSet, inline retries", Box::new(|n| tokio_joinset(Mix::Retries, n))),
+        ("tokio Semaphore(2) + spawn", Box::new(|n| tokio_semaphore(2, n))),
+        ("tokio Semaphore(8) + spawn", Box::new(|n| tokio_semaphore(8, n))),
+        ("async-executor (2 threads)", Box::new(async_executor)),
+        ("threadpool, W=2 (no results)", Box::new(|n| threadpool(2, n))),
+        ("threadpool, W=8 (no results)", Box::new(|n| threadpool(8, n))),
+        ("rayon scope, W=2 (no results)", Box::new(|n| rayon_scope(2, n))),
+        ("rayon scope, W=8 (no results)", Box::new(|n| rayon_scope(8, n))),
+        ("raw bounded(1024) channel, W=2", Box::new(|n| raw_channel(2, n))),
+        ("raw bounded(1024) channel, W=8", Box::new(|n| raw_channel(8, n))),
+    ];
+    // ONLY=substring runs the matching variants alone (for profiling).
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let variants: Vec<Variant> = variants.into_iter().filter(|v| v.0.contains(&only)).collect();
+    if !only.is_empty() {
+        for (name, run) in &variants {
+            for _ in 0..rounds {
+                eprintln!("{name}: {:.0} ns/job", run(n).as_nanos() as f64 / n as f64);
+            }
+        }
+        return;
+    }
+    eprintln!("{} jobs per run, {rounds} rounds, variants alternating", n);
+    let mut times = vec![Vec::new(); variants.len()];
+    for round in 0..rounds {
+        for (i, (name, run)) in variants.iter().enumerate() {
+            let ns = run(n).as_nanos() as f64 / n as f64;
+            times[i].push(ns);
+            eprintln!("round {}: {name}: {ns:.0} ns/job", round + 1);
+        }
+    }
+    let med: Vec<f64> = times.into_iter().map(median).collect();
+    let at = |name: &str| med[variants.iter().position(|v| v.0 == name).unwrap()];
+    let base = at("workcrew, W=2");
+
+    println!("\n### Throughput ({n} empty jobs, queue {QUEUE}, median of {rounds} rounds)\n");
+    println!("| variant | ns/job | jobs/s | time vs workcrew W=2 |");
+    println!("|---|---:|---:|---:|");
+    for ((name, _), ns) in variants.iter().zip(&med) {
+        println!("| {name} | {ns:.0} | {:.2} M | {:.2} |", 1e3 / ns, ns / base);
+    }
+
+    let mem_n = env_usize("MEM_N", 1_000_000);
+    let mem_wc = memory_in_child("workcrew", mem_n);
+    let mem_tokio = memory_in_child("tokio", mem_n);
+    println!("\n### Memory ({mem_n} jobs queued, with their handles; peak RSS delta)\n");
+    println!("| variant | bytes per queued job |");
+    println!("|---|---:|");
+    println!("| workcrew | {mem_wc:.0} |");
+    println!("| tokio (spawned, not yet run) | {mem_tokio:.0} |");
+
+    let check = |ok: bool| if ok { "met" } else { "**missed**" };
+    let joinset = at("tokio JoinSet (2 threads)") / base;
+    let threadpool_r = at("threadpool, W=2 (no results)") / base;
+    let rayon_r = at("rayon scope, W=2 (no results)") / base;
+    let raw = base / at("raw bounded(1024) channel, W=2");
+    let w8 = base / at("workcrew, W=8");
+    let timeout = at("workcrew + timeout, W=2") / base;
+    let retries = at("workcrew, retries (fail 2×), W=2") / base;
+    println!("\n### Targets\n");
+    println!("| target | measured | |");
+    println!("|---|---:|---|");
+    println!("| ≥ 3× tokio JoinSet | {joinset:.2}× | {} |", check(joinset >= 3.0));
+    println!("| ahead of threadpool (W=2) | {threadpool_r:.2}× | {} |", check(threadpool_r > 1.0));
+    println!("| ahead of rayon (W=2) | {rayon_r:.2}× | {} |", check(rayon_r > 1.0));
+    println!("| within 2.5× of the raw channel | {raw:.2}× | {} |", check(raw <= 2.5));
+    println!("| W=8 ≥ 0.8× the throughput of W=2 | {w8:.2}× | {} |", check(w8 >= 0.8));
+    println!("| timeout-armed job ≤ 1.25× a plain one | {timeout:.2}× | {} |", check(timeout <= 1.25));
+    println!("| ≤ 64 bytes per queued job | {mem_wc:.0} B | {} |", check(mem_wc <= 64.0));
+    println!("| (retry-heavy job, 3 attempts, vs plain) | {retries:.2}× | |");
+}
