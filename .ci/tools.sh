@@ -57,9 +57,17 @@ ensure_wasm_opt() {
   command -v wasm-opt >/dev/null || apt_install binaryen || echo "(no wasm-opt: building without it)"
 }
 
+# npm packages of a folder with a package-lock.json (www, bench/browser), when missing or stale.
 ensure_npm_packages() {
-  if [ ! -d www/node_modules ] || [ www/package-lock.json -nt www/node_modules ]; then
-    step "npm ci (www)"
-    (cd www && npm ci --no-audit --no-fund)
-  fi
+  local dir
+  for dir in "$@"; do
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+      step "npm ci ($dir)"
+      (cd "$dir" && npm ci --no-audit --no-fund)
+    fi
+  done
+}
+
+ensure_valgrind() {
+  command -v valgrind >/dev/null || apt_install valgrind
 }

@@ -24,13 +24,6 @@ pub(crate) struct Defaults {
     pub(crate) backoff: Backoff,
 }
 
-#[cfg(test)]
-impl Defaults {
-    pub(crate) fn test() -> Self {
-        Self { retries: 0, timeout: None, backoff: Backoff::none() }
-    }
-}
-
 /// Builds a [`Pool`].
 ///
 /// | option | default | meaning |

@@ -262,8 +262,10 @@ mod size_budget {
 
     #[test]
     fn a_task_and_its_result_slot_stay_small() {
+        let defaults =
+            crate::builder::Defaults { retries: 0, timeout: None, backoff: crate::Backoff::none() };
         let shared: Arc<Shared<crate::NativeTimer, Task>> =
-            Arc::new(Shared::new(crate::NativeTimer, 1, 1, crate::builder::Defaults::test(), None));
+            Arc::new(Shared::new(crate::NativeTimer, 1, 1, defaults, None));
         let slot: Arc<Slot<u64, ()>> = Arc::new(Slot::new());
         let task = run(Job::new(|_| async { Ok::<u64, ()>(1) }), 0, shared, slot);
         let size = core::mem::size_of_val(&task);

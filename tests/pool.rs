@@ -687,3 +687,56 @@ fn events_tell_a_jobs_story_in_order() {
         ]
     );
 }
+
+/// After a drain, an abort, or a plain drop, every job closure and everything it captured has
+/// been dropped: nothing leaks through the queue, the workers or the handles.
+#[test]
+fn every_job_closure_is_dropped_after_shutdown_abort_or_drop() {
+    for ending in ["shutdown", "abort", "drop"] {
+        let (mut sim, clock) = (Sim::new(), Clock::new());
+        let pool = clock_pool(&mut sim, &clock, |b| b.workers(2).queue(8));
+        let (made, dropped) = (Count::new(), Count::new());
+        let mut handles = Vec::new();
+        for i in 0..6u32 {
+            made.hit();
+            let (captured, c) = (DropFlag(dropped.clone()), clock.clone());
+            let job = Job::new(move |_| {
+                let _keep = &captured;
+                let sleep = c.sleep(MS * (1 + i % 3) * 10);
+                async move {
+                    sleep.await;
+                    Ok::<_, ()>(i)
+                }
+            });
+            handles.push(pool.try_submit(job).unwrap());
+        }
+        sim.run_until_stalled();
+        match ending {
+            "shutdown" => {
+                let mut s = Box::pin(pool.shutdown());
+                for _ in 0..10 {
+                    if sim.poll_once(s.as_mut()).is_some() {
+                        break;
+                    }
+                    clock.advance(MS * 10);
+                }
+            }
+            "abort" => {
+                sim.block(pool.abort());
+            }
+            _ => {
+                drop(pool);
+                for _ in 0..10 {
+                    clock.advance(MS * 10);
+                    sim.run_until_stalled();
+                }
+            }
+        }
+        assert_eq!(sim.live(), 0, "{ending}: the workers stopped");
+        for h in handles {
+            assert!(h.is_finished(), "{ending}");
+            drop(sim.block(h));
+        }
+        assert_eq!(dropped.get(), made.get(), "{ending}: every closure was dropped");
+    }
+}

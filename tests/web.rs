@@ -337,3 +337,142 @@ async fn many_mixed_jobs_all_settle_and_the_metrics_balance() {
     assert_eq!((num(&m, "queued"), num(&m, "running")), (0.0, 0.0));
     assert_eq!(log.length(), 100, "every timed-out attempt was aborted");
 }
+
+#[wasm_bindgen(inline_js = r#"
+// A small deterministic PRNG (mulberry32), so a failing case can be replayed from its seed.
+export function rng(seed) {
+  let a = seed >>> 0;
+  return () => { a = (a + 0x6D2B79F5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+}
+const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
+function value(r, depth = 0) {
+  return pick(r, [
+    () => undefined, () => null, () => NaN, () => Infinity, () => -Infinity, () => -1, () => 0, () => 1,
+    () => 0.5, () => 2 ** 31, () => 2 ** 53, () => 1e300, () => Math.floor(r() * 100), () => '',
+    () => '5', () => 'linear', () => true, () => false, () => [], () => [1, 2], () => () => {},
+    () => Symbol('s'), () => 10n, () => (depth < 2 ? options(r, depth + 1) : {}),
+  ])();
+}
+const KEYS = ['workers', 'queue', 'timeout', 'retries', 'backoff', 'onEvent', 'signal', 'deadline', 'kind', 'delay', 'max', 'factor', 'jitter', 'bogus'];
+export function options(r, depth = 0) {
+  if (r() < 0.1) return value(r, depth + 1);
+  const o = {};
+  const n = Math.floor(r() * 4);
+  for (let i = 0; i < n; i++) {
+    const key = pick(r, KEYS);
+    o[key] = key === 'backoff' && r() < 0.5
+      ? { kind: pick(r, ['none', 'constant', 'linear', 'exponential', 'x', 3]), delay: value(r, 2), jitter: value(r, 2) }
+      : value(r, depth + 1);
+  }
+  return o;
+}
+/** A job with a random behaviour: resolve, reject, throw, plain values, thenables, hang until aborted, slow. */
+export function randomJob(r) {
+  const kind = Math.floor(r() * 9);
+  return ({ signal, attempt }) => {
+    switch (kind) {
+      case 0: return Promise.resolve(attempt);
+      case 1: return Promise.reject(new Error('rejected'));
+      case 2: throw new TypeError('thrown');
+      case 3: return 42;
+      case 4: return undefined;
+      case 5: return { then(res) { res('thenable'); } };
+      case 6: return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+      case 7: return new Promise((res) => setTimeout(res, 2, 'slow'));
+      default: throw null;
+    }
+  };
+}
+/** Resolves 'settled' once `p` settles, or 'HANG' after `ms`. */
+export function watchdog(p, ms) {
+  return Promise.race([p.then(() => 'settled', () => 'settled'), new Promise((r) => setTimeout(r, ms, 'HANG'))]);
+}
+"#)]
+extern "C" {
+    fn rng(seed: u32) -> Function;
+    fn options(r: &Function) -> JsValue;
+    #[wasm_bindgen(js_name = randomJob)]
+    fn random_job(r: &Function) -> Function;
+    fn watchdog(p: &js_sys::Promise, ms: u32) -> js_sys::Promise;
+}
+
+/// Random option objects and random job behaviours: every constructor either builds a pool or
+/// throws a `TypeError` or `RangeError`; every submission resolves or rejects (no hang); the
+/// instance never traps, and the pool keeps working.
+#[test]
+async fn fuzzing_the_js_api_never_traps_and_every_call_settles() {
+    let (mut built, mut refused, mut submitted) = (0, 0, 0);
+    for seed in 0..300u32 {
+        let r = rng(seed);
+        let opts = options(&r);
+        let pool = match WorkPool::new(opts) {
+            Ok(pool) => {
+                built += 1;
+                pool
+            }
+            Err(e) => {
+                let n = name(&e);
+                assert!(n == "TypeError" || n == "RangeError", "seed {seed}: {n}: {}", message(&e));
+                refused += 1;
+                // Fuzz the submissions on a pool that exists.
+                WorkPool::new(json(r#"{"workers":2,"timeout":20,"retries":1}"#)).unwrap()
+            }
+        };
+        let mut pending = Vec::new();
+        for _ in 0..8 {
+            let job: JsValue = if r.call0(&JsValue::NULL).unwrap().as_f64().unwrap() < 0.1 {
+                options(&r) // not a function
+            } else {
+                random_job(&r).into()
+            };
+            let job_opts = options(&r);
+            // Hanging jobs need an end: give each submission a bounded timeout unless the fuzz
+            // already set one; the pool's own timeout (if any) may be invalid.
+            let bounded = Object::new();
+            Reflect::set(&bounded, &"timeout".into(), &30.into()).unwrap();
+            let opts = if r.call0(&JsValue::NULL).unwrap().as_f64().unwrap() < 0.5 {
+                job_opts
+            } else {
+                bounded.into()
+            };
+            let p = match pool.try_submit(job.clone(), opts.clone()) {
+                Ok(p) => p,
+                Err(_) => pool.submit(job, opts), // refused at once: the waiting path too
+            };
+            submitted += 1;
+            pending.push(watchdog(&p, 2_000));
+        }
+        // Jobs that wait for their signal with no timeout anywhere hang by design: the abort
+        // ends them. After it, every promise must have settled.
+        JsFuture::from(sleep(20)).await.unwrap();
+        let report = JsFuture::from(pool.abort()).await.unwrap();
+        for p in pending {
+            let verdict = JsFuture::from(p).await.unwrap();
+            assert_ne!(
+                verdict.as_string().as_deref(),
+                Some("HANG"),
+                "seed {seed}: a submission never settled"
+            );
+        }
+        let m = get(&report, "metrics");
+        assert_eq!(
+            num(&m, "submitted"),
+            num(&m, "succeeded") + num(&m, "failed") + num(&m, "cancelled"),
+            "seed {seed}"
+        );
+    }
+    assert!(
+        built > 20 && refused > 100,
+        "the fuzz reaches both paths: {built} built, {refused} refused"
+    );
+    web_sys_log(&format!(
+        "fuzz: {} option objects ({built} valid, {refused} refused), {submitted} submissions",
+        built + refused
+    ));
+}
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn web_sys_log(s: &str);
+}

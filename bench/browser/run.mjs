@@ -1,5 +1,6 @@
-// Serves the benchmark page and runs it in Debian's Chromium; prints a Markdown table.
-//   node bench/browser/run.mjs     (after `bash www/build.sh`; see run.sh)
+// Serves the benchmark (or soak) page and runs it in Debian's Chromium; prints the results.
+//   node bench/browser/run.mjs          the benchmark     (after `bash www/build.sh`; see run.sh)
+//   node bench/browser/run.mjs soak     the wasm soak     (N=1000000 by default)
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -27,9 +28,44 @@ const base = `http://127.0.0.1:${server.address().port}`;
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    '--enable-precise-memory-info', '--js-flags=--expose-gc'],
 });
 try {
+  if (process.argv[2] === 'soak') {
+    await soak();
+  } else {
+    await bench();
+  }
+} finally {
+  await browser.close();
+  server.close();
+}
+
+async function soak() {
+  const page = await browser.newPage();
+  page.on('pageerror', (e) => console.error('page error:', e));
+  const n = process.env.N ?? '1000000';
+  await page.goto(`${base}/bench/browser/soak.html?n=${n}`);
+  await page.waitForFunction(() => window.__soak, null, { timeout: 30 * 60_000 });
+  const s = await page.evaluate(() => window.__soak);
+  if (s.error) throw new Error(s.error);
+  const mib = (b) => (b / 1048576).toFixed(1);
+  console.log(`\nwasm soak: ${s.n} jobs in ${(s.ms / 1000).toFixed(1)} s (${Math.round(s.n / s.ms * 1000)} jobs/s)`);
+  console.log(`start: JS heap ${mib(s.start.heap)} MiB, wasm memory ${mib(s.start.linear)} MiB`);
+  for (const x of s.samples) console.log(`after ${String(x.jobs).padStart(8)} jobs: JS heap ${mib(x.heap)} MiB, wasm memory ${mib(x.linear)} MiB`);
+  console.log(`promises: ${s.counts.ok} ok, ${s.counts.failed} failed, ${s.counts.cancelled} cancelled`);
+  const m = s.metrics;
+  console.log(`metrics: submitted ${m.submitted} = succeeded ${m.succeeded} + failed ${m.failed} + cancelled ${m.cancelled}; timed out ${m.timedOut}, retried ${m.retried}`);
+  const first = s.samples[0], last = s.samples.at(-1);
+  const growth = { heap: last.heap - first.heap, linear: last.linear - first.linear };
+  console.log(`growth after warm-up: JS heap ${mib(growth.heap)} MiB, wasm memory ${mib(growth.linear)} MiB`);
+  if (!s.balanced) throw new Error('not balanced: a promise or a metric is off');
+  if (growth.linear > 8 << 20 || growth.heap > 32 << 20) throw new Error('memory is not flat');
+  console.log('nothing lost');
+}
+
+async function bench() {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));
   const q = new URLSearchParams({ n: process.env.N ?? '100000', m: process.env.M ?? '10000', rounds: process.env.ROUNDS ?? '5' });
@@ -50,7 +86,4 @@ try {
   console.log('|---|---:|---|');
   console.log(`| ≥ 2× p-queue, full JS API | ${x1.toFixed(2)}× | ${x1 >= 2 ? 'met' : '**missed**'} |`);
   console.log(`| ≥ 1.5× p-queue + p-retry, timeouts and retries set | ${x2.toFixed(2)}× | ${x2 >= 1.5 ? 'met' : '**missed**'} |`);
-} finally {
-  await browser.close();
-  server.close();
 }

@@ -126,6 +126,8 @@ impl Wake for Flag {
 pub struct Sim {
     tasks: Vec<Pin<Box<dyn Future<Output = ()>>>>,
     flag: Arc<Flag>,
+    /// Poll tasks last-spawned first: another interleaving of the same program.
+    pub reverse: bool,
 }
 
 impl Default for Sim {
@@ -136,7 +138,7 @@ impl Default for Sim {
 
 impl Sim {
     pub fn new() -> Self {
-        Self { tasks: Vec::new(), flag: Arc::new(Flag(AtomicBool::new(true))) }
+        Self { tasks: Vec::new(), flag: Arc::new(Flag(AtomicBool::new(true))), reverse: false }
     }
 
     pub fn spawn(&mut self, f: impl Future<Output = ()> + 'static) {
@@ -152,7 +154,13 @@ impl Sim {
     fn round(&mut self) {
         let waker = Waker::from(Arc::clone(&self.flag));
         let mut cx = Context::from_waker(&waker);
+        if self.reverse {
+            self.tasks.reverse();
+        }
         self.tasks.retain_mut(|t| t.as_mut().poll(&mut cx).is_pending());
+        if self.reverse {
+            self.tasks.reverse();
+        }
     }
 
     /// Polls every task until a whole round passes without a wake-up.
