@@ -60,20 +60,7 @@ impl<T, E> Slot<T, E> {
         listener: &mut Option<EventListener>,
         cx: &mut Context<'_>,
     ) -> Poll<()> {
-        loop {
-            if self.is_cancel_requested() {
-                return Poll::Ready(());
-            }
-            match listener {
-                None => *listener = Some(self.cancel.listen()),
-                Some(l) => {
-                    if Pin::new(l).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    *listener = None;
-                }
-            }
-        }
+        crate::sync::poll_until(|| self.is_cancel_requested(), &self.cancel, listener, cx)
     }
 
     /// Requests cancellation. A queued job is settled as cancelled at once; a running one is

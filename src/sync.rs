@@ -19,3 +19,29 @@ pub(crate) type Counter = core::sync::atomic::AtomicU64;
 pub(crate) type Counter = portable_atomic::AtomicU64;
 #[cfg(not(target_has_atomic = "64"))]
 pub(crate) type Counter = AtomicUsize;
+
+/// Polls until `ready()` holds, waiting on `event` in between. It checks, listens, then checks
+/// again before sleeping, so a notification between the check and the listen is never missed.
+/// `listener` keeps the registration across polls.
+pub(crate) fn poll_until(
+    ready: impl Fn() -> bool,
+    event: &event_listener::Event,
+    listener: &mut Option<event_listener::EventListener>,
+    cx: &mut core::task::Context<'_>,
+) -> core::task::Poll<()> {
+    use core::future::Future;
+    loop {
+        if ready() {
+            return core::task::Poll::Ready(());
+        }
+        match listener {
+            None => *listener = Some(event.listen()),
+            Some(l) => {
+                if core::pin::Pin::new(l).poll(cx).is_pending() {
+                    return core::task::Poll::Pending;
+                }
+                *listener = None;
+            }
+        }
+    }
+}

@@ -5,8 +5,6 @@
 //! [`PoolBuilder::build_workers`](crate::PoolBuilder::build_workers).
 
 use core::future::Future;
-use core::pin::Pin;
-use core::task::Poll;
 
 use event_listener::EventListener;
 
@@ -38,19 +36,8 @@ fn aborted<'a, S, K: TaskKind>(
     shared: &'a Shared<S, K>,
     listener: &'a mut Option<EventListener>,
 ) -> impl Future<Output = ()> + 'a {
-    core::future::poll_fn(move |cx| loop {
-        if shared.is_aborted() {
-            return Poll::Ready(());
-        }
-        match listener {
-            None => *listener = Some(shared.abort.listen()),
-            Some(l) => {
-                if Pin::new(l).poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                *listener = None;
-            }
-        }
+    core::future::poll_fn(move |cx| {
+        crate::sync::poll_until(|| shared.is_aborted(), &shared.abort, listener, cx)
     })
 }
 
