@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use workcrew::{Backoff, Job, Pool};
 
 const QUEUE: usize = 1024;
+fn queue_cap() -> usize { std::env::var("QUEUE").ok().and_then(|q| q.parse().ok()).unwrap_or(QUEUE) }
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -33,7 +34,7 @@ enum Mix {
 }
 
 fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
-    let mut builder = Pool::builder().workers(workers).queue(QUEUE);
+    let mut builder = Pool::builder().workers(workers).queue(queue_cap());
     match mix {
         Mix::Plain => {}
         Mix::Timeout => builder = builder.timeout(Duration::from_secs(10)),
