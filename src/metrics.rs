@@ -83,7 +83,6 @@ pub(crate) struct Counters {
     pub(crate) cancelled_queued: Counter,
     /// Cancelled after the first attempt began.
     pub(crate) cancelled_running: Counter,
-    pub(crate) attempts: Counter,
     pub(crate) retried: Counter,
     pub(crate) timed_out: Counter,
     pub(crate) panicked: Counter,
@@ -105,7 +104,6 @@ impl Counters {
         let retried = get(&self.retried);
         let timed_out = get(&self.timed_out);
         let panicked = get(&self.panicked);
-        let attempts = get(&self.attempts);
         let started = get(&self.started);
         let submitted = get(&self.submitted);
         let rejected = get(&self.rejected);
@@ -116,7 +114,8 @@ impl Counters {
             succeeded,
             failed,
             cancelled: cancelled_queued + cancelled_running,
-            attempts,
+            // Every attempt is a job's first (counted in `started`) or a retry.
+            attempts: started + retried,
             retried,
             timed_out,
             panicked,

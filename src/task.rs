@@ -143,7 +143,6 @@ where
             }
             g.attempts = g.attempts.saturating_add(1);
             let (n, job) = (g.attempts, g.id);
-            Counters::bump(&counters.attempts);
             if n > 1 {
                 Counters::bump(&counters.retried);
             }
