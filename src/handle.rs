@@ -91,7 +91,8 @@ impl<T, E> Slot<T, E> {
 
 /// A future of a job's result. It always resolves, whatever happens to the pool.
 ///
-/// Dropping a handle detaches the job: it still runs and is counted in the metrics.
+/// Dropping a handle detaches the job: it still runs and is counted in the metrics. Like any
+/// future, a handle must not be polled again once it has resolved (that panics).
 ///
 /// # Examples
 ///
