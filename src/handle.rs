@@ -50,6 +50,10 @@ impl<T, E> Slot<T, E> {
         self.settled.notify(usize::MAX);
     }
 
+    fn is_settled(&self) -> bool {
+        self.state.load(Ordering::Acquire) == SETTLED
+    }
+
     pub(crate) fn is_cancel_requested(&self) -> bool {
         self.state.load(Ordering::Acquire) & CANCEL != 0
     }
@@ -161,21 +165,20 @@ impl<T, E> Future for JobHandle<T, E> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         assert!(!this.done, "JobHandle polled after it resolved");
-        loop {
-            if let Some(result) = this.slot.result.lock().take() {
+        let slot = &*this.slot;
+        // `settle` stores the result before it marks the slot settled.
+        if crate::sync::poll_until(|| slot.is_settled(), &slot.settled, &mut this.listener, cx)
+            .is_pending()
+        {
+            return Poll::Pending;
+        }
+        match slot.result.lock().take() {
+            Some(result) => {
                 this.done = true;
                 this.listener = None;
-                return Poll::Ready(result);
+                Poll::Ready(result)
             }
-            match &mut this.listener {
-                None => this.listener = Some(this.slot.settled.listen()),
-                Some(l) => {
-                    if Pin::new(l).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    this.listener = None;
-                }
-            }
+            None => unreachable!("a settled slot holds its result until the handle takes it"),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Counters kept by the pool, and the snapshot users read.
 
-use crate::sync::{Counter, Ordering};
+use crate::sync::{widen, Counter, Ordering};
 
 /// A snapshot of a pool's counters and gauges.
 ///
@@ -94,9 +94,7 @@ impl Counters {
     }
 
     pub(crate) fn snapshot(&self, queued: usize) -> Metrics {
-        // `Counter` is `usize` on targets without 64-bit atomics.
-        #[allow(clippy::unnecessary_cast)]
-        let get = |c: &Counter| c.load(Ordering::Acquire) as u64;
+        let get = |c: &Counter| widen(c.load(Ordering::Acquire));
         let succeeded = get(&self.succeeded);
         let failed = get(&self.failed);
         let cancelled_running = get(&self.cancelled_running);

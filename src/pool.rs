@@ -11,7 +11,7 @@ use crate::backoff::splitmix64;
 use crate::builder::Defaults;
 use crate::metrics::Counters;
 use crate::queue::{Queue, Refused};
-use crate::sync::{Arc, AtomicBool, AtomicUsize, Counter, Ordering};
+use crate::sync::{widen, Arc, AtomicBool, AtomicUsize, Counter, Ordering};
 use alloc::boxed::Box;
 
 use crate::{IntoTask, JobEvent, JobHandle, Metrics, Sleeper, SubmitError, Task, TaskKind};
@@ -117,9 +117,7 @@ impl<S, K: TaskKind> Shared<S, K> {
 
     /// A fresh random `u64` for jitter.
     pub(crate) fn random(&self) -> u64 {
-        // `Counter` is `usize` on targets without 64-bit atomics.
-        #[allow(clippy::unnecessary_cast)]
-        let n = self.seed.fetch_add(1, Ordering::Relaxed) as u64;
+        let n = widen(self.seed.fetch_add(1, Ordering::Relaxed));
         splitmix64(n ^ (self as *const Self as usize as u64))
     }
 }
@@ -357,8 +355,7 @@ impl<S, K: TaskKind> Pool<S, K> {
         job: J,
     ) -> JobHandle<J::Output, J::Error> {
         // The submitted count so far is the new job's id.
-        #[allow(clippy::unnecessary_cast)] // `usize` on targets without 64-bit atomics
-        let id = self.shared.counters.submitted.fetch_add(1, Ordering::Release) as u64;
+        let id = widen(self.shared.counters.submitted.fetch_add(1, Ordering::Release));
         let (task, handle) = job.into_task(&self.shared, id);
         self.shared.emit(JobEvent::Queued { job: id });
         permit.send(task);

@@ -20,6 +20,17 @@ pub(crate) type Counter = portable_atomic::AtomicU64;
 #[cfg(not(target_has_atomic = "64"))]
 pub(crate) type Counter = AtomicUsize;
 
+/// A counter's value as `u64` (it is `usize` on targets without 64-bit atomics).
+#[allow(clippy::unnecessary_cast, clippy::useless_conversion)]
+pub(crate) fn widen(value: impl Into<CounterValue>) -> u64 {
+    value.into() as u64
+}
+
+#[cfg(target_has_atomic = "64")]
+type CounterValue = u64;
+#[cfg(not(target_has_atomic = "64"))]
+type CounterValue = usize;
+
 /// Polls until `ready()` holds, waiting on `event` in between. It checks, listens, then checks
 /// again before sleeping, so a notification between the check and the listen is never missed.
 /// `listener` keeps the registration across polls.

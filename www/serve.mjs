@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = path.dirname(fileURLToPath(import.meta.url));
+const here = path.dirname(fileURLToPath(import.meta.url));
 const types = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -17,7 +17,7 @@ const types = {
   '.ts': 'text/plain; charset=utf-8',
 };
 
-async function handle(req, res) {
+async function handle(req, res, root, allow) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end();
     return;
@@ -31,7 +31,10 @@ async function handle(req, res) {
   }
   if (pathname.endsWith('/')) pathname += 'index.html';
   const file = path.resolve(root, '.' + pathname);
-  if (!file.startsWith(root + path.sep) || file.includes(`${path.sep}node_modules${path.sep}`)) {
+  const allowed = allow
+    ? allow.some((prefix) => file.startsWith(path.join(root, prefix)))
+    : file.startsWith(root + path.sep) && !file.includes(`${path.sep}node_modules${path.sep}`);
+  if (!allowed) {
     res.writeHead(404).end('not found');
     return;
   }
@@ -47,11 +50,15 @@ async function handle(req, res) {
   }
 }
 
-/** Starts the server on 127.0.0.1; port 0 picks a free one. Resolves to { url, close }. */
-export function startServer({ port = 8080 } = {}) {
+/**
+ * Starts the server on 127.0.0.1; port 0 picks a free one. Resolves to { url, close }.
+ * `root` defaults to www/; `allow`, a list of path prefixes under `root`, limits what is served
+ * (by default: everything under `root` but node_modules).
+ */
+export function startServer({ port = 8080, root = here, allow } = {}) {
   return new Promise((resolve, reject) => {
     const server = http.createServer((req, res) => {
-      handle(req, res).catch(() => res.writeHead(500).end());
+      handle(req, res, root, allow).catch(() => res.writeHead(500).end());
     });
     server.on('error', reject);
     server.listen(port, '127.0.0.1', () => {

@@ -1,29 +1,15 @@
 // Serves the benchmark (or soak) page and runs it in Debian's Chromium; prints the results.
 //   node bench/browser/run.mjs          the benchmark     (after `bash www/build.sh`; see run.sh)
 //   node bench/browser/run.mjs soak     the wasm soak     (N=1000000 by default)
-import http from 'node:http';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startServer } from '../../www/serve.mjs';
 
+// The wasm package and this folder (with the peers in its node_modules), nothing else.
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const allowed = ['/www/pkg/', '/bench/browser/'];
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.mjs': 'text/javascript', '.wasm': 'application/wasm' };
-
-const server = http.createServer(async (req, res) => {
-  const url = new URL(req.url, 'http://localhost');
-  const file = path.resolve(root, '.' + decodeURIComponent(url.pathname));
-  if (!allowed.some((p) => file.startsWith(path.join(root, p)))) return res.writeHead(404).end();
-  try {
-    const body = await readFile(file);
-    res.writeHead(200, { 'Content-Type': types[path.extname(file)] ?? 'application/octet-stream' }).end(body);
-  } catch {
-    res.writeHead(404).end();
-  }
-});
-await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${server.address().port}`;
+const server = await startServer({ port: 0, root, allow: ['/www/pkg/', '/bench/browser/'] });
+const base = server.url.replace(/\/$/, '');
 
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
@@ -39,7 +25,7 @@ try {
   }
 } finally {
   await browser.close();
-  server.close();
+  await server.close();
 }
 
 async function soak() {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use workcrew::{Backoff, Job, Pool};
 
 const QUEUE: usize = 1024;
-fn queue_cap() -> usize { std::env::var("QUEUE").ok().and_then(|q| q.parse().ok()).unwrap_or(QUEUE) }
+fn queue_cap() -> usize {
+    std::env::var("QUEUE").ok().and_then(|q| q.parse().ok()).unwrap_or(QUEUE)
+}
 
 fn env_usize(key: &str, default: usize) -> usize {
     std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -21,6 +23,17 @@ fn env_usize(key: &str, default: usize) -> usize {
 
 fn expected_sum(n: usize) -> u64 {
     (n as u64) * (n as u64 - 1) / 2
+}
+
+/// Awaits every handle in order and adds up the values.
+async fn sum<E: std::fmt::Debug>(
+    handles: Vec<impl std::future::Future<Output = Result<u64, E>>>,
+) -> u64 {
+    let mut sum = 0;
+    for h in handles {
+        sum += h.await.unwrap();
+    }
+    sum
 }
 
 // --- workcrew -----------------------------------------------------------------------------------
@@ -53,11 +66,7 @@ fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
             });
             handles.push(pool.submit(job).await.unwrap());
         }
-        let mut sum = 0;
-        for h in handles {
-            sum += h.await.unwrap();
-        }
-        sum
+        sum(handles).await
     });
     let elapsed = start.elapsed();
     assert_eq!(sum, expected_sum(n));
@@ -118,11 +127,7 @@ fn tokio_semaphore(workers: usize, n: usize) -> Duration {
                 i
             }));
         }
-        let mut sum = 0;
-        for h in handles {
-            sum += h.await.unwrap();
-        }
-        sum
+        sum(handles).await
     });
     let elapsed = start.elapsed();
     assert_eq!(sum, expected_sum(n));
@@ -367,7 +372,10 @@ fn main() {
     println!("| ahead of rayon (W=2) | {rayon_r:.2}× | {} |", check(rayon_r > 1.0));
     println!("| within 2.5× of the raw channel | {raw:.2}× | {} |", check(raw <= 2.5));
     println!("| W=8 ≥ 0.8× the throughput of W=2 | {w8:.2}× | {} |", check(w8 >= 0.8));
-    println!("| timeout-armed job ≤ 1.25× a plain one | {timeout:.2}× | {} |", check(timeout <= 1.25));
+    println!(
+        "| timeout-armed job ≤ 1.25× a plain one | {timeout:.2}× | {} |",
+        check(timeout <= 1.25)
+    );
     println!("| ≤ 64 bytes per queued job | {mem_wc:.0} B | {} |", check(mem_wc <= 64.0));
     println!("| (retry-heavy job, 3 attempts, vs plain) | {retries:.2}× | |");
 }

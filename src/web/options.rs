@@ -60,6 +60,12 @@ impl<'a> Fields<'a> {
         Ok(Self { obj: Some(obj), path })
     }
 
+    /// A call's top-level options object: messages name its fields bare (`workers`, not
+    /// `options.workers`), and a non-object is reported as `options`.
+    pub(crate) fn top(value: &'a JsValue, known: &[&str]) -> Result<Self, JsValue> {
+        Ok(Self { path: "", ..Self::new(value, "options", known)? })
+    }
+
     fn name(&self, field: &str) -> String {
         if self.path.is_empty() {
             field.into()
@@ -181,12 +187,8 @@ pub(crate) struct PoolOptions {
 
 impl PoolOptions {
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
-        let f = Fields::new(
-            value,
-            "options",
-            &["workers", "queue", "timeout", "retries", "backoff", "onEvent"],
-        )?;
-        let f = Fields { path: "", ..f };
+        let f =
+            Fields::top(value, &["workers", "queue", "timeout", "retries", "backoff", "onEvent"])?;
         Ok(Self {
             workers: f.integer("workers", 1.0, MAX_WORKERS as f64)?.map_or(4, |n| n as usize),
             queue: f.integer("queue", 1.0, MAX_QUEUE as f64)?.map_or(1024, |n| n as usize),
@@ -209,8 +211,7 @@ pub(crate) struct JobOptions {
 
 impl JobOptions {
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
-        let f = Fields::new(value, "options", &["timeout", "retries", "backoff", "signal"])?;
-        let f = Fields { path: "", ..f };
+        let f = Fields::top(value, &["timeout", "retries", "backoff", "signal"])?;
         let timeout = match f.get("timeout")? {
             Some(v) if v.is_null() => Some(None),
             _ => f.millis("timeout")?.map(Some),
@@ -234,6 +235,5 @@ impl JobOptions {
 
 /// `pool.shutdown(options)`.
 pub(crate) fn shutdown_deadline(value: &JsValue) -> Result<Option<Duration>, JsValue> {
-    let f = Fields::new(value, "options", &["deadline"])?;
-    Fields { path: "", ..f }.millis("deadline")
+    Fields::top(value, &["deadline"])?.millis("deadline")
 }
