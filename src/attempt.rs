@@ -3,104 +3,80 @@
 //!
 //! The attempt's future is polled first, its timer only once it is pending, so an attempt that
 //! finishes at once never touches the timer. When the timer or a cancel request wins, the
-//! attempt's future is dropped here: its work really stops, at its next await point.
+//! attempt's future is dropped in its cell: its work really stops, at its next await point.
 
+use alloc::string::String;
 use core::future::Future;
 use core::pin::pin;
 use core::task::Poll;
 use core::time::Duration;
 
-use crate::handle::Slot;
-use crate::{Attempt, Sleeper};
+use crate::cell::{Polled, RunJob};
+use crate::metrics::Counters;
+use crate::shared::Shared;
+use crate::worker::polling_job;
+use crate::{Attempt, Sleeper, TaskKind};
 
 /// How one attempt ended.
-pub(crate) enum Outcome<T, E> {
-    Succeeded(T),
-    Failed(E),
+pub(crate) enum Ended {
+    Succeeded,
+    Failed {
+        retry: bool,
+    },
     TimedOut,
-    #[cfg_attr(not(feature = "std"), allow(dead_code))]
-    Panicked(Option<alloc::string::String>),
+    Panicked(Option<String>),
+    /// User code the pool calls around the attempt (the retry predicate, the sleeper)
+    /// panicked: the job ends.
+    PoolCodePanicked(Option<String>),
     Cancelled,
 }
 
-/// Runs attempt `attempt` of `run`, within `timeout` if there is one.
-pub(crate) async fn run<F, Fut, T, E, S, X, Y>(
-    run: &mut F,
-    attempt: Attempt,
+/// Runs attempt `n` of `job`, within `timeout` if there is one.
+pub(crate) async fn run_attempt<S: Sleeper, K: TaskKind>(
+    shared: &Shared<S, K>,
+    counters: &Counters,
+    job: &K::Job,
+    n: u32,
     timeout: Option<Duration>,
-    sleeper: &S,
-    slot: &Slot<X, Y>,
-) -> Outcome<T, E>
-where
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    S: Sleeper,
-{
+) -> Ended {
+    if let Err(message) = job.begin(Attempt::new(job.id(), n)) {
+        return Ended::Panicked(message); // the job's function itself panicked
+    }
     // The clock starts now; the timer future is only polled once the attempt waits.
-    let mut timer = pin!(timeout.map(|t| sleeper.sleep(t)));
-    let mut job = pin!(catch::start(run, attempt));
-    let mut cancel = None;
+    let timer = match timeout.map(|t| crate::catch::unwind(|| shared.sleeper.sleep(t))) {
+        None => None,
+        Some(Ok(timer)) => Some(timer),
+        Some(Err(message)) => {
+            job.drop_attempt();
+            return Ended::PoolCodePanicked(message);
+        }
+    };
+    let mut timer = pin!(timer);
+    let emit = |event: &crate::JobEvent<'_>| shared.emit(counters, *event);
     // A begun attempt is polled at least once, so "attempts made" counts only attempts whose
     // function really ran; a cancel request drops it at its next await point.
-    core::future::poll_fn(|cx| {
-        if let Poll::Ready(outcome) = job.as_mut().poll(cx) {
-            return Poll::Ready(outcome);
+    let ended = core::future::poll_fn(|cx| {
+        if let Poll::Ready(polled) = polling_job(shared, || job.poll_attempt(cx, n, &emit)) {
+            return Poll::Ready(match polled {
+                Polled::Succeeded => Ended::Succeeded,
+                Polled::Failed { retry } => Ended::Failed { retry },
+                Polled::Panicked(message) => Ended::Panicked(message),
+                Polled::PredicatePanicked(message) => Ended::PoolCodePanicked(message),
+            });
         }
-        if let Some(timer) = timer.as_mut().as_pin_mut() {
-            if timer.poll(cx).is_ready() {
-                return Poll::Ready(Outcome::TimedOut);
+        if let Some(t) = timer.as_mut().as_pin_mut() {
+            match crate::catch::unwind(|| t.poll(cx)) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(())) => return Poll::Ready(Ended::TimedOut),
+                Err(message) => return Poll::Ready(Ended::PoolCodePanicked(message)),
             }
         }
-        slot.poll_cancel(&mut cancel, cx).map(|()| Outcome::Cancelled)
+        job.poll_cancel(cx).map(|()| Ended::Cancelled)
     })
-    .await
-}
-
-#[cfg(feature = "std")]
-mod catch {
-    use super::*;
-    use futures_lite::FutureExt;
-    use std::panic::{catch_unwind, AssertUnwindSafe};
-
-    /// Calls the job's function and runs its future, turning a panic in either into an outcome.
-    pub(super) async fn start<F, Fut, T, E>(run: &mut F, attempt: Attempt) -> Outcome<T, E>
-    where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        let result = match catch_unwind(AssertUnwindSafe(|| run(attempt))) {
-            Ok(fut) => AssertUnwindSafe(fut).catch_unwind().await,
-            Err(payload) => Err(payload),
-        };
-        match result {
-            Ok(Ok(value)) => Outcome::Succeeded(value),
-            Ok(Err(error)) => Outcome::Failed(error),
-            Err(payload) => Outcome::Panicked(message(&*payload)),
-        }
+    .await;
+    if matches!(ended, Ended::TimedOut | Ended::Cancelled | Ended::PoolCodePanicked(_)) {
+        job.drop_attempt();
     }
-
-    fn message(payload: &(dyn std::any::Any + Send)) -> Option<std::string::String> {
-        if let Some(s) = payload.downcast_ref::<&'static str>() {
-            Some((*s).into())
-        } else {
-            payload.downcast_ref::<std::string::String>().cloned()
-        }
-    }
-}
-
-#[cfg(not(feature = "std"))]
-mod catch {
-    use super::*;
-
-    /// Without `std` there is no unwinding to catch: a panic goes to the panic handler.
-    pub(super) async fn start<F, Fut, T, E>(run: &mut F, attempt: Attempt) -> Outcome<T, E>
-    where
-        F: FnMut(Attempt) -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        match run(attempt).await {
-            Ok(value) => Outcome::Succeeded(value),
-            Err(error) => Outcome::Failed(error),
-        }
-    }
+    crate::catch::quietly(|| timer.set(None));
+    ended
 }

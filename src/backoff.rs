@@ -124,6 +124,15 @@ impl Backoff {
         from_nanos(nanos.min(self.max.as_nanos()))
     }
 
+    /// The delay before retry `retry`, drawing a random number only if there is jitter.
+    pub(crate) fn next_delay(&self, retry: u32, random: impl FnOnce() -> u64) -> Duration {
+        if self.jitter {
+            self.jittered_delay(retry, random())
+        } else {
+            self.delay(retry)
+        }
+    }
+
     /// The delay before retry `retry`, with jitter applied when enabled: `random` is a uniformly
     /// distributed `u64`, scaled into `[0, delay]`. Without jitter, `random` is ignored.
     ///

@@ -6,23 +6,15 @@ use alloc::vec::Vec;
 use core::future::Future;
 use core::time::Duration;
 
-use crate::pool::Shared;
+use crate::shared::{Defaults, Shared};
 use crate::sync::Arc;
-use crate::{worker, Backoff, BuildError, JobEvent, LocalTask, Pool, Task, TaskKind};
+use crate::{worker, Backoff, BuildError, JobEvent, LocalTask, Pool, Sleeper, Task, TaskKind};
 
 /// The largest crew a pool accepts.
 pub const MAX_WORKERS: usize = 4096;
 
 /// The largest queue capacity a pool accepts. The queue allocates as it fills, not up front.
 pub const MAX_QUEUE: usize = 1 << 30;
-
-/// Retry and timeout settings a job inherits unless it sets its own.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Defaults {
-    pub(crate) retries: u32,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) backoff: Backoff,
-}
 
 /// Builds a [`Pool`].
 ///
@@ -57,6 +49,7 @@ pub(crate) struct Defaults {
 /// assert_eq!(futures_lite::future::block_on(handle), Ok(1));
 /// # Ok::<_, workcrew::BuildError>(())
 /// ```
+#[must_use = "a builder does nothing until a build method is called"]
 pub struct PoolBuilder<S, K: TaskKind = Task> {
     sleeper: S,
     workers: usize,
@@ -192,7 +185,10 @@ impl<S, K: TaskKind> PoolBuilder<S, K> {
     /// Each worker ends once the pool is shut down (or its last handle dropped) and the queue is
     /// empty, or once it is aborted.
     #[allow(clippy::type_complexity)]
-    pub fn build_workers(self) -> Result<(Pool<S, K>, Vec<impl Future<Output = ()>>), BuildError> {
+    pub fn build_workers(self) -> Result<(Pool<S, K>, Vec<impl Future<Output = ()>>), BuildError>
+    where
+        S: Sleeper,
+    {
         self.validate()?;
         let shared = Arc::new(Shared::new(
             self.sleeper,
@@ -201,7 +197,7 @@ impl<S, K: TaskKind> PoolBuilder<S, K> {
             self.defaults,
             self.observer,
         ));
-        let workers = (0..self.workers).map(|_| worker::run(Arc::clone(&shared))).collect();
+        let workers = (0..self.workers).map(|i| worker::work(Arc::clone(&shared), i)).collect();
         Ok((Pool::from_shared(shared), workers))
     }
 }

@@ -91,8 +91,9 @@ impl<E> RetryIf<E> for RetryAll {
 /// # let _ = job;
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a job does nothing until it is submitted to a pool"]
 pub struct Job<F, P = RetryAll> {
-    pub(crate) run: F,
+    pub(crate) func: F,
     pub(crate) retries: Option<u32>,
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) backoff: Option<Backoff>,
@@ -100,12 +101,12 @@ pub struct Job<F, P = RetryAll> {
 }
 
 impl<F> Job<F> {
-    /// A job that calls `run` for each attempt. `run` returns a future of `Result<T, E>`.
-    pub const fn new<Fut>(run: F) -> Self
+    /// A job that calls `func` for each attempt. `func` returns a future of `Result<T, E>`.
+    pub const fn new<Fut>(func: F) -> Self
     where
         F: FnMut(Attempt) -> Fut,
     {
-        Self { run, retries: None, timeout: None, backoff: None, retry_if: RetryAll }
+        Self { func, retries: None, timeout: None, backoff: None, retry_if: RetryAll }
     }
 }
 
@@ -140,7 +141,7 @@ impl<F, P> Job<F, P> {
     /// Retries only errors for which `predicate` returns `true`.
     pub fn retry_if<Q>(self, predicate: Q) -> Job<F, Q> {
         Job {
-            run: self.run,
+            func: self.func,
             retries: self.retries,
             timeout: self.timeout,
             backoff: self.backoff,

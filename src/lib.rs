@@ -76,7 +76,7 @@
 //!
 //! Without `std` the crate is `#![no_std]` and needs only `alloc`.
 #![no_std]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -87,6 +87,9 @@ extern crate std;
 mod attempt;
 mod backoff;
 mod builder;
+mod catch;
+#[allow(unsafe_code)] // the one module with `unsafe`: an attempt's future pinned in its cell
+mod cell;
 mod error;
 mod event;
 mod handle;
@@ -98,7 +101,9 @@ mod metrics;
 pub mod native;
 mod pool;
 mod queue;
+mod shared;
 mod sleep;
+mod state;
 mod sync;
 mod task;
 mod worker;
@@ -112,7 +117,7 @@ pub use job::{Attempt, Job, RetryAll, RetryIf};
 pub use metrics::Metrics;
 #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
 pub use native::{block_on, NativeTimer, Sleep};
-pub use pool::{Pool, ShutdownReport};
+pub use pool::{Pool, ShutdownReport, Submit};
 pub use sleep::Sleeper;
 pub use task::{IntoTask, LocalTask, Task, TaskKind};
 

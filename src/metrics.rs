@@ -1,6 +1,8 @@
 //! Counters kept by the pool, and the snapshot users read.
 
-use crate::sync::{widen, Counter, Ordering};
+use alloc::boxed::Box;
+
+use crate::sync::{widen, Counter, Ordering, Padded};
 
 /// A snapshot of a pool's counters and gauges.
 ///
@@ -17,9 +19,11 @@ use crate::sync::{widen, Counter, Ordering};
 /// | `attempts` | attempts begun |
 /// | `retried` | attempts that were retries (attempt 2 or later) |
 /// | `timed_out` | attempts that hit their timeout |
-/// | `panicked` | attempts that panicked |
+/// | `panicked` | attempts that panicked, and retry predicates that panicked |
+/// | `observer_panics` | calls of the event observer that panicked (each caught) |
 /// | `queued` | gauge: jobs accepted and not yet taken by a worker |
 /// | `running` | gauge: jobs started and not yet ended |
+/// | `workers` | gauge: workers alive (they stop after a shutdown, or when an executor drops them) |
 ///
 /// A snapshot is consistent at any moment: it never shows a job as ended that it does not also
 /// show as submitted. At rest (nothing queued or running),
@@ -49,12 +53,16 @@ pub struct Metrics {
     pub retried: u64,
     /// Attempts that timed out.
     pub timed_out: u64,
-    /// Attempts that panicked.
+    /// Attempts (or retry predicates) that panicked.
     pub panicked: u64,
+    /// Observer calls that panicked.
+    pub observer_panics: u64,
     /// Jobs waiting in the queue (gauge).
     pub queued: u64,
     /// Jobs being run by a worker (gauge).
     pub running: u64,
+    /// Workers alive (gauge).
+    pub workers: u64,
 }
 
 impl Metrics {
@@ -69,13 +77,10 @@ impl Metrics {
     }
 }
 
-/// The live counters. Writers use `Release`, the snapshot `Acquire` and reads the counters in
-/// the reverse of the order in which a job passes them, so a snapshot never sees a later stage of
-/// a job without its earlier ones.
+/// The counters of one worker, or of everything that happens outside workers. Written by one
+/// thread at a time in the common case, on a cache line of its own.
 #[derive(Default)]
 pub(crate) struct Counters {
-    pub(crate) submitted: Counter,
-    pub(crate) rejected: Counter,
     pub(crate) started: Counter,
     pub(crate) succeeded: Counter,
     pub(crate) failed: Counter,
@@ -86,25 +91,63 @@ pub(crate) struct Counters {
     pub(crate) retried: Counter,
     pub(crate) timed_out: Counter,
     pub(crate) panicked: Counter,
+    pub(crate) observer_panics: Counter,
 }
 
 impl Counters {
     pub(crate) fn bump(counter: &Counter) {
+        // Each block has one writer in the common case, but not always (the `outside` block, a
+        // worker counted out while another thread drains): an atomic add, not a load and store.
         counter.fetch_add(1, Ordering::Release);
     }
+}
 
-    pub(crate) fn snapshot(&self, queued: usize) -> Metrics {
-        let get = |c: &Counter| widen(c.load(Ordering::Acquire));
-        let succeeded = get(&self.succeeded);
-        let failed = get(&self.failed);
-        let cancelled_running = get(&self.cancelled_running);
-        let cancelled_queued = get(&self.cancelled_queued);
-        let retried = get(&self.retried);
-        let timed_out = get(&self.timed_out);
-        let panicked = get(&self.panicked);
-        let started = get(&self.started);
-        let submitted = get(&self.submitted);
-        let rejected = get(&self.rejected);
+/// The pool's counters: the submitters' on one cache line, then one block per worker and one
+/// for everything settled outside a worker (a queued job cancelled by its handle or the pool).
+///
+/// Writers use `Release`; the snapshot reads with `Acquire`, in the reverse of the order in
+/// which a job passes the counters (ended, then started, then submitted), so a snapshot never
+/// shows a later stage of a job without its earlier ones.
+pub(crate) struct PoolCounters {
+    pub(crate) submitted: Padded<Counter>,
+    pub(crate) rejected: Padded<Counter>,
+    blocks: Box<[Padded<Counters>]>,
+}
+
+impl PoolCounters {
+    pub(crate) fn new(workers: usize) -> Self {
+        Self {
+            submitted: Padded::default(),
+            rejected: Padded::default(),
+            blocks: (0..=workers).map(|_| Padded::default()).collect(),
+        }
+    }
+
+    /// Worker `index`'s block.
+    pub(crate) fn worker(&self, index: usize) -> &Counters {
+        &self.blocks[index]
+    }
+
+    /// The block for what happens outside any worker.
+    pub(crate) fn outside(&self) -> &Counters {
+        &self.blocks[self.blocks.len() - 1]
+    }
+
+    pub(crate) fn snapshot(&self, queued: usize, workers: usize) -> Metrics {
+        let sum = |field: fn(&Counters) -> &Counter| -> u64 {
+            self.blocks.iter().map(|b| widen(field(b).load(Ordering::Acquire))).sum()
+        };
+        let succeeded = sum(|c| &c.succeeded);
+        let failed = sum(|c| &c.failed);
+        let cancelled_running = sum(|c| &c.cancelled_running);
+        let cancelled_queued = sum(|c| &c.cancelled_queued);
+        let retried = sum(|c| &c.retried);
+        let timed_out = sum(|c| &c.timed_out);
+        let panicked = sum(|c| &c.panicked);
+        let observer_panics = sum(|c| &c.observer_panics);
+        let started = sum(|c| &c.started);
+        let submitted = widen(self.submitted.load(Ordering::Acquire));
+        let rejected = widen(self.rejected.load(Ordering::Acquire));
         Metrics {
             submitted,
             rejected,
@@ -117,8 +160,10 @@ impl Counters {
             retried,
             timed_out,
             panicked,
+            observer_panics,
             queued: queued as u64,
             running: started.saturating_sub(succeeded + failed + cancelled_running),
+            workers: workers as u64,
         }
     }
 }

@@ -1,18 +1,15 @@
 //! The pool: where jobs are submitted, metrics read and shutdown asked for.
 
 use core::future::Future;
-use core::pin::pin;
-use core::task::Poll;
+use core::pin::{pin, Pin};
+use core::task::{Context, Poll};
 use core::time::Duration;
 
-use event_listener::Event;
+use event_listener::EventListener;
 
-use crate::backoff::splitmix64;
-use crate::builder::Defaults;
-use crate::metrics::Counters;
-use crate::queue::{Queue, Refused};
-use crate::sync::{widen, Arc, AtomicBool, AtomicUsize, Counter, Ordering};
-use alloc::boxed::Box;
+use crate::queue::{Permit, Refused};
+use crate::shared::Shared;
+use crate::sync::{widen, Arc, Ordering};
 
 use crate::{IntoTask, JobEvent, JobHandle, Metrics, Sleeper, SubmitError, Task, TaskKind};
 
@@ -56,72 +53,6 @@ pub struct Pool<S, K: TaskKind = Task> {
     shared: Arc<Shared<S, K>>,
 }
 
-/// State shared by the pool's handles, its workers and its tasks.
-#[doc(hidden)]
-pub struct Shared<S, K: TaskKind> {
-    pub(crate) queue: Queue<K>,
-    pub(crate) sleeper: S,
-    pub(crate) defaults: Defaults,
-    pub(crate) counters: Counters,
-    pub(crate) workers: usize,
-    aborted: AtomicBool,
-    pub(crate) abort: Event,
-    pub(crate) live_workers: AtomicUsize,
-    pub(crate) workers_done: Event,
-    /// Live `Pool` clones; the last one to go closes the queue.
-    handles: AtomicUsize,
-    seed: Counter,
-    observer: Option<Box<K::Observer>>,
-}
-
-impl<S, K: TaskKind> core::fmt::Debug for Shared<S, K> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Shared").field("workers", &self.workers).finish_non_exhaustive()
-    }
-}
-
-impl<S, K: TaskKind> Shared<S, K> {
-    pub(crate) fn new(
-        sleeper: S,
-        workers: usize,
-        queue: usize,
-        defaults: Defaults,
-        observer: Option<Box<K::Observer>>,
-    ) -> Self {
-        Self {
-            queue: Queue::new(queue),
-            sleeper,
-            defaults,
-            counters: Counters::default(),
-            workers,
-            aborted: AtomicBool::new(false),
-            abort: Event::new(),
-            live_workers: AtomicUsize::new(workers),
-            workers_done: Event::new(),
-            handles: AtomicUsize::new(1),
-            seed: Counter::new(0),
-            observer,
-        }
-    }
-
-    /// Tells the observer, if there is one.
-    pub(crate) fn emit(&self, event: JobEvent<'_>) {
-        if let Some(observer) = &self.observer {
-            observer(&event);
-        }
-    }
-
-    pub(crate) fn is_aborted(&self) -> bool {
-        self.aborted.load(Ordering::Acquire)
-    }
-
-    /// A fresh random `u64` for jitter.
-    pub(crate) fn random(&self) -> u64 {
-        let n = widen(self.seed.fetch_add(1, Ordering::Relaxed));
-        splitmix64(n ^ (self as *const Self as usize as u64))
-    }
-}
-
 /// What a shutdown did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShutdownReport {
@@ -153,7 +84,7 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// # }).unwrap();
     /// ```
     pub fn metrics(&self) -> Metrics {
-        self.shared.counters.snapshot(self.shared.queue.len())
+        self.shared.metrics()
     }
 
     /// The number of workers.
@@ -180,6 +111,12 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// Graceful shutdown: stops accepting jobs, lets every queued and running job finish, and
     /// waits for the workers to stop. Calling it again, or concurrently, is harmless: each call
     /// waits for the same end.
+    ///
+    /// **From inside one of the pool's own jobs** it cannot wait for its own worker, which is
+    /// busy running the caller. There it waits for every *other* worker to stop; the calling
+    /// job goes on once it returns, and any jobs still queued behind it then run on its worker
+    /// before that worker stops (none is lost). A shutdown from outside, meanwhile, does not
+    /// wait for a worker whose job is itself waiting in `shutdown`.
     ///
     /// # Examples
     ///
@@ -216,24 +153,18 @@ impl<S, K: TaskKind> Pool<S, K> {
     }
 
     fn abort_now(&self) {
-        self.shared.aborted.store(true, Ordering::Release);
+        let shared = &*self.shared;
+        shared.set_aborted();
         self.close();
-        self.shared.abort.notify(usize::MAX);
-        // Dropping a queued task settles its job as cancelled.
-        while let Some(task) = self.shared.queue.try_pop() {
-            drop(task);
+        while let Some(task) = shared.queue.try_pop() {
+            shared.discard(shared.counters.outside(), task);
         }
     }
 
-    async fn workers_done(&self) {
-        let live = || self.shared.live_workers.load(Ordering::Acquire);
-        while live() > 0 {
-            let listener = self.shared.workers_done.listen();
-            if live() == 0 {
-                break;
-            }
-            listener.await;
-        }
+    /// Waits until every worker has stopped, except those whose job is waiting in a shutdown
+    /// of this pool (the caller's own worker among them, if the caller is one of its jobs).
+    fn workers_done(&self) -> WorkersDone<'_, S, K> {
+        WorkersDone { shared: &self.shared, listener: None, waiting: false }
     }
 
     fn report(&self, before: Metrics, deadline_expired: bool) -> ShutdownReport {
@@ -305,14 +236,8 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
-    pub async fn submit<J>(&self, job: J) -> Result<JobHandle<J::Output, J::Error>, SubmitError<J>>
-    where
-        J: IntoTask<S, K>,
-    {
-        match self.shared.queue.reserve().await {
-            Ok(permit) => Ok(self.enqueue(permit, job)),
-            Err(refused) => Err(self.refuse(refused, job)),
-        }
+    pub fn submit<J: IntoTask<K>>(&self, job: J) -> Submit<'_, S, K, J> {
+        Submit { pool: self, job: Some(job), listener: None }
     }
 
     /// Submits a job if there is room now; otherwise hands it back in
@@ -339,31 +264,35 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
-    pub fn try_submit<J>(&self, job: J) -> Result<JobHandle<J::Output, J::Error>, SubmitError<J>>
-    where
-        J: IntoTask<S, K>,
-    {
+    #[allow(clippy::type_complexity)]
+    pub fn try_submit<J: IntoTask<K>>(
+        &self,
+        job: J,
+    ) -> Result<JobHandle<J::Output, J::Error, K>, SubmitError<J>> {
         match self.shared.queue.try_reserve() {
             Ok(permit) => Ok(self.enqueue(permit, job)),
             Err(refused) => Err(self.refuse(refused, job)),
         }
     }
 
-    fn enqueue<J: IntoTask<S, K>>(
+    fn enqueue<J: IntoTask<K>>(
         &self,
-        permit: crate::queue::Permit<'_, K>,
+        permit: Permit<'_, K::Ref>,
         job: J,
-    ) -> JobHandle<J::Output, J::Error> {
+    ) -> JobHandle<J::Output, J::Error, K> {
+        let shared = &*self.shared;
         // The submitted count so far is the new job's id.
-        let id = widen(self.shared.counters.submitted.fetch_add(1, Ordering::Release));
-        let (task, handle) = job.into_task(&self.shared, id);
-        self.shared.emit(JobEvent::Queued { job: id });
+        let id = widen(shared.counters.submitted.fetch_add(1, Ordering::Release));
+        let (task, handle) = job.into_task(id);
+        if shared.has_observer() {
+            shared.emit(shared.counters.outside(), JobEvent::Queued { job: id });
+        }
         permit.send(task);
         handle
     }
 
     fn refuse<J>(&self, refused: Refused, job: J) -> SubmitError<J> {
-        Counters::bump(&self.shared.counters.rejected);
+        self.shared.counters.rejected.fetch_add(1, Ordering::Release);
         match refused {
             Refused::Full => SubmitError::Full(job),
             Refused::Closed => SubmitError::Closed(job),
@@ -395,5 +324,75 @@ impl<S, K: TaskKind> core::fmt::Debug for Pool<S, K> {
             .field("closed", &self.is_closed())
             .field("metrics", &self.metrics())
             .finish()
+    }
+}
+
+/// The future of [`Pool::submit`]: waits for room in the queue, then enqueues the job.
+#[must_use = "a submission does nothing unless awaited"]
+pub struct Submit<'a, S, K: TaskKind, J> {
+    pool: &'a Pool<S, K>,
+    job: Option<J>,
+    listener: Option<EventListener>,
+}
+
+// The job is only ever moved out whole, never pinned: `Submit` need not be pinned either.
+impl<S, K: TaskKind, J> Unpin for Submit<'_, S, K, J> {}
+
+impl<S, K: TaskKind, J: IntoTask<K>> Future for Submit<'_, S, K, J> {
+    type Output = Result<JobHandle<J::Output, J::Error, K>, SubmitError<J>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let pool = this.pool;
+        let reserved = match pool.shared.queue.poll_reserve(&mut this.listener, cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(reserved) => reserved,
+        };
+        let job = this.job.take().expect("Submit polled after it completed");
+        Poll::Ready(match reserved {
+            Ok(permit) => Ok(pool.enqueue(permit, job)),
+            Err(refused) => Err(pool.refuse(refused, job)),
+        })
+    }
+}
+
+impl<S, K: TaskKind, J> core::fmt::Debug for Submit<'_, S, K, J> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Submit").field("pending", &self.job.is_some()).finish()
+    }
+}
+
+/// Waits for the workers to stop (see `Pool::workers_done`).
+struct WorkersDone<'a, S, K: TaskKind> {
+    shared: &'a Shared<S, K>,
+    listener: Option<EventListener>,
+    /// Whether this wait counts itself in `waiting_in_shutdown` (the caller is a job).
+    waiting: bool,
+}
+
+impl<S, K: TaskKind> Future for WorkersDone<'_, S, K> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let shared = this.shared;
+        if !this.waiting && crate::worker::inside_job(shared) {
+            this.waiting = true;
+            shared.waiting_in_shutdown.fetch_add(1, Ordering::AcqRel);
+            shared.workers_changed.notify(usize::MAX);
+        }
+        let done = || {
+            let waiting = shared.waiting_in_shutdown.load(Ordering::Acquire);
+            shared.live_workers.load(Ordering::Acquire) <= waiting
+        };
+        crate::sync::poll_until(done, &shared.workers_changed, &mut this.listener, cx)
+    }
+}
+
+impl<S, K: TaskKind> Drop for WorkersDone<'_, S, K> {
+    fn drop(&mut self) {
+        if self.waiting {
+            self.shared.waiting_in_shutdown.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }

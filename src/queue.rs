@@ -6,9 +6,18 @@
 //! is closed **and** every place is released, which is also when the workers exit.
 //!
 //! `state` packs the count of reserved places (`state >> 1`) and a closed bit (`state & 1`).
+//!
+//! Waiting submitters are woken in batches: a full queue wakes them only once it has drained to
+//! its low-water mark (a quarter of the capacity free), so a submitter that outpaces the workers
+//! parks once per batch of jobs instead of once per job. A submitter that finds the queue not
+//! full never waits, so the mark delays no one who could proceed.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
 
 use async_channel::{Receiver, Sender};
-use event_listener::Event;
+use event_listener::{Event, EventListener};
 
 use crate::sync::{AtomicUsize, Ordering};
 
@@ -20,7 +29,11 @@ pub(crate) struct Queue<T> {
     rx: Receiver<T>,
     state: AtomicUsize,
     capacity: usize,
-    /// Notified when a place frees up or the queue closes.
+    /// At most this many places reserved, the queue wakes waiting submitters.
+    low_water: usize,
+    /// How many waiting submitters a wake-up wakes.
+    batch: usize,
+    /// Notified when the queue drains to `low_water`, or closes.
     room: Event,
 }
 
@@ -55,7 +68,9 @@ impl<T> Drop for Permit<'_, T> {
 impl<T> Queue<T> {
     pub(crate) fn new(capacity: usize) -> Self {
         let (tx, rx) = async_channel::unbounded();
-        Self { tx, rx, state: AtomicUsize::new(0), capacity, room: Event::new() }
+        let batch = capacity.div_ceil(4).max(1);
+        let low_water = capacity - batch;
+        Self { tx, rx, state: AtomicUsize::new(0), capacity, low_water, batch, room: Event::new() }
     }
 
     /// Reserves a place now, or says why not.
@@ -80,17 +95,29 @@ impl<T> Queue<T> {
         }
     }
 
-    /// Reserves a place, waiting for room. Fails only if the queue is closed.
-    pub(crate) async fn reserve(&self) -> Result<Permit<'_, T>, Refused> {
+    /// Reserves a place, waiting for room (registering `listener`). Fails only if the queue is
+    /// closed.
+    pub(crate) fn poll_reserve(
+        &self,
+        listener: &mut Option<EventListener>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Permit<'_, T>, Refused>> {
         loop {
             match self.try_reserve() {
                 Err(Refused::Full) => {}
-                other => return other,
+                other => {
+                    *listener = None;
+                    return Poll::Ready(other);
+                }
             }
-            let listener = self.room.listen();
-            match self.try_reserve() {
-                Err(Refused::Full) => listener.await,
-                other => return other,
+            match listener {
+                None => *listener = Some(self.room.listen()),
+                Some(l) => {
+                    if Pin::new(l).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *listener = None;
+                }
             }
         }
     }
@@ -114,7 +141,10 @@ impl<T> Queue<T> {
         if prev == ONE | CLOSED {
             self.tx.close();
         }
-        self.room.notify_additional(1);
+        if (prev >> 1) - 1 <= self.low_water {
+            // Counts listeners already notified, so repeated calls cost one atomic load.
+            self.room.notify(self.batch);
+        }
     }
 
     /// Stops accepting jobs. Queued jobs stay until popped; once none is left, `pop` returns

@@ -1,22 +1,61 @@
-//! Atomics and `Arc`, from `core`/`alloc` or, with the `portable-atomic` feature, from
-//! `portable-atomic` (for targets such as `thumbv6m-none-eabi` that lack compare-and-swap).
+//! The synchronisation primitives the core is built on, in one place, so that each can be
+//! swapped: from `core`/`alloc`, from `portable-atomic` (targets such as `thumbv6m-none-eabi`
+//! that lack compare-and-swap), or from `loom` when the crate is built with `--cfg loom` to
+//! model-check its atomic state machines (see `src/loom_tests.rs`).
 
-#[cfg(not(feature = "portable-atomic"))]
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
 pub(crate) use alloc::sync::Arc;
-#[cfg(not(feature = "portable-atomic"))]
-pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+pub(crate) use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-#[cfg(feature = "portable-atomic")]
-pub(crate) use portable_atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-#[cfg(feature = "portable-atomic")]
+#[cfg(all(not(loom), feature = "portable-atomic"))]
+pub(crate) use portable_atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(all(not(loom), feature = "portable-atomic"))]
 pub(crate) use portable_atomic_util::Arc;
+
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+#[cfg(loom)]
+pub(crate) use loom::sync::Arc;
+
+/// A lock held only to put or take a value, never across an await or a call into user code
+/// that may wait.
+#[cfg(not(loom))]
+pub(crate) struct Lock<T>(spin::Mutex<T>);
+
+#[cfg(not(loom))]
+impl<T> Lock<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        Self(spin::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> spin::MutexGuard<'_, T> {
+        self.0.lock()
+    }
+}
+
+#[cfg(loom)]
+pub(crate) struct Lock<T>(loom::sync::Mutex<T>);
+
+#[cfg(loom)]
+impl<T> Lock<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self(loom::sync::Mutex::new(value))
+    }
+
+    pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
+        self.0.lock().unwrap()
+    }
+}
 
 /// A monotonic event counter: 64-bit where the target has 64-bit atomics, the native word
 /// otherwise (it then wraps after 2³² events; snapshots are always reported as `u64`).
-#[cfg(all(target_has_atomic = "64", not(feature = "portable-atomic")))]
+#[cfg(all(target_has_atomic = "64", not(feature = "portable-atomic"), not(loom)))]
 pub(crate) type Counter = core::sync::atomic::AtomicU64;
-#[cfg(all(target_has_atomic = "64", feature = "portable-atomic"))]
+#[cfg(all(target_has_atomic = "64", feature = "portable-atomic", not(loom)))]
 pub(crate) type Counter = portable_atomic::AtomicU64;
+#[cfg(all(target_has_atomic = "64", loom))]
+pub(crate) type Counter = loom::sync::atomic::AtomicU64;
 #[cfg(not(target_has_atomic = "64"))]
 pub(crate) type Counter = AtomicUsize;
 
@@ -30,6 +69,19 @@ pub(crate) fn widen(value: impl Into<CounterValue>) -> u64 {
 type CounterValue = u64;
 #[cfg(not(target_has_atomic = "64"))]
 type CounterValue = usize;
+
+/// Aligns a value to its own cache line, so counters written by different threads do not
+/// invalidate each other's caches (128 bytes: two lines, as adjacent-line prefetchers pair them).
+#[derive(Default)]
+#[repr(align(128))]
+pub(crate) struct Padded<T>(pub(crate) T);
+
+impl<T> core::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
 
 /// Polls until `ready()` holds, waiting on `event` in between. It checks, listens, then checks
 /// again before sleeping, so a notification between the check and the listen is never missed.

@@ -1,275 +1,290 @@
-//! A job's task: the attempt loop that turns a [`Job`] into exactly one settled outcome.
+//! How a [`Job`] becomes a queued task: one [`Cell`] allocation, seen by the queue and the
+//! worker as a type-erased [`RunJob`], and by the handle as a typed [`JobHandle`].
 //!
-//! Submitting boxes the whole job — its function, its options and this loop — as one future, a
-//! *task*, which a worker polls to completion. The task owns a guard that settles the job's
-//! handle and counts it in the metrics exactly once: when the loop ends, or, if the task is
-//! dropped first (abort, shutdown deadline, a dropped queue), as cancelled.
+//! Two kinds of pool share the one core: [`Task`] pools, whose jobs (and observer) may move
+//! between threads, and [`LocalTask`] pools for single-threaded executors (the browser,
+//! embedded), whose jobs may hold `!Send` values such as JavaScript objects.
 
+#[cfg(all(feature = "portable-atomic", not(loom)))]
 use alloc::boxed::Box;
 use core::future::Future;
-use core::pin::{pin, Pin};
+
 use core::task::Poll;
 
-use crate::attempt::{self, Outcome};
-use crate::handle::Slot;
+use crate::attempt::{run_attempt, Ended};
+use crate::cell::{Cell, Overrides, RunJob};
 use crate::metrics::Counters;
-use crate::pool::Shared;
+use crate::shared::Shared;
 use crate::sync::Arc;
 use crate::{Attempt, Job, JobError, JobEvent, JobHandle, RetryIf, Sleeper};
 
-/// A queued job whose future can move between threads: what the built-in executor runs.
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+/// `Arc::new(cell)` as an `Arc<dyn …>`. `portable_atomic_util::Arc` cannot coerce to `dyn` on
+/// stable Rust, so there it goes through a `Box` (one more short-lived allocation per job, on
+/// targets without compare-and-swap only).
+macro_rules! erase {
+    ($cell:expr, $dyn:ty) => {{
+        #[cfg(not(all(feature = "portable-atomic", not(loom))))]
+        let erased: Arc<$dyn> = Arc::new($cell);
+        #[cfg(all(feature = "portable-atomic", not(loom)))]
+        let erased: Arc<$dyn> = Arc::from(Box::new($cell) as Box<$dyn>);
+        erased
+    }};
+}
+#[allow(unused_imports)] // used only in some configurations
+pub(crate) use erase;
 
-/// A queued job for a single-threaded executor (the browser, embedded executors): its future
-/// may hold `!Send` values such as JavaScript objects.
-pub type LocalTask = Pin<Box<dyn Future<Output = ()>>>;
+/// Marks a pool whose jobs are `Send`: what the built-in runtime and multi-threaded executors
+/// run. The default kind of [`Pool`](crate::Pool).
+#[derive(Debug)]
+pub enum Task {}
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Task {}
-    impl Sealed for super::LocalTask {}
+/// Marks a pool for a single-threaded executor (the browser, embedded executors): its jobs and
+/// observer need not be `Send`. See [`PoolBuilder::local`](crate::PoolBuilder::local).
+#[derive(Debug)]
+pub enum LocalTask {}
+
+pub(crate) mod sealed {
+    use super::*;
+
+    /// What differs between the two kinds of pool: the queued reference to a job's cell and
+    /// the observer's bounds.
+    pub trait Kind: 'static {
+        /// A job's cell, type-erased: `Send + Sync` for [`Task`] pools.
+        type Job: ?Sized + RunJob;
+        /// A shared reference to a job's cell.
+        type Ref: Clone;
+        /// The observer a pool of this kind accepts.
+        type Observer: ?Sized + Fn(&JobEvent<'_>);
+        /// The cell behind a reference.
+        fn job(r: &Self::Ref) -> &Self::Job;
+    }
+
+    impl Kind for Task {
+        type Job = dyn RunJob + Send + Sync;
+        type Ref = Arc<Self::Job>;
+        type Observer = dyn Fn(&JobEvent<'_>) + Send + Sync;
+        fn job(r: &Self::Ref) -> &Self::Job {
+            &**r
+        }
+    }
+
+    impl Kind for LocalTask {
+        type Job = dyn RunJob;
+        type Ref = Arc<Self::Job>;
+        type Observer = dyn Fn(&JobEvent<'_>);
+        fn job(r: &Self::Ref) -> &Self::Job {
+            &**r
+        }
+    }
 }
 
-/// The kind of task a pool queues: [`Task`] (`Send`) or [`LocalTask`]. Sealed.
-pub trait TaskKind: Future<Output = ()> + Unpin + 'static + sealed::Sealed {
-    /// The observer a pool of this kind accepts: `Send + Sync` for [`Task`] pools.
-    type Observer: ?Sized + Fn(&JobEvent<'_>);
-}
+/// The kind of a pool: [`Task`] or [`LocalTask`]. Sealed.
+pub trait TaskKind: sealed::Kind {}
+impl TaskKind for Task {}
+impl TaskKind for LocalTask {}
 
-impl TaskKind for Task {
-    type Observer = dyn Fn(&JobEvent<'_>) + Send + Sync;
-}
-
-impl TaskKind for LocalTask {
-    type Observer = dyn Fn(&JobEvent<'_>);
-}
-
-/// Something a pool of task kind `K` with sleeper `S` can run: implemented by [`Job`], with
-/// `Send` bounds for [`Task`] pools and without them for [`LocalTask`] pools.
-pub trait IntoTask<S, K: TaskKind>: Sized {
+/// Something a pool of kind `K` can run: implemented by [`Job`], with `Send` bounds for
+/// [`Task`] pools and without them for [`LocalTask`] pools.
+pub trait IntoTask<K: TaskKind>: Sized {
     /// The job's value.
     type Output;
     /// The job's error.
     type Error;
 
     #[doc(hidden)]
-    fn into_task(
-        self,
-        shared: &Arc<Shared<S, K>>,
-        job: u64,
-    ) -> (K, JobHandle<Self::Output, Self::Error>);
+    fn into_task(self, id: u64) -> (K::Ref, JobHandle<Self::Output, Self::Error, K>);
 }
 
-impl<S, F, Fut, T, E, P> IntoTask<S, Task> for Job<F, P>
+impl<F, Fut, T, E, P> IntoTask<Task> for Job<F, P>
 where
-    S: Sleeper + Send + Sync + 'static,
-    S::Sleep: Send,
     F: FnMut(Attempt) -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
-    E: core::any::Any + Send,
+    E: Send + 'static,
     P: RetryIf<E> + Send + 'static,
 {
     type Output = T;
     type Error = E;
 
-    fn into_task(self, shared: &Arc<Shared<S, Task>>, job: u64) -> (Task, JobHandle<T, E>) {
-        let slot = Arc::new(Slot::new());
-        let task = Box::pin(run(self, job, Arc::clone(shared), Arc::clone(&slot)));
-        (task, JobHandle::new(slot, job))
+    fn into_task(self, id: u64) -> (<Task as sealed::Kind>::Ref, JobHandle<T, E, Task>) {
+        let (func, retry_if, overrides) = self.into_parts();
+        let cell = Cell::new(id, func, retry_if, overrides);
+        let cell: Arc<dyn RunJob + Send + Sync> = erase!(cell, dyn RunJob + Send + Sync);
+        (Arc::clone(&cell), JobHandle::new(cell, id))
     }
 }
 
-impl<S, F, Fut, T, E, P> IntoTask<S, LocalTask> for Job<F, P>
+impl<F, Fut, T, E, P> IntoTask<LocalTask> for Job<F, P>
 where
-    S: Sleeper + 'static,
     F: FnMut(Attempt) -> Fut + 'static,
     Fut: Future<Output = Result<T, E>> + 'static,
     T: 'static,
-    E: core::any::Any,
+    E: 'static,
     P: RetryIf<E> + 'static,
 {
     type Output = T;
     type Error = E;
 
-    fn into_task(
-        self,
-        shared: &Arc<Shared<S, LocalTask>>,
-        job: u64,
-    ) -> (LocalTask, JobHandle<T, E>) {
-        let slot = Arc::new(Slot::new());
-        let task = Box::pin(run(self, job, Arc::clone(shared), Arc::clone(&slot)));
-        (task, JobHandle::new(slot, job))
+    fn into_task(self, id: u64) -> (<LocalTask as sealed::Kind>::Ref, JobHandle<T, E, LocalTask>) {
+        let (func, retry_if, overrides) = self.into_parts();
+        let cell = Cell::new(id, func, retry_if, overrides);
+        let cell: Arc<dyn RunJob> = erase!(cell, dyn RunJob);
+        (Arc::clone(&cell), JobHandle::new(cell, id))
     }
 }
 
-/// The attempt loop.
-fn run<S, K, F, Fut, T, E, P>(
-    job: Job<F, P>,
-    id: u64,
-    shared: Arc<Shared<S, K>>,
-    slot: Arc<Slot<T, E>>,
-) -> impl Future<Output = ()>
-where
-    S: Sleeper,
-    K: TaskKind,
-    F: FnMut(Attempt) -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-    E: core::any::Any,
-    P: RetryIf<E>,
-{
-    // Created outside the async block so that dropping the task before its first poll still
-    // drops (and so runs) the guard.
-    // Options are resolved and the job taken apart here, so the task stores each part once.
+impl<F, P> Job<F, P> {
+    fn into_parts(self) -> (F, P, Overrides) {
+        let overrides =
+            Overrides { retries: self.retries, timeout: self.timeout, backoff: self.backoff };
+        (self.func, self.retry_if, overrides)
+    }
+}
+
+// --- the attempt loop ----------------------------------------------------------------------------
+
+/// The attempt loop of a started job, run by a worker: attempt, decide, back off, repeat; then
+/// settle the job exactly once. Its state (attempt number, options, timer) lives in the worker's
+/// future, not in the job's cell. If the loop is dropped before it ends (abort, shutdown
+/// deadline), its guard settles the job as cancelled.
+pub(crate) fn run_job<'a, S: Sleeper, K: TaskKind>(
+    shared: &'a Shared<S, K>,
+    counters: &'a Counters,
+    job: &'a K::Job,
+    overrides: Overrides,
+) -> impl Future<Output = ()> + 'a {
     let defaults = &shared.defaults;
-    let retries = job.retries.unwrap_or(defaults.retries);
-    let timeout = job.timeout.unwrap_or(defaults.timeout);
-    let backoff = job.backoff.unwrap_or(defaults.backoff);
-    let (mut f, retry_if) = (job.run, job.retry_if);
-    let guard = Settle { shared, slot, id, started: false, attempts: 0, done: false };
+    let retries = overrides.retries.unwrap_or(defaults.retries);
+    let timeout = overrides.timeout.unwrap_or(defaults.timeout);
+    let backoff = overrides.backoff.unwrap_or(defaults.backoff);
+    // Outside the async block: dropping the loop before its first poll still settles the job.
+    let guard = Settle { shared, counters, job, attempts: 0, done: false };
     async move {
-        let mut guard = guard;
-        let g = &mut guard;
-        if !g.slot.start() {
-            return; // cancelled while queued; the guard counts it
-        }
-        let counters = &g.shared.counters;
+        let mut g = guard;
         Counters::bump(&counters.started);
-        g.started = true;
         loop {
-            if g.slot.is_cancel_requested() {
+            if job.is_cancel_requested() {
                 let attempts = g.attempts;
-                return g.finish(Err(JobError::Cancelled { attempts }));
+                return g.finish(Some(JobError::Cancelled { attempts }));
             }
             g.attempts = g.attempts.saturating_add(1);
-            let (n, job) = (g.attempts, g.id);
+            let n = g.attempts;
             if n > 1 {
                 Counters::bump(&counters.retried);
             }
-            let shared = &*g.shared;
-            shared.emit(JobEvent::AttemptStarted { job, attempt: n });
-            let outcome =
-                attempt::run(&mut f, Attempt::new(job, n), timeout, &shared.sleeper, &g.slot).await;
-            let (error, retry) = match outcome {
-                Outcome::Succeeded(value) => return g.finish(Ok(value)),
-                Outcome::Cancelled => return g.finish(Err(JobError::Cancelled { attempts: n })),
-                Outcome::Failed(error) => {
-                    shared.emit(JobEvent::AttemptFailed { job, attempt: n, error: &error });
-                    let retry = retry_if.should_retry(&error);
-                    (JobError::Failed { error, attempts: n }, retry)
-                }
-                Outcome::TimedOut => {
-                    Counters::bump(&counters.timed_out);
-                    shared.emit(JobEvent::AttemptTimedOut { job, attempt: n });
-                    (JobError::TimedOut { attempts: n }, true)
-                }
-                Outcome::Panicked(message) => {
-                    Counters::bump(&counters.panicked);
-                    let msg = message.as_deref();
-                    shared.emit(JobEvent::AttemptPanicked { job, attempt: n, message: msg });
-                    (JobError::Panicked { message, attempts: n }, true)
-                }
+            shared.emit(counters, JobEvent::AttemptStarted { job: job.id(), attempt: n });
+            let ended = run_attempt::<S, K>(shared, counters, job, n, timeout).await;
+            let Some((error, retry)) = decide(shared, counters, job.id(), n, ended) else {
+                return g.finish(None);
             };
             if !retry || n > retries {
-                return g.finish(Err(error));
+                return g.finish(Some(error));
             }
-            let random = if backoff.has_jitter() { shared.random() } else { 0 };
-            let delay = backoff.jittered_delay(n, random);
+            let delay = backoff.next_delay(n, || shared.random());
             let next = n.saturating_add(1);
-            shared.emit(JobEvent::RetryScheduled { job, attempt: next, delay });
-            wait_unless_cancelled(&g.shared.sleeper, delay, &g.slot).await;
+            shared.emit(counters, JobEvent::RetryScheduled { job: job.id(), attempt: next, delay });
+            if let Err(message) = wait_unless_cancelled(&shared.sleeper, delay, job).await {
+                Counters::bump(&counters.panicked);
+                return g.finish(Some(JobError::Panicked { message, attempts: n }));
+            }
         }
     }
+}
+
+/// Maps how an attempt ended to the job's error (if it ends now) and whether a retry is
+/// allowed, counting and reporting the attempt's end. `None`: the job succeeded.
+fn decide<S, K: TaskKind>(
+    shared: &Shared<S, K>,
+    counters: &Counters,
+    job: u64,
+    n: u32,
+    ended: Ended,
+) -> Option<(JobError<()>, bool)> {
+    Some(match ended {
+        Ended::Succeeded => return None,
+        Ended::Cancelled => (JobError::Cancelled { attempts: n }, false),
+        // The cell reported `AttemptFailed` and asked the retry predicate.
+        Ended::Failed { retry } => (JobError::Failed { error: (), attempts: n }, retry),
+        Ended::TimedOut => {
+            Counters::bump(&counters.timed_out);
+            shared.emit(counters, JobEvent::AttemptTimedOut { job, attempt: n });
+            (JobError::TimedOut { attempts: n }, true)
+        }
+        Ended::Panicked(message) => {
+            Counters::bump(&counters.panicked);
+            let m = message.as_deref();
+            shared.emit(counters, JobEvent::AttemptPanicked { job, attempt: n, message: m });
+            (JobError::Panicked { message, attempts: n }, true)
+        }
+        // The retry predicate or the sleeper panicked: the job ends, without another attempt.
+        Ended::PoolCodePanicked(message) => {
+            Counters::bump(&counters.panicked);
+            (JobError::Panicked { message, attempts: n }, false)
+        }
+    })
 }
 
 /// Sleeps for `delay` (not at all if zero), or until a cancel request, which the loop then
-/// sees before the next attempt.
-async fn wait_unless_cancelled<S: Sleeper, T, E>(
+/// sees before the next attempt. `Err` if the sleeper panicked.
+async fn wait_unless_cancelled<S: Sleeper, J: ?Sized + RunJob>(
     sleeper: &S,
     delay: core::time::Duration,
-    slot: &Slot<T, E>,
-) {
+    job: &J,
+) -> Result<(), Option<alloc::string::String>> {
     if delay.is_zero() {
-        return;
+        return Ok(());
     }
-    let mut sleep = pin!(sleeper.sleep(delay));
-    let mut listener = None;
-    core::future::poll_fn(|cx| {
-        if slot.poll_cancel(&mut listener, cx).is_ready() {
-            return Poll::Ready(());
+    let mut sleep = core::pin::pin!(Some(crate::catch::unwind(|| sleeper.sleep(delay))?));
+    let waited = core::future::poll_fn(|cx| {
+        if job.poll_cancel(cx).is_ready() {
+            return Poll::Ready(Ok(()));
         }
-        sleep.as_mut().poll(cx)
+        let Some(s) = sleep.as_mut().as_pin_mut() else { return Poll::Ready(Ok(())) };
+        match crate::catch::unwind(|| s.poll(cx)) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(())) => Poll::Ready(Ok(())),
+            Err(message) => Poll::Ready(Err(message)),
+        }
     })
-    .await
+    .await;
+    crate::catch::quietly(|| sleep.set(None));
+    waited
 }
 
 /// Settles the job, counts it and reports it, exactly once.
-struct Settle<S, K: TaskKind, T, E> {
-    shared: Arc<Shared<S, K>>,
-    slot: Arc<Slot<T, E>>,
-    id: u64,
-    started: bool,
+struct Settle<'a, S, K: TaskKind> {
+    shared: &'a Shared<S, K>,
+    counters: &'a Counters,
+    job: &'a K::Job,
     attempts: u32,
     done: bool,
 }
 
-impl<S, K: TaskKind, T, E> Settle<S, K, T, E> {
-    fn finish(&mut self, result: Result<T, JobError<E>>) {
-        let counters = &self.shared.counters;
-        let (job, attempts) = (self.id, self.attempts);
-        let (counter, event) = match &result {
-            Ok(_) => (&counters.succeeded, JobEvent::Succeeded { job, attempts }),
-            Err(JobError::Cancelled { .. }) => {
-                (&counters.cancelled_running, JobEvent::Cancelled { job, attempts })
+impl<S, K: TaskKind> Settle<'_, S, K> {
+    fn finish(&mut self, error: Option<JobError<()>>) {
+        let c = self.counters;
+        let (job, attempts) = (self.job.id(), self.attempts);
+        let (counter, event) = match &error {
+            None => (&c.succeeded, JobEvent::Succeeded { job, attempts }),
+            Some(JobError::Cancelled { .. }) => {
+                (&c.cancelled_running, JobEvent::Cancelled { job, attempts })
             }
-            Err(_) => (&counters.failed, JobEvent::Failed { job, attempts }),
+            Some(_) => (&c.failed, JobEvent::Failed { job, attempts }),
         };
         Counters::bump(counter);
-        self.shared.emit(event);
+        self.shared.emit(c, event);
         self.done = true;
         // Count first, then settle: whoever sees the result also sees it in the metrics.
-        self.slot.settle(result);
+        self.job.settle(error);
     }
 }
 
-impl<S, K: TaskKind, T, E> Drop for Settle<S, K, T, E> {
+impl<S, K: TaskKind> Drop for Settle<'_, S, K> {
     fn drop(&mut self) {
-        if self.done {
-            return;
+        if !self.done {
+            self.job.drop_attempt();
+            let attempts = self.attempts;
+            self.finish(Some(JobError::Cancelled { attempts }));
         }
-        if self.started {
-            self.finish(Err(JobError::Cancelled { attempts: self.attempts }));
-            return;
-        }
-        // Never started: either its handle already cancelled it (and settled it), or it is
-        // cancelled now, by the pool dropping it.
-        Counters::bump(&self.shared.counters.cancelled_queued);
-        self.shared.emit(JobEvent::Cancelled { job: self.id, attempts: 0 });
-        if self.slot.start() {
-            self.slot.settle(Err(JobError::Cancelled { attempts: 0 }));
-        }
-    }
-}
-
-/// Size budgets. A task is allocated by the submitter and freed by a worker: above glibc's
-/// per-thread cache limit (1032 bytes) every such pair takes the allocator's arena lock, which
-/// measured 2.3× slower per job (see the README's Performance section). A 640-byte result slot
-/// (a padded queue) was the cause once; these keep it from coming back.
-#[cfg(all(test, feature = "std", target_pointer_width = "64"))]
-mod size_budget {
-    use super::*;
-
-    #[test]
-    fn a_task_and_its_result_slot_stay_small() {
-        let defaults =
-            crate::builder::Defaults { retries: 0, timeout: None, backoff: crate::Backoff::none() };
-        let shared: Arc<Shared<crate::NativeTimer, Task>> =
-            Arc::new(Shared::new(crate::NativeTimer, 1, 1, defaults, None));
-        let slot: Arc<Slot<u64, ()>> = Arc::new(Slot::new());
-        let task = run(Job::new(|_| async { Ok::<u64, ()>(1) }), 0, shared, slot);
-        let size = core::mem::size_of_val(&task);
-        assert!(size <= 512, "a task of an empty job is {size} bytes");
-        let slot = core::mem::size_of::<Slot<u64, ()>>();
-        assert!(slot <= 64, "a result slot is {slot} bytes");
     }
 }

@@ -174,7 +174,7 @@ fn prepare(
 
 /// Waits for the job, cancelling it if the caller's `signal` fires first.
 async fn settle(
-    mut handle: crate::JobHandle<JsValue, JsValue>,
+    mut handle: crate::JobHandle<JsValue, JsValue, LocalTask>,
     signal: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
     if let Some(signal) = signal {

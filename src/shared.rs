@@ -1,0 +1,129 @@
+//! The state a pool's handles and its workers share, and the defaults every job inherits.
+
+use alloc::boxed::Box;
+use core::time::Duration;
+
+use event_listener::Event;
+
+use crate::backoff::splitmix64;
+use crate::cell::RunJob;
+use crate::metrics::{Counters, PoolCounters};
+use crate::queue::Queue;
+use crate::sync::{widen, AtomicBool, AtomicUsize, Counter, Ordering};
+use crate::{Backoff, JobEvent, Metrics, TaskKind};
+
+/// Retry and timeout settings a job inherits unless it sets its own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Defaults {
+    pub(crate) retries: u32,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) backoff: Backoff,
+}
+
+/// State shared by the pool's handles and its workers. Jobs do not point here: a job's cell
+/// holds only the job.
+pub(crate) struct Shared<S, K: TaskKind> {
+    pub(crate) queue: Queue<K::Ref>,
+    pub(crate) sleeper: S,
+    pub(crate) defaults: Defaults,
+    pub(crate) counters: PoolCounters,
+    pub(crate) workers: usize,
+    aborted: AtomicBool,
+    /// Notified once, when the pool is aborted.
+    pub(crate) abort: Event,
+    /// Workers not yet stopped.
+    pub(crate) live_workers: AtomicUsize,
+    /// Workers whose job is waiting in this pool's own `shutdown` (see `Pool::shutdown`).
+    pub(crate) waiting_in_shutdown: AtomicUsize,
+    /// Workers inside a poll of a job's attempt right now (how a shutdown called from inside a
+    /// job recognises itself without thread-locals, on single-threaded executors).
+    #[cfg(not(feature = "std"))]
+    pub(crate) polling: AtomicUsize,
+    /// Notified when a worker stops, or starts waiting in `shutdown`.
+    pub(crate) workers_changed: Event,
+    /// Live `Pool` clones; the last one to go closes the queue.
+    pub(crate) handles: AtomicUsize,
+    seed: Counter,
+    observer: Option<Box<K::Observer>>,
+}
+
+impl<S, K: TaskKind> Shared<S, K> {
+    pub(crate) fn new(
+        sleeper: S,
+        workers: usize,
+        queue: usize,
+        defaults: Defaults,
+        observer: Option<Box<K::Observer>>,
+    ) -> Self {
+        Self {
+            queue: Queue::new(queue),
+            sleeper,
+            defaults,
+            counters: PoolCounters::new(workers),
+            workers,
+            aborted: AtomicBool::new(false),
+            abort: Event::new(),
+            live_workers: AtomicUsize::new(workers),
+            waiting_in_shutdown: AtomicUsize::new(0),
+            #[cfg(not(feature = "std"))]
+            polling: AtomicUsize::new(0),
+            workers_changed: Event::new(),
+            handles: AtomicUsize::new(1),
+            seed: Counter::new(0),
+            observer,
+        }
+    }
+
+    /// Tells the observer, if there is one. A panic in the observer is caught and counted in
+    /// `counters` (`observer_panics`); the pool goes on, and the observer is called for later
+    /// events as before.
+    pub(crate) fn emit(&self, counters: &Counters, event: JobEvent<'_>) {
+        if let Some(observer) = &self.observer {
+            if crate::catch::quietly(|| observer(&event)) {
+                Counters::bump(&counters.observer_panics);
+            }
+        }
+    }
+
+    pub(crate) fn has_observer(&self) -> bool {
+        self.observer.is_some()
+    }
+
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_aborted(&self) {
+        self.aborted.store(true, Ordering::Release);
+        self.abort.notify(usize::MAX);
+    }
+
+    pub(crate) fn metrics(&self) -> Metrics {
+        let workers = self.live_workers.load(Ordering::Acquire);
+        self.counters.snapshot(self.queue.len(), workers)
+    }
+
+    /// A fresh random `u64` for jitter.
+    pub(crate) fn random(&self) -> u64 {
+        let n = widen(self.seed.fetch_add(1, Ordering::Relaxed));
+        splitmix64(n ^ (self as *const Self as usize as u64))
+    }
+
+    /// Ends a job taken from the queue that will not run: cancelled by its handle while queued,
+    /// or now, by the pool (abort, no worker left). It is counted and reported here, once, by
+    /// whoever took it from the queue, into `counters`.
+    pub(crate) fn discard(&self, counters: &Counters, task: K::Ref) {
+        let job = K::job(&task);
+        job.cancel(); // settles it if it was still queued; a no-op if its handle cancelled it
+        Counters::bump(&counters.cancelled_queued);
+        self.emit(counters, JobEvent::Cancelled { job: job.id(), attempts: 0 });
+        job.clear();
+        crate::catch::quietly(move || drop(task));
+    }
+}
+
+impl<S, K: TaskKind> core::fmt::Debug for Shared<S, K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Shared").field("workers", &self.workers).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,105 @@
+//! The state word of a job's cell: one atomic `usize` that says who may touch the cell's stage,
+//! and who must be woken.
+//!
+//! ```text
+//!  bit  name           set by                       meaning
+//!  0-1  phase          start / settle / cancel      QUEUED (0) → RUNNING (1) → DONE (2)
+//!  2    CANCEL         JobHandle::cancel, the pool  RUNNING: stop at the next await point;
+//!                                                   DONE without RESULT: cancelled while queued
+//!  3    RESULT         the worker, with DONE        the stage holds the job's result
+//!  4    HANDLE_WAKER   the handle                   a waker for the handle is registered
+//!  5    WORKER_WAKER   the worker                   a waker for a cancel request is registered
+//! ```
+//!
+//! The rules that make the cell safe to share:
+//!
+//! * Exactly one party moves a job out of `QUEUED`: a worker (`QUEUED → RUNNING`, then it owns
+//!   the stage) or a canceller (`QUEUED → DONE | CANCEL`, then nobody runs it). Both are a
+//!   single compare-and-swap, so start and cancel cannot both win.
+//! * Only the worker that started a job settles it (`RUNNING → DONE | RESULT`), after it wrote
+//!   the result into the stage; the `Release` of that transition publishes the result to the
+//!   handle's `Acquire`.
+//! * A waker is stored *before* its bit is set, and whoever flips the phase or the `CANCEL` bit
+//!   reads the bit in the same atomic operation: either it sees the bit and wakes the stored
+//!   waker, or the registering side sees the new phase and does not wait.
+//!
+//! Each transition is model-checked with loom (`src/loom_tests.rs`).
+
+use crate::sync::{AtomicUsize, Ordering};
+
+pub(crate) const QUEUED: usize = 0;
+pub(crate) const RUNNING: usize = 1;
+pub(crate) const DONE: usize = 2;
+const PHASE: usize = 0b11;
+pub(crate) const CANCEL: usize = 1 << 2;
+pub(crate) const RESULT: usize = 1 << 3;
+pub(crate) const HANDLE_WAKER: usize = 1 << 4;
+pub(crate) const WORKER_WAKER: usize = 1 << 5;
+
+/// What [`State::cancel`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The job was queued and never will run: it is settled as cancelled now.
+    Queued { wake_handle: bool },
+    /// The job is running: it was asked to stop.
+    Running { wake_worker: bool },
+    /// Already settled, or already asked to stop: nothing changed.
+    No,
+}
+
+pub(crate) struct State(AtomicUsize);
+
+impl State {
+    pub(crate) fn new() -> Self {
+        Self(AtomicUsize::new(QUEUED))
+    }
+
+    pub(crate) fn load(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn phase(state: usize) -> usize {
+        state & PHASE
+    }
+
+    pub(crate) fn is_done(state: usize) -> bool {
+        Self::phase(state) == DONE
+    }
+
+    /// `QUEUED → RUNNING`. `false` if the job was cancelled while queued.
+    pub(crate) fn start(&self) -> bool {
+        self.update(|s| (Self::phase(s) == QUEUED).then_some(s - QUEUED + RUNNING)).is_ok()
+    }
+
+    /// `RUNNING → DONE | RESULT`, by the worker that started the job, once the result is in the
+    /// stage. Returns whether the handle's waker must be woken.
+    pub(crate) fn settle(&self) -> bool {
+        let prev = self.0.fetch_add(DONE - RUNNING + RESULT, Ordering::AcqRel);
+        debug_assert_eq!(Self::phase(prev), RUNNING);
+        prev & HANDLE_WAKER != 0
+    }
+
+    /// A cancel request: settles a queued job, asks a running one to stop.
+    pub(crate) fn cancel(&self) -> Cancelled {
+        match self.update(|s| match Self::phase(s) {
+            QUEUED => Some((s - QUEUED + DONE) | CANCEL),
+            RUNNING if s & CANCEL == 0 => Some(s | CANCEL),
+            _ => None,
+        }) {
+            Ok(prev) if Self::phase(prev) == QUEUED => {
+                Cancelled::Queued { wake_handle: prev & HANDLE_WAKER != 0 }
+            }
+            Ok(prev) => Cancelled::Running { wake_worker: prev & WORKER_WAKER != 0 },
+            Err(_) => Cancelled::No,
+        }
+    }
+
+    /// Sets a waker bit (after its waker was stored) and returns the state before.
+    pub(crate) fn set(&self, bit: usize) -> usize {
+        self.0.fetch_or(bit, Ordering::AcqRel)
+    }
+
+    fn update(&self, f: impl FnMut(usize) -> Option<usize>) -> Result<usize, usize> {
+        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
+    }
+}
