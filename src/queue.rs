@@ -1,11 +1,16 @@
 //! The bounded job queue.
 //!
-//! An unbounded `async_channel` carries the jobs; capacity is a counter of reserved places. A
-//! submitter reserves a place *before* it builds the job's task, so a refused job is handed back
-//! untouched, and a reserved place can always be filled: the channel closes only once the queue
-//! is closed **and** every place is released, which is also when the workers exit.
+//! A `ConcurrentQueue` (lock-free, growing in blocks as it fills) carries the jobs; capacity is
+//! a counter of reserved places. A submitter reserves a place *before* it builds the job's cell,
+//! so a refused job is handed back untouched, and a reserved place can always be filled: the
+//! queue closes for pushes only once it is closed **and** every place is released.
 //!
 //! `state` packs the count of reserved places (`state >> 1`) and a closed bit (`state & 1`).
+//!
+//! Wake-ups cost nothing when nobody waits: both events are notified with `notify(1)`, which is
+//! a single atomic load while a listener is already notified or none is listening. Each woken
+//! party passes the baton on: a worker that took a job wakes another if jobs remain, a
+//! submitter that found room wakes another if room remains.
 //!
 //! Waiting submitters are woken in batches: a full queue wakes them only once it has drained to
 //! its low-water mark (a quarter of the capacity free), so a submitter that outpaces the workers
@@ -16,7 +21,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
-use async_channel::{Receiver, Sender};
+use concurrent_queue::{ConcurrentQueue, PopError};
 use event_listener::{Event, EventListener};
 
 use crate::sync::{AtomicUsize, Ordering};
@@ -25,16 +30,15 @@ const CLOSED: usize = 1;
 const ONE: usize = 2;
 
 pub(crate) struct Queue<T> {
-    tx: Sender<T>,
-    rx: Receiver<T>,
+    items: ConcurrentQueue<T>,
     state: AtomicUsize,
     capacity: usize,
     /// At most this many places reserved, the queue wakes waiting submitters.
     low_water: usize,
-    /// How many waiting submitters a wake-up wakes.
-    batch: usize,
     /// Notified when the queue drains to `low_water`, or closes.
     room: Event,
+    /// Notified when a job is pushed, or the queue closes for good.
+    ready: Event,
 }
 
 /// Why a place could not be reserved.
@@ -53,9 +57,10 @@ impl<T> Permit<'_, T> {
     pub(crate) fn send(self, item: T) {
         let queue = self.queue;
         core::mem::forget(self);
-        // The channel stays open while any place is reserved, so this cannot fail.
-        let sent = queue.tx.try_send(item);
-        debug_assert!(sent.is_ok());
+        // The queue stays open for pushes while any place is reserved, so this cannot fail.
+        let pushed = queue.items.push(item);
+        debug_assert!(pushed.is_ok());
+        queue.ready.notify(1);
     }
 }
 
@@ -67,10 +72,15 @@ impl<T> Drop for Permit<'_, T> {
 
 impl<T> Queue<T> {
     pub(crate) fn new(capacity: usize) -> Self {
-        let (tx, rx) = async_channel::unbounded();
-        let batch = capacity.div_ceil(4).max(1);
-        let low_water = capacity - batch;
-        Self { tx, rx, state: AtomicUsize::new(0), capacity, low_water, batch, room: Event::new() }
+        let low_water = capacity - capacity.div_ceil(4).max(1);
+        Self {
+            items: ConcurrentQueue::unbounded(),
+            state: AtomicUsize::new(0),
+            capacity,
+            low_water,
+            room: Event::new(),
+            ready: Event::new(),
+        }
     }
 
     /// Reserves a place now, or says why not.
@@ -102,49 +112,97 @@ impl<T> Queue<T> {
         listener: &mut Option<EventListener>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Permit<'_, T>, Refused>> {
+        let mut woken = false;
         loop {
             match self.try_reserve() {
                 Err(Refused::Full) => {}
                 other => {
                     *listener = None;
+                    if woken && self.len() < self.capacity {
+                        self.room.notify(1); // the baton: room is left for another
+                    }
                     return Poll::Ready(other);
                 }
             }
             match listener {
+                // Registered: check once more before waiting.
                 None => *listener = Some(self.room.listen()),
                 Some(l) => {
                     if Pin::new(l).poll(cx).is_pending() {
                         return Poll::Pending;
                     }
                     *listener = None;
+                    woken = true;
                 }
             }
         }
     }
 
-    /// Takes the next job, waiting for one. `None` once the queue is closed and empty.
-    pub(crate) async fn pop(&self) -> Option<T> {
-        let item = self.rx.recv().await.ok()?;
-        self.release();
-        Some(item)
+    /// Takes the next job, waiting for one (registering `listener`). `None` once the queue is
+    /// closed and empty.
+    pub(crate) fn poll_pop(
+        &self,
+        listener: &mut Option<EventListener>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<T>> {
+        let mut woken = false;
+        loop {
+            match self.try_pop_or_closed() {
+                Ok(item) => {
+                    *listener = None;
+                    if woken && !self.items.is_empty() {
+                        self.ready.notify(1); // the baton: jobs are left for another
+                    }
+                    return Poll::Ready(Some(item));
+                }
+                Err(true) => return Poll::Ready(None),
+                Err(false) => {}
+            }
+            match listener {
+                // Registered: check once more before waiting.
+                None => *listener = Some(self.ready.listen()),
+                Some(l) => {
+                    if Pin::new(l).poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    *listener = None;
+                    woken = true;
+                }
+            }
+        }
     }
 
     /// Takes the next job if there is one now.
     pub(crate) fn try_pop(&self) -> Option<T> {
-        let item = self.rx.try_recv().ok()?;
-        self.release();
-        Some(item)
+        self.try_pop_or_closed().ok()
+    }
+
+    /// A job, or `Err(closed)`: whether the queue is closed and empty for good.
+    fn try_pop_or_closed(&self) -> Result<T, bool> {
+        match self.items.pop() {
+            Ok(item) => {
+                self.release();
+                Ok(item)
+            }
+            Err(PopError::Closed) => Err(true),
+            Err(PopError::Empty) => Err(false),
+        }
     }
 
     fn release(&self) {
         let prev = self.state.fetch_sub(ONE, Ordering::AcqRel);
         if prev == ONE | CLOSED {
-            self.tx.close();
+            self.close_items();
         }
         if (prev >> 1) - 1 <= self.low_water {
-            // Counts listeners already notified, so repeated calls cost one atomic load.
-            self.room.notify(self.batch);
+            self.room.notify(1);
         }
+    }
+
+    /// Closes the item queue for good: pops drain what is left, then see `Closed`.
+    fn close_items(&self) {
+        self.items.close();
+        self.ready.notify(usize::MAX);
     }
 
     /// Stops accepting jobs. Queued jobs stay until popped; once none is left, `pop` returns
@@ -152,7 +210,7 @@ impl<T> Queue<T> {
     pub(crate) fn close(&self) {
         let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
         if prev >> 1 == 0 {
-            self.tx.close();
+            self.close_items();
         }
         self.room.notify(usize::MAX);
     }

@@ -26,7 +26,10 @@ pub(crate) fn work<S: Sleeper, K: TaskKind>(
         let counters = shared.counters.worker(index);
         // One listener serves the worker's whole life: abort happens at most once.
         let mut abort = None;
-        while let Some(task) = shared.queue.pop().await {
+        let mut ready = None;
+        while let Some(task) =
+            core::future::poll_fn(|cx| shared.queue.poll_pop(&mut ready, cx)).await
+        {
             let job = K::job(&task);
             let overrides = if shared.is_aborted() { None } else { job.start() };
             let Some(overrides) = overrides else {
