@@ -145,6 +145,11 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// Abort: stops accepting jobs, cancels every queued job, drops every running attempt at its
     /// next await point, and waits for the workers to stop. Every handle resolves, the cancelled
     /// ones with [`JobError::Cancelled`](crate::JobError::Cancelled).
+    ///
+    /// **From inside one of the pool's own jobs**, the calling job is running too, so it is
+    /// cancelled like every other: its attempt is dropped at this await, and `abort` does not
+    /// return there. Everything still settles; the calling job with
+    /// [`JobError::Cancelled`](crate::JobError::Cancelled).
     pub async fn abort(&self) -> ShutdownReport {
         let before = self.metrics();
         self.abort_now();
@@ -163,6 +168,7 @@ impl<S, K: TaskKind> Pool<S, K> {
 
     /// Waits until every worker has stopped, except those whose job is waiting in a shutdown
     /// of this pool (the caller's own worker among them, if the caller is one of its jobs).
+    /// Once the pool is aborted, a caller inside a job never gets here: its worker drops it.
     fn workers_done(&self) -> WorkersDone<'_, S, K> {
         WorkersDone { shared: &self.shared, listener: None, waiting: false }
     }
@@ -376,6 +382,11 @@ impl<S, K: TaskKind> Future for WorkersDone<'_, S, K> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let shared = this.shared;
+        if shared.is_aborted() && crate::worker::inside_job(shared) {
+            // The calling job is being cancelled by the abort: its worker drops it right after
+            // this poll. Returning first would race with that drop.
+            return Poll::Pending;
+        }
         if !this.waiting && crate::worker::inside_job(shared) {
             this.waiting = true;
             shared.waiting_in_shutdown.fetch_add(1, Ordering::AcqRel);

@@ -1,0 +1,309 @@
+//! User code around the job: what a panic in each piece of it does, and jobs that call back
+//! into their own pool.
+//!
+//! The rule these tests hold the pool to: **no panic in user code aborts the process, kills a
+//! worker, hangs the pool, or leaves a job unsettled.** Each test ends by running one more job
+//! on a one-worker pool: the worker survived.
+//!
+//! Native only: in wasm32 a Rust panic aborts the instance (JavaScript jobs that throw are
+//! ordinary failures, see `tests/web.rs`).
+#![cfg(not(target_arch = "wasm32"))]
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use common::{clock_pool, Clock, ClockSleep, Sim, MS};
+use futures_lite::future;
+use workcrew::{
+    Backoff, Job, JobError, JobEvent, LocalTask, NativeTimer, Pool, PoolBuilder, Sleeper,
+};
+
+/// Panics when dropped: a closure, value, error or future with a buggy destructor.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a destructor panicked");
+        }
+    }
+}
+
+fn ok(value: u32) -> Job<impl FnMut(workcrew::Attempt) -> future::Ready<Result<u32, ()>> + Send> {
+    Job::new(move |_| future::ready(Ok(value)))
+}
+
+#[test]
+fn a_panicking_observer_is_caught_counted_and_still_called_for_other_events() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let pool = clock_pool(&mut sim, &clock, |b| {
+        b.workers(1).on_event(move |e: &JobEvent<'_>| {
+            if e.job() == 1 {
+                panic!("a bug in the logging code");
+            }
+            log.lock().unwrap().push(format!("{e:?}"));
+        })
+    });
+    // The observer panics for `Queued` on the submitting thread (this one), and for job 1's
+    // other events on the worker.
+    let handles: Vec<_> = (0..3).map(|i| pool.try_submit(ok(i)).unwrap()).collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        assert_eq!(sim.block(h), Ok(i as u32));
+    }
+    let m = pool.metrics();
+    assert_eq!((m.submitted, m.succeeded, m.workers), (3, 3, 1));
+    assert_eq!(m.observer_panics, 3, "Queued, AttemptStarted and Succeeded of job 1");
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.len(), 6, "jobs 0 and 2, three events each: {seen:?}");
+    assert!(seen.iter().all(|e| !e.contains("job: 1")));
+}
+
+#[test]
+fn a_panicking_retry_predicate_ends_the_job_as_panicked_and_the_worker_survives() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let pool = clock_pool(&mut sim, &clock, |b| b.workers(1).retries(3).backoff(Backoff::none()));
+    let h = pool
+        .try_submit(
+            Job::new(|_| async { Err::<u32, _>("boom") })
+                .retry_if(|_: &&str| -> bool { panic!("a bug in the predicate") }),
+        )
+        .unwrap();
+    assert_eq!(
+        sim.block(h),
+        Err(JobError::Panicked { message: Some("a bug in the predicate".into()), attempts: 1 })
+    );
+    assert_eq!(sim.block(pool.try_submit(ok(7)).unwrap()), Ok(7));
+    let m = pool.metrics();
+    assert_eq!((m.failed, m.succeeded, m.panicked, m.attempts, m.workers), (1, 1, 1, 2, 1));
+}
+
+/// A sleeper on `clock` with bugs: it panics when asked for `PANIC_NOW`, and its future panics
+/// when polled for `PANIC_ON_POLL`.
+const PANIC_NOW: Duration = Duration::from_millis(7);
+const PANIC_ON_POLL: Duration = Duration::from_millis(9);
+
+struct BuggySleep(ClockSleep, bool);
+
+impl Future for BuggySleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        assert!(!self.1, "a bug in the sleeper's future");
+        Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+#[test]
+fn a_panicking_sleeper_ends_the_job_as_panicked_and_the_worker_survives() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let c = clock.clone();
+    let sleeper = move |d: Duration| {
+        assert!(d != PANIC_NOW, "a bug in the sleeper");
+        BuggySleep(c.sleep(d), d == PANIC_ON_POLL)
+    };
+    let (pool, workers) = PoolBuilder::new(sleeper).workers(1).build_workers().unwrap();
+    workers.into_iter().for_each(|w| sim.spawn(w));
+
+    // The attempt's timer cannot even be made.
+    let timer = pool.try_submit(ok(1).timeout(PANIC_NOW)).unwrap();
+    assert_eq!(
+        sim.block(timer),
+        Err(JobError::Panicked { message: Some("a bug in the sleeper".into()), attempts: 1 })
+    );
+    // The attempt's timer panics when polled (the attempt waits, so the timer is polled).
+    let hang = Job::new(|_| future::pending::<Result<u32, ()>>()).timeout(PANIC_ON_POLL);
+    let polled = pool.try_submit(hang).unwrap();
+    let e = sim.block(polled).unwrap_err();
+    assert!(e.is_panic() && e.attempts() == 1, "{e:?}");
+    // The backoff's sleep panics when polled.
+    let flaky = Job::new(|_| async { Err::<u32, _>(()) })
+        .retries(1)
+        .backoff(Backoff::constant(PANIC_ON_POLL));
+    let backoff = pool.try_submit(flaky).unwrap();
+    let e = sim.block(backoff).unwrap_err();
+    assert!(e.is_panic() && e.attempts() == 1, "{e:?}");
+
+    assert_eq!(sim.block(pool.try_submit(ok(7)).unwrap()), Ok(7));
+    let m = pool.metrics();
+    assert_eq!((m.failed, m.succeeded, m.panicked, m.workers), (3, 1, 3, 1));
+}
+
+#[test]
+fn panicking_destructors_of_closures_values_errors_and_futures_are_caught() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let pool = clock_pool(&mut sim, &clock, |b| b.workers(1).retries(1).backoff(Backoff::none()));
+
+    // The job's closure, dropped once the job ends.
+    let bomb = Bomb;
+    let closure = Job::new(move |_| {
+        let _ = &bomb;
+        future::ready(Ok::<u32, ()>(1))
+    });
+    assert_eq!(sim.block(pool.try_submit(closure).unwrap()), Ok(1));
+
+    // A value nobody takes: its handle is dropped, so the worker drops it.
+    drop(pool.try_submit(Job::new(|_| async { Ok::<_, ()>(Bomb) })).unwrap());
+    sim.run_until_stalled();
+
+    // The first attempt's error, dropped when the retry begins; the last one is delivered.
+    let errors = pool.try_submit(Job::new(|_| async { Err::<(), _>(Bomb) })).unwrap();
+    let e = sim.block(errors).unwrap_err();
+    assert_eq!(e.attempts(), 2);
+    std::mem::forget(e); // the test's own copy would panic on drop
+
+    // An attempt's future, dropped in place when it times out.
+    let slow = Job::new(|_| {
+        let bomb = Bomb;
+        async move {
+            let _b = bomb;
+            future::pending::<Result<(), ()>>().await
+        }
+    })
+    .retries(0)
+    .timeout(MS);
+    let slow = pool.try_submit(slow).unwrap();
+    sim.run_until_stalled();
+    clock.advance(MS);
+    assert_eq!(sim.block(slow), Err(JobError::TimedOut { attempts: 1 }));
+
+    assert_eq!(sim.block(pool.try_submit(ok(7)).unwrap()), Ok(7));
+    let m = pool.metrics();
+    assert_eq!((m.succeeded, m.failed, m.workers), (3, 2, 1));
+}
+
+#[test]
+fn losing_every_worker_shows_in_the_metrics_and_submit_refuses() {
+    let (pool, workers) =
+        PoolBuilder::new(|_: Duration| async {}).workers(2).build_workers().unwrap();
+    let queued = pool.try_submit(ok(1)).unwrap();
+    assert_eq!(pool.metrics().workers, 2);
+    drop(workers); // an executor shut down under the pool
+    assert_eq!(pool.metrics().workers, 0);
+    assert_eq!(future::block_on(queued), Err(JobError::Cancelled { attempts: 0 }));
+    assert!(pool.try_submit(ok(2)).unwrap_err().is_closed());
+    assert!(future::block_on(pool.submit(ok(3))).unwrap_err().is_closed());
+}
+
+// --- jobs that call back into their own pool -----------------------------------------------------
+
+#[test]
+fn a_job_submits_to_its_own_pool_and_awaits_the_results() {
+    let pool = Pool::builder().workers(2).queue(4).build().unwrap();
+    let p = pool.clone();
+    // A crawler's shape: the job submits follow-up jobs, waiting for room, then awaits them.
+    let parent = pool
+        .try_submit(Job::new(move |_| {
+            let p = p.clone();
+            async move {
+                let mut children = Vec::new();
+                for i in 0..20u32 {
+                    let child = p.submit(ok(i)).await.map_err(|e| e.to_string())?;
+                    children.push(child);
+                }
+                let mut sum = 0;
+                for child in children {
+                    sum += child.await.map_err(|e| format!("{e:?}"))?;
+                }
+                let m = p.metrics();
+                Ok::<_, String>((sum, m.submitted))
+            }
+        }))
+        .unwrap();
+    assert_eq!(workcrew::block_on(parent), Ok((190, 21)));
+    let report = workcrew::block_on(pool.shutdown());
+    assert_eq!(report.metrics.succeeded, 21);
+}
+
+#[test]
+fn a_shutdown_from_inside_a_job_waits_for_the_other_workers_and_completes() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let sibling = pool
+        .try_submit(Job::new(|_| async {
+            NativeTimer.sleep(Duration::from_millis(50)).await;
+            Ok::<_, ()>("sibling")
+        }))
+        .unwrap();
+    let p = pool.clone();
+    let stopper = pool
+        .try_submit(Job::new(move |_| {
+            let p = p.clone();
+            async move { Ok::<_, ()>(p.shutdown().await) }
+        }))
+        .unwrap();
+    let report = workcrew::block_on(stopper).unwrap();
+    assert!(sibling.is_finished(), "the shutdown waited for the other worker's job");
+    assert_eq!(report.metrics.succeeded, 1, "the sibling; the stopper itself was still running");
+    assert_eq!(workcrew::block_on(sibling), Ok("sibling"));
+    assert!(pool.is_closed());
+    let last = workcrew::block_on(pool.shutdown());
+    assert_eq!((last.metrics.succeeded, last.metrics.workers), (2, 0));
+}
+
+#[test]
+fn a_shutdown_from_inside_the_only_worker_returns_and_the_queue_behind_it_still_runs() {
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let p = pool.clone();
+    let stopper = pool
+        .try_submit(Job::new(move |_| {
+            let p = p.clone();
+            async move { Ok::<_, ()>(p.shutdown().await.metrics.queued) }
+        }))
+        .unwrap();
+    let behind: Vec<_> = (0..3).map(|i| pool.try_submit(ok(i)).unwrap()).collect();
+    assert_eq!(workcrew::block_on(stopper), Ok(3), "it returned with 3 jobs still queued");
+    for (i, h) in behind.into_iter().enumerate() {
+        assert_eq!(workcrew::block_on(h), Ok(i as u32), "none is lost");
+    }
+    assert_eq!(workcrew::block_on(pool.shutdown()).metrics.succeeded, 4);
+}
+
+#[test]
+fn an_abort_from_inside_a_job_cancels_it_too_and_completes() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let hang = pool.try_submit(Job::new(|_| future::pending::<Result<(), ()>>())).unwrap();
+    let p = pool.clone();
+    let aborter = pool
+        .try_submit(Job::new(move |_| {
+            let p = p.clone();
+            async move {
+                p.abort().await;
+                Ok::<_, ()>(())
+            }
+        }))
+        .unwrap();
+    assert_eq!(workcrew::block_on(aborter), Err(JobError::Cancelled { attempts: 1 }));
+    assert_eq!(workcrew::block_on(hang), Err(JobError::Cancelled { attempts: 1 }));
+    let report = workcrew::block_on(pool.shutdown());
+    assert_eq!((report.metrics.cancelled, report.metrics.workers), (2, 0));
+}
+
+#[test]
+fn a_local_pool_job_submits_and_shuts_down_its_own_pool() {
+    let mut sim = Sim::new();
+    let (pool, workers) =
+        PoolBuilder::new(|_: Duration| async {}).local().workers(2).build_workers().unwrap();
+    workers.into_iter().for_each(|w| sim.spawn(w));
+    let p = pool.clone();
+    let parent: workcrew::JobHandle<u32, (), LocalTask> = pool
+        .try_submit(Job::new(move |_| {
+            // Not `Send`: fine in a local pool.
+            let p = std::rc::Rc::new(p.clone());
+            async move {
+                let child = p.submit(Job::new(|_| async { Ok::<u32, ()>(5) })).await.unwrap();
+                let v = child.await.unwrap();
+                p.shutdown().await;
+                Ok(v)
+            }
+        }))
+        .unwrap();
+    assert_eq!(sim.block(parent), Ok(5));
+    sim.run_until_stalled();
+    assert_eq!(sim.live(), 0, "both workers stopped");
+    assert_eq!(pool.metrics().succeeded, 2);
+}
