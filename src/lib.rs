@@ -76,7 +76,7 @@
 //!
 //! Without `std` the crate is `#![no_std]` and needs only `alloc`.
 #![no_std]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -88,7 +88,6 @@ mod attempt;
 mod backoff;
 mod builder;
 mod catch;
-#[allow(unsafe_code)] // the one module with `unsafe`: an attempt's future pinned in its cell
 mod cell;
 mod error;
 mod event;
@@ -123,6 +122,9 @@ pub use task::{IntoTask, LocalTask, Task, TaskKind};
 
 #[cfg(feature = "web")]
 pub mod web;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -5,7 +5,6 @@
 //! between threads, and [`LocalTask`] pools for single-threaded executors (the browser,
 //! embedded), whose jobs may hold `!Send` values such as JavaScript objects.
 
-#[cfg(all(feature = "portable-atomic", not(loom)))]
 use alloc::boxed::Box;
 use core::future::Future;
 
@@ -18,13 +17,16 @@ use crate::shared::Shared;
 use crate::sync::Arc;
 use crate::{Attempt, Job, JobError, JobEvent, JobHandle, RetryIf, Sleeper};
 
-/// `Arc::new(cell)` as an `Arc<dyn …>`. `portable_atomic_util::Arc` cannot coerce to `dyn` on
-/// stable Rust, so there it goes through a `Box` (one more short-lived allocation per job, on
-/// targets without compare-and-swap only).
+/// `Arc::new(cell)` as an `Arc<dyn …>`. `portable_atomic_util::Arc` (and loom's) cannot
+/// coerce to `dyn` on stable Rust, so there it goes through a `Box` (one more short-lived
+/// allocation per job, on targets without compare-and-swap only), or std's `Arc` under loom.
 macro_rules! erase {
     ($cell:expr, $dyn:ty) => {{
-        #[cfg(not(all(feature = "portable-atomic", not(loom))))]
+        #[cfg(all(not(feature = "portable-atomic"), not(loom)))]
         let erased: Arc<$dyn> = Arc::new($cell);
+        #[cfg(loom)]
+        let erased: Arc<$dyn> =
+            Arc::from_std(alloc::sync::Arc::new($cell) as alloc::sync::Arc<$dyn>);
         #[cfg(all(feature = "portable-atomic", not(loom)))]
         let erased: Arc<$dyn> = Arc::from(Box::new($cell) as Box<$dyn>);
         erased
@@ -134,10 +136,14 @@ where
 }
 
 impl<F, P> Job<F, P> {
-    fn into_parts(self) -> (F, P, Overrides) {
+    /// The function, the predicate, and the overrides boxed if the job sets any.
+    fn into_parts(self) -> (F, P, Option<Box<Overrides>>) {
         let overrides =
             Overrides { retries: self.retries, timeout: self.timeout, backoff: self.backoff };
-        (self.func, self.retry_if, overrides)
+        let any = overrides.retries.is_some()
+            || overrides.timeout.is_some()
+            || overrides.backoff.is_some();
+        (self.func, self.retry_if, any.then(|| Box::new(overrides)))
     }
 }
 
