@@ -361,7 +361,11 @@ fn quiet_panics() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+    // 4,000 cases unless `PROPTEST_CASES` says otherwise (proptest reads it into the default).
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(4000),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn the_pool_matches_the_model(

@@ -23,6 +23,7 @@ export function recorder() { const events = []; const f = e => events.push(e.typ
 export function settled(promise) { return promise.then(v => ({ ok: true, v }), e => ({ ok: false, e })); }
 export function controller() { return new AbortController(); }
 export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
+export function throwingListener() { const f = () => { f.calls++; throw new Error('a bug in the listener'); }; f.calls = 0; return f; }
 "#)]
 extern "C" {
     fn flaky(failures: u32) -> Function;
@@ -36,6 +37,8 @@ extern "C" {
     fn settled(promise: &js_sys::Promise) -> js_sys::Promise;
     fn controller() -> web_abort::Controller;
     fn sleep(ms: u32) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = throwingListener)]
+    fn throwing_listener() -> Function;
 }
 
 mod web_abort {
@@ -223,6 +226,23 @@ async fn events_arrive_in_order() {
         events,
         ["queued", "started:1", "attemptFailed:1", "retryScheduled:2", "started:2", "succeeded"]
     );
+}
+
+#[test]
+async fn a_throwing_listener_is_logged_and_the_pool_goes_on() {
+    let listener = throwing_listener();
+    let opts = json(r#"{"workers":1,"retries":1,"backoff":{"kind":"none"}}"#);
+    Reflect::set(&opts, &"onEvent".into(), &listener).unwrap();
+    let pool = WorkPool::new(opts).unwrap();
+    for _ in 0..3 {
+        let v = outcome(pool.submit(flaky(1).into(), JsValue::UNDEFINED)).await.unwrap();
+        assert_eq!(v.as_string().unwrap(), "ok@2");
+    }
+    // Six events a job, each one thrown from and logged.
+    assert_eq!(num(&listener, "calls"), 18.0);
+    let m = pool.metrics();
+    assert_eq!((num(&m, "succeeded"), num(&m, "submitted")), (3.0, 3.0));
+    assert_eq!(num(&m, "listenerErrors"), 18.0);
 }
 
 /// Every option, with its invalid values: each throws the documented error, naming the field.

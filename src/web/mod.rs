@@ -35,6 +35,8 @@ use options::{JobOptions, PoolOptions};
 pub struct WorkPool {
     pool: Pool<WebTimer, LocalTask>,
     listener: Rc<RefCell<Option<Function>>>,
+    /// Calls of the listener that threw (each caught and logged).
+    listener_errors: Rc<core::cell::Cell<u64>>,
 }
 
 impl core::fmt::Debug for WorkPool {
@@ -51,6 +53,8 @@ impl WorkPool {
         let o = PoolOptions::parse(&options)?;
         let listener = Rc::new(RefCell::new(o.on_event));
         let observer = Rc::clone(&listener);
+        let listener_errors = Rc::new(core::cell::Cell::new(0));
+        let errors = Rc::clone(&listener_errors);
         let mut builder = PoolBuilder::new(WebTimer)
             .local()
             .workers(o.workers)
@@ -62,6 +66,7 @@ impl WorkPool {
                 let listener = observer.borrow().clone();
                 if let Some(f) = listener {
                     if let Err(e) = f.call1(&JsValue::UNDEFINED, &event_object(event)) {
+                        errors.set(errors.get() + 1);
                         web_log_error(&e);
                     }
                 }
@@ -74,7 +79,7 @@ impl WorkPool {
         for worker in workers {
             wasm_bindgen_futures::spawn_local(worker);
         }
-        Ok(WorkPool { pool, listener })
+        Ok(WorkPool { pool, listener, listener_errors })
     }
 
     /// `submit(job, options)`: a promise of the job's value; waits for room in the queue.
@@ -102,7 +107,7 @@ impl WorkPool {
 
     /// `metrics()`: the counters and gauges as a plain object.
     pub fn metrics(&self) -> JsValue {
-        metrics_object(&self.pool.metrics()).into()
+        metrics_object(&self.pool.metrics(), self.listener_errors.get()).into()
     }
 
     /// `shutdown({ deadline })`: drain, or drain until `deadline` ms, then cancel the rest.
@@ -112,19 +117,23 @@ impl WorkPool {
             Err(e) => return Promise::reject(&e),
         };
         let pool = self.pool.clone();
+        let errors = Rc::clone(&self.listener_errors);
         future_to_promise(async move {
             let report = match deadline {
                 Some(d) => pool.shutdown_with_deadline(d).await,
                 None => pool.shutdown().await,
             };
-            Ok(report_object(&report).into())
+            Ok(report_object(&report, errors.get()).into())
         })
     }
 
     /// `abort()`: cancel queued jobs, abort running attempts.
     pub fn abort(&self) -> Promise {
         let pool = self.pool.clone();
-        future_to_promise(async move { Ok(report_object(&pool.abort().await).into()) })
+        let errors = Rc::clone(&self.listener_errors);
+        future_to_promise(
+            async move { Ok(report_object(&pool.abort().await, errors.get()).into()) },
+        )
     }
 
     /// `onEvent(listener | null)`: replaces the event listener.
@@ -233,7 +242,7 @@ pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(wasm_bindgen::intern(key)), &value.into());
 }
 
-fn metrics_object(m: &Metrics) -> Object {
+fn metrics_object(m: &Metrics, listener_errors: u64) -> Object {
     let o = Object::new();
     for (k, v) in [
         ("submitted", m.submitted),
@@ -246,20 +255,22 @@ fn metrics_object(m: &Metrics) -> Object {
         ("retried", m.retried),
         ("timedOut", m.timed_out),
         ("panicked", m.panicked),
+        ("listenerErrors", listener_errors),
         ("queued", m.queued),
         ("running", m.running),
+        ("workers", m.workers),
     ] {
         set(&o, k, v as f64);
     }
     o
 }
 
-fn report_object(r: &ShutdownReport) -> Object {
+fn report_object(r: &ShutdownReport, listener_errors: u64) -> Object {
     let o = Object::new();
     set(&o, "completed", r.completed as f64);
     set(&o, "cancelled", r.cancelled as f64);
     set(&o, "deadlineExpired", r.deadline_expired);
-    set(&o, "metrics", metrics_object(&r.metrics));
+    set(&o, "metrics", metrics_object(&r.metrics, listener_errors));
     o
 }
 

@@ -65,8 +65,12 @@ export interface Metrics {
   retried: number;
   timedOut: number;
   panicked: number;
+  /** Calls of the `onEvent` listener that threw: each caught and logged; the pool goes on. */
+  listenerErrors: number;
   queued: number;
   running: number;
+  /** Workers alive (a gauge). */
+  workers: number;
 }
 
 /** What a shutdown did. */
