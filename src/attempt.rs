@@ -39,7 +39,9 @@ pub(crate) async fn run_attempt<S: Sleeper, K: TaskKind>(
     n: u32,
     timeout: Option<Duration>,
 ) -> Ended {
-    if let Err(message) = job.begin(Attempt::new(job.id(), n)) {
+    // The job's function runs "inside the job" too: a shutdown it starts before it first
+    // awaits is recognised as its own.
+    if let Err(message) = polling_job(shared, || job.begin(Attempt::new(job.id(), n))) {
         return Ended::Panicked(message); // the job's function itself panicked
     }
     // The clock starts now; the timer future is only polled once the attempt waits.

@@ -1,5 +1,6 @@
-//! Panics in user code, caught where the pool calls it (with `std`; without it, a panic goes to
-//! the target's panic handler, which usually halts).
+//! Panics in user code, caught where the pool calls it (with `std`, where panics unwind; without
+//! `std`, or with `panic = "abort"` as on wasm32, a panic goes to the target's panic handler,
+//! which usually halts, and there is nothing to catch).
 //!
 //! Every call into user code — the job's function and future, the retry predicate, the
 //! observer, the sleeper's future, and the destructors of what the pool holds — goes through
@@ -8,7 +9,7 @@
 use alloc::string::String;
 
 /// Runs `f`; a panic becomes `Err` with its message, when the payload was a string.
-#[cfg(feature = "std")]
+#[cfg(all(feature = "std", panic = "unwind"))]
 pub(crate) fn unwind<R>(f: impl FnOnce() -> R) -> Result<R, Option<String>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
         if let Some(s) = payload.downcast_ref::<&'static str>() {
@@ -21,7 +22,7 @@ pub(crate) fn unwind<R>(f: impl FnOnce() -> R) -> Result<R, Option<String>> {
     })
 }
 
-#[cfg(not(feature = "std"))]
+#[cfg(not(all(feature = "std", panic = "unwind")))]
 pub(crate) fn unwind<R>(f: impl FnOnce() -> R) -> Result<R, Option<String>> {
     Ok(f())
 }

@@ -195,14 +195,14 @@ where
                 *stage = Stage::Running { func, retry_if, attempt: None, error: None };
                 Some(overrides.map_or_else(Overrides::default, |o| *o))
             }
-            _ => unreachable!("a job is started once, from the queued stage"),
+            _ => unreachable!(), // a job is started once, from the queued stage
         }
     }
 
     fn begin(&self, attempt: Attempt) -> Result<(), Option<String>> {
         let mut stage = self.stage.lock();
         let Stage::Running { func, attempt: running, error, .. } = &mut *stage else {
-            unreachable!("attempts begin while the job runs");
+            unreachable!(); // attempts begin while the job runs
         };
         crate::catch::quietly(|| *error = None); // the previous attempt's error
         debug_assert!(running.is_none());
@@ -218,10 +218,10 @@ where
     ) -> Poll<Polled> {
         let mut stage = self.stage.lock();
         let Stage::Running { attempt, error, retry_if, .. } = &mut *stage else {
-            unreachable!("attempts are polled while the job runs");
+            unreachable!(); // attempts are polled while the job runs
         };
         let Some(future) = attempt.as_mut() else {
-            unreachable!("an attempt is polled after it began");
+            unreachable!(); // an attempt is polled after it began
         };
         let future = future.as_mut();
         let polled = match crate::catch::unwind(|| future.poll(cx)) {
@@ -271,7 +271,7 @@ where
             let error = match error {
                 JobError::Failed { attempts, .. } => match stored {
                     Some(error) => JobError::Failed { error, attempts },
-                    None => unreachable!("a job fails with the error its attempt returned"),
+                    None => unreachable!(), // a job fails with the error its attempt returned
                 },
                 JobError::TimedOut { attempts } => JobError::TimedOut { attempts },
                 JobError::Panicked { message, attempts } => {
@@ -339,11 +339,11 @@ where
         }
         let taken = core::mem::replace(&mut *self.stage.lock(), Stage::Empty);
         let Stage::Done(result) = taken else {
-            unreachable!("a settled job's result stays until its handle takes it");
+            unreachable!(); // a settled job's result stays until its handle takes it
         };
         match out.downcast_mut::<Option<Result<T, JobError<E>>>>() {
             Some(out) => *out = Some(result),
-            None => unreachable!("a handle asks for its own job's result type"),
+            None => unreachable!(), // a handle asks for its own job's result type
         }
         Poll::Ready(true)
     }

@@ -136,10 +136,23 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// # }).unwrap();
     /// ```
     pub async fn shutdown(&self) -> ShutdownReport {
+        self.drain(false).await
+    }
+
+    /// Closes the pool and waits for the workers to stop (see [`shutdown`](Pool::shutdown)).
+    /// `from_job`: the caller is one of the pool's jobs, though not inside its poll (a
+    /// JavaScript job's continuation), so it must not wait for its own worker.
+    pub(crate) async fn drain(&self, from_job: bool) -> ShutdownReport {
         let before = self.metrics();
         self.close();
-        self.workers_done().await;
+        self.workers_done(from_job).await;
         self.report(before, false)
+    }
+
+    /// Whether the caller is inside a poll of one of this pool's jobs (or its function call).
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn is_inside_own_job(&self) -> bool {
+        crate::worker::inside_job(&self.shared)
     }
 
     /// Abort: stops accepting jobs, cancels every queued job, drops every running attempt at its
@@ -153,7 +166,7 @@ impl<S, K: TaskKind> Pool<S, K> {
     pub async fn abort(&self) -> ShutdownReport {
         let before = self.metrics();
         self.abort_now();
-        self.workers_done().await;
+        self.workers_done(false).await;
         self.report(before, false)
     }
 
@@ -169,8 +182,8 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// Waits until every worker has stopped, except those whose job is waiting in a shutdown
     /// of this pool (the caller's own worker among them, if the caller is one of its jobs).
     /// Once the pool is aborted, a caller inside a job never gets here: its worker drops it.
-    fn workers_done(&self) -> WorkersDone<'_, S, K> {
-        WorkersDone { shared: &self.shared, listener: None, waiting: false }
+    fn workers_done(&self, from_job: bool) -> WorkersDone<'_, S, K> {
+        WorkersDone { shared: &self.shared, listener: None, from_job, counted: false }
     }
 
     fn report(&self, before: Metrics, deadline_expired: bool) -> ShutdownReport {
@@ -205,9 +218,15 @@ impl<S: Sleeper, K: TaskKind> Pool<S, K> {
     /// # }).unwrap();
     /// ```
     pub async fn shutdown_with_deadline(&self, deadline: Duration) -> ShutdownReport {
+        self.drain_until(deadline, false).await
+    }
+
+    /// [`shutdown_with_deadline`](Pool::shutdown_with_deadline); `from_job` as in
+    /// [`drain`](Pool::drain).
+    pub(crate) async fn drain_until(&self, deadline: Duration, from_job: bool) -> ShutdownReport {
         let before = self.metrics();
         self.close();
-        let mut done = pin!(self.workers_done());
+        let mut done = pin!(self.workers_done(from_job));
         let mut timer = pin!(self.shared.sleeper.sleep(deadline));
         let expired = core::future::poll_fn(|cx| {
             if done.as_mut().poll(cx).is_ready() {
@@ -218,7 +237,7 @@ impl<S: Sleeper, K: TaskKind> Pool<S, K> {
         .await;
         if expired {
             self.abort_now();
-            self.workers_done().await;
+            self.workers_done(from_job).await;
         }
         self.report(before, expired)
     }
@@ -372,8 +391,10 @@ impl<S, K: TaskKind, J> core::fmt::Debug for Submit<'_, S, K, J> {
 struct WorkersDone<'a, S, K: TaskKind> {
     shared: &'a Shared<S, K>,
     listener: Option<EventListener>,
-    /// Whether this wait counts itself in `waiting_in_shutdown` (the caller is a job).
-    waiting: bool,
+    /// The caller is one of the pool's jobs, outside its poll (see `Pool::drain`).
+    from_job: bool,
+    /// Whether this wait counts itself in `waiting_in_shutdown`.
+    counted: bool,
 }
 
 impl<S, K: TaskKind> Future for WorkersDone<'_, S, K> {
@@ -382,13 +403,21 @@ impl<S, K: TaskKind> Future for WorkersDone<'_, S, K> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let shared = this.shared;
-        if shared.is_aborted() && crate::worker::inside_job(shared) {
-            // The calling job is being cancelled by the abort: its worker drops it right after
-            // this poll. Returning first would race with that drop.
-            return Poll::Pending;
-        }
-        if !this.waiting && crate::worker::inside_job(shared) {
-            this.waiting = true;
+        let in_poll = crate::worker::inside_job(shared);
+        if shared.is_aborted() {
+            if in_poll {
+                // The calling job is being cancelled by the abort: its worker drops it right
+                // after this poll. Returning first would race with that drop.
+                return Poll::Pending;
+            }
+            if this.counted {
+                // A job's continuation (JavaScript): the abort cancels that job too, so its
+                // worker stops like the others; wait for it.
+                this.counted = false;
+                shared.waiting_in_shutdown.fetch_sub(1, Ordering::AcqRel);
+            }
+        } else if !this.counted && (in_poll || this.from_job) {
+            this.counted = true;
             shared.waiting_in_shutdown.fetch_add(1, Ordering::AcqRel);
             shared.workers_changed.notify(usize::MAX);
         }
@@ -402,7 +431,7 @@ impl<S, K: TaskKind> Future for WorkersDone<'_, S, K> {
 
 impl<S, K: TaskKind> Drop for WorkersDone<'_, S, K> {
     fn drop(&mut self) {
-        if self.waiting {
+        if self.counted {
             self.shared.waiting_in_shutdown.fetch_sub(1, Ordering::AcqRel);
         }
     }

@@ -23,6 +23,9 @@ export function recorder() { const events = []; const f = e => events.push(e.typ
 export function settled(promise) { return promise.then(v => ({ ok: true, v }), e => ({ ok: false, e })); }
 export function controller() { return new AbortController(); }
 export function sleep(ms) { return new Promise(r => setTimeout(r, ms)); }
+export function stopperAfter(ms) { return async (ctx) => { await sleep(ms); const r = await ctx.shutdown(); return r.metrics.succeeded; }; }
+export function callingAtOnce(f) { return async () => { const r = await f(); return r.metrics.succeeded; }; }
+export function callingLater(f) { return async () => { await sleep(1); await f(); return 'after'; }; }
 export function throwingListener() { const f = () => { f.calls++; throw new Error('a bug in the listener'); }; f.calls = 0; return f; }
 "#)]
 extern "C" {
@@ -39,6 +42,22 @@ extern "C" {
     fn sleep(ms: u32) -> js_sys::Promise;
     #[wasm_bindgen(js_name = throwingListener)]
     fn throwing_listener() -> Function;
+    #[wasm_bindgen(js_name = stopperAfter)]
+    fn stopper_after(ms: u32) -> Function;
+    #[wasm_bindgen(js_name = callingAtOnce)]
+    fn calling_at_once(f: &Function) -> Function;
+    #[wasm_bindgen(js_name = callingLater)]
+    fn calling_later(f: &Function) -> Function;
+}
+
+/// A JS function that calls `f(pool)`: how a job reaches its own pool.
+fn pool_fn(
+    pool: &std::rc::Rc<WorkPool>,
+    f: fn(&WorkPool) -> js_sys::Promise,
+) -> (Function, Closure<dyn Fn() -> js_sys::Promise>) {
+    let pool = pool.clone();
+    let closure = Closure::<dyn Fn() -> js_sys::Promise>::new(move || f(&pool));
+    (closure.as_ref().unchecked_ref::<Function>().clone(), closure)
 }
 
 mod web_abort {
@@ -243,6 +262,43 @@ async fn a_throwing_listener_is_logged_and_the_pool_goes_on() {
     let m = pool.metrics();
     assert_eq!((num(&m, "succeeded"), num(&m, "submitted")), (3.0, 3.0));
     assert_eq!(num(&m, "listenerErrors"), 18.0);
+}
+
+#[test]
+async fn a_job_shuts_its_own_pool_down_through_its_context() {
+    let pool = WorkPool::new(json(r#"{"workers":2}"#)).unwrap();
+    let sibling = pool.submit(after(20, &"sibling".into()).into(), JsValue::UNDEFINED);
+    let stopper = pool.submit(stopper_after(1).into(), JsValue::UNDEFINED);
+    // It waited for the other worker's job, not for itself.
+    assert_eq!(outcome(stopper).await.unwrap().as_f64(), Some(1.0));
+    assert_eq!(outcome(sibling).await.unwrap().as_string().unwrap(), "sibling");
+    let e = pool.try_submit(plain(&1.into()).into(), JsValue::UNDEFINED).unwrap_err();
+    assert_eq!(name(&e), "PoolClosedError");
+    let report = outcome(pool.shutdown(JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(num(&get(&report, "metrics"), "succeeded"), 2.0);
+}
+
+#[test]
+async fn pool_shutdown_called_as_a_job_starts_is_the_jobs_own() {
+    let pool = std::rc::Rc::new(WorkPool::new(json(r#"{"workers":1}"#)).unwrap());
+    let (shutdown, _keep) = pool_fn(&pool, |p| p.shutdown(JsValue::UNDEFINED));
+    let job = pool.submit(calling_at_once(&shutdown).into(), JsValue::UNDEFINED);
+    assert_eq!(outcome(job).await.unwrap().as_f64(), Some(0.0), "it did not wait for itself");
+    let report = outcome(pool.shutdown(JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(num(&get(&report, "metrics"), "workers"), 0.0);
+}
+
+#[test]
+async fn an_abort_from_inside_a_job_cancels_it_and_completes() {
+    let pool = std::rc::Rc::new(WorkPool::new(json(r#"{"workers":2}"#)).unwrap());
+    let (abort, _keep) = pool_fn(&pool, |p| p.abort());
+    let log = js_sys::Array::new();
+    let other = pool.submit(hang_until_aborted(&log).into(), JsValue::UNDEFINED);
+    let job = pool.submit(calling_later(&abort).into(), JsValue::UNDEFINED);
+    assert_eq!(name(&outcome(job).await.unwrap_err()), "AbortError");
+    assert_eq!(name(&outcome(other).await.unwrap_err()), "AbortError");
+    let report = outcome(pool.shutdown(JsValue::UNDEFINED)).await.unwrap();
+    assert_eq!(num(&get(&report, "metrics"), "cancelled"), 2.0);
 }
 
 /// Every option, with its invalid values: each throws the documented error, naming the field.

@@ -1,4 +1,5 @@
-//! A JavaScript function as a job: called once per attempt with `{ signal, attempt, job }`.
+//! A JavaScript function as a job: called once per attempt with `{ signal, attempt, job }`,
+//! whose prototype carries `shutdown` (see `WorkPool`).
 
 use js_sys::{Function, Object, Promise};
 use wasm_bindgen::JsValue;
@@ -15,10 +16,12 @@ use crate::{Attempt, Job};
 pub(crate) fn js_job(
     f: Function,
     options: &JobOptions,
+    context: Object,
 ) -> Job<impl FnMut(Attempt) -> JsAttempt + 'static> {
     let mut job = Job::new(move |attempt: Attempt| {
         let controller = AbortController::new();
-        let ctx = Object::new();
+        // Inherits `shutdown` from the pool's context prototype.
+        let ctx = Object::create(&context);
         super::set(&ctx, "signal", controller.signal());
         super::set(&ctx, "attempt", attempt.number());
         super::set(&ctx, "job", attempt.job_id() as f64);

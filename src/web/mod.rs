@@ -37,6 +37,11 @@ pub struct WorkPool {
     listener: Rc<RefCell<Option<Function>>>,
     /// Calls of the listener that threw (each caught and logged).
     listener_errors: Rc<core::cell::Cell<u64>>,
+    /// The prototype of every job context: it carries `shutdown`, for a job to stop its own
+    /// pool without waiting for itself.
+    context: Object,
+    /// Keeps `context.shutdown`'s function alive.
+    _shutdown_from_job: Closure<dyn Fn(JsValue) -> Promise>,
 }
 
 impl core::fmt::Debug for WorkPool {
@@ -79,12 +84,24 @@ impl WorkPool {
         for worker in workers {
             wasm_bindgen_futures::spawn_local(worker);
         }
-        Ok(WorkPool { pool, listener, listener_errors })
+        let context = Object::new();
+        let (p, errors) = (pool.clone(), Rc::clone(&listener_errors));
+        let shutdown_from_job = Closure::<dyn Fn(JsValue) -> Promise>::new(move |options| {
+            shutdown_promise(p.clone(), &options, true, Rc::clone(&errors))
+        });
+        set(&context, "shutdown", shutdown_from_job.as_ref());
+        Ok(WorkPool {
+            pool,
+            listener,
+            listener_errors,
+            context,
+            _shutdown_from_job: shutdown_from_job,
+        })
     }
 
     /// `submit(job, options)`: a promise of the job's value; waits for room in the queue.
     pub fn submit(&self, job: JsValue, options: JsValue) -> Promise {
-        let prepared = match prepare(job, &options) {
+        let prepared = match prepare(job, &options, &self.context) {
             Ok(p) => p,
             Err(e) => return Promise::reject(&e),
         };
@@ -100,7 +117,7 @@ impl WorkPool {
     /// `PoolClosedError` at once instead of waiting.
     #[wasm_bindgen(js_name = trySubmit)]
     pub fn try_submit(&self, job: JsValue, options: JsValue) -> Result<Promise, JsValue> {
-        let (job, signal) = prepare(job, &options)?;
+        let (job, signal) = prepare(job, &options, &self.context)?;
         let handle = self.pool.try_submit(job).map_err(refused)?;
         Ok(future_to_promise(settle(handle, signal)))
     }
@@ -111,20 +128,12 @@ impl WorkPool {
     }
 
     /// `shutdown({ deadline })`: drain, or drain until `deadline` ms, then cancel the rest.
+    ///
+    /// Called by one of the pool's own jobs before its first `await`, it is recognised as the
+    /// job's own (see `ctx.shutdown`); later in a job, use `ctx.shutdown`.
     pub fn shutdown(&self, options: JsValue) -> Promise {
-        let deadline = match options::shutdown_deadline(&options) {
-            Ok(d) => d,
-            Err(e) => return Promise::reject(&e),
-        };
-        let pool = self.pool.clone();
-        let errors = Rc::clone(&self.listener_errors);
-        future_to_promise(async move {
-            let report = match deadline {
-                Some(d) => pool.shutdown_with_deadline(d).await,
-                None => pool.shutdown().await,
-            };
-            Ok(report_object(&report, errors.get()).into())
-        })
+        let from_job = self.pool.is_inside_own_job();
+        shutdown_promise(self.pool.clone(), &options, from_job, Rc::clone(&self.listener_errors))
     }
 
     /// `abort()`: cancel queued jobs, abort running attempts.
@@ -169,16 +178,39 @@ impl WorkPool {
 
 /// Checks a submission's arguments and builds its job.
 #[allow(clippy::type_complexity)]
+/// A shutdown's promise. `from_job`: started by one of the pool's jobs, so it waits for every
+/// other worker but not for the caller's own (which is busy running the caller).
+fn shutdown_promise(
+    pool: Pool<WebTimer, LocalTask>,
+    options: &JsValue,
+    from_job: bool,
+    errors: Rc<core::cell::Cell<u64>>,
+) -> Promise {
+    let deadline = match options::shutdown_deadline(options) {
+        Ok(d) => d,
+        Err(e) => return Promise::reject(&e),
+    };
+    future_to_promise(async move {
+        let report = match deadline {
+            Some(d) => pool.drain_until(d, from_job).await,
+            None => pool.drain(from_job).await,
+        };
+        Ok(report_object(&report, errors.get()).into())
+    })
+}
+
+#[allow(clippy::type_complexity)] // the job's closure type can only be written as `impl`
 fn prepare(
     f: JsValue,
     options: &JsValue,
+    context: &Object,
 ) -> Result<(crate::Job<impl FnMut(crate::Attempt) -> job::JsAttempt>, Option<JsValue>), JsValue> {
     let f = options::function(f, "job")?;
     let options = JobOptions::parse(options)?;
     if let Some(reason) = options.signal.as_ref().and_then(signal::already_aborted) {
         return Err(reason);
     }
-    Ok((job::js_job(f, &options), options.signal))
+    Ok((job::js_job(f, &options, context.clone()), options.signal))
 }
 
 /// Waits for the job, cancelling it if the caller's `signal` fires first.

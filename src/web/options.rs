@@ -21,6 +21,12 @@ pub(crate) fn range_error(message: &str) -> JsValue {
     js_sys::RangeError::new(message).into()
 }
 
+/// A number as JavaScript writes it (`String(n)`), for messages: the spelling JS callers
+/// know, and no float formatting code in the `.wasm`.
+fn js_number(n: f64) -> String {
+    js_sys::Number::from(n).to_string_with_radix(10).map(String::from).unwrap_or_default()
+}
+
 /// `typeof`-style name of a value, for messages.
 fn kind(v: &JsValue) -> String {
     if v.is_null() {
@@ -98,6 +104,7 @@ impl<'a> Fields<'a> {
     pub(crate) fn integer(&self, field: &str, min: f64, max: f64) -> Result<Option<f64>, JsValue> {
         let Some(n) = self.number(field)? else { return Ok(None) };
         if n.fract() != 0.0 || n < min || n > max {
+            let (min, max, n) = (js_number(min), js_number(max), js_number(n));
             return Err(range_error(&format!(
                 "{} must be an integer from {min} to {max}, got {n}",
                 self.name(field)
@@ -110,8 +117,9 @@ impl<'a> Fields<'a> {
     pub(crate) fn millis(&self, field: &str) -> Result<Option<Duration>, JsValue> {
         let Some(ms) = self.number(field)? else { return Ok(None) };
         if !(0.0..=MAX_MS).contains(&ms) {
+            let (max, ms) = (js_number(MAX_MS), js_number(ms));
             return Err(range_error(&format!(
-                "{} must be a number of milliseconds from 0 to {MAX_MS}, got {ms}",
+                "{} must be a number of milliseconds from 0 to {max}, got {ms}",
                 self.name(field)
             )));
         }

@@ -48,6 +48,13 @@ export interface JobContext {
   attempt: number;
   /** The job's id, as in its events. */
   job: number;
+  /**
+   * Shuts the pool down from inside this job: like `pool.shutdown`, but it does not wait for
+   * this job, which is still running. It resolves once every other worker has stopped; jobs
+   * still queued behind this one run after it. (`await pool.shutdown()` later in a job would
+   * wait for the job itself, forever.)
+   */
+  shutdown(options?: ShutdownOptions): Promise<ShutdownReport>;
 }
 
 /** A job: called once per attempt; a throw or a rejection fails the attempt. */
