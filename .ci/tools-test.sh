@@ -59,6 +59,7 @@ check() {
   fi
 }
 
+msrv=$(cd "$repo" && awk -F'"' '/^rust-version/ { print $2; exit }' Cargo.toml)
 wb=$(cd "$repo" && awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
 apt="apt-get install -y -qq"
 # As root the installer runs apt-get directly; otherwise through sudo, which the recorder logs.
@@ -104,7 +105,8 @@ if (cd "$repo" && PATH=$bin HOME=$sandbox/home CARGO_INSTALL_ROOT= CARGO_HOME= T
   "$bin/bash" .ci/test >/dev/null 2>&1); then
   for want in "rustup target add wasm32-unknown-unknown" "cargo install --locked wasm-pack" \
     "wasm-bindgen-cli --version $wb" "apt-get install -y -qq chromium chromium-driver" \
-    "apt-get install -y -qq valgrind"; do
+    "apt-get install -y -qq valgrind" "rustup toolchain install $msrv --profile minimal" \
+    "rustup toolchain install nightly --profile minimal"; do
     # (npm ci runs only where node_modules is missing: checked above, not here, since this
     # checkout may have them.)
     if grep -qF -- "$want" "$LOG"; then

@@ -32,7 +32,7 @@ pub const MAX_QUEUE: usize = 1 << 30;
 ///
 /// With any executor: build the workers as futures and spawn them.
 ///
-/// ```
+/// ```rust ignore-wasm32
 /// use core::time::Duration;
 /// use workcrew::{Job, PoolBuilder};
 ///
@@ -71,11 +71,12 @@ impl<S> PoolBuilder<S, Task> {
     }
 
     /// Calls `observer` with every [`JobEvent`]: on the worker's thread, or the submitter's for
-    /// `Queued`.
+    /// `Queued`. A panic in the observer is caught and counted in
+    /// [`Metrics::observer_panics`](crate::Metrics::observer_panics).
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```rust ignore-wasm32
     /// use std::sync::{Arc, Mutex};
     /// use workcrew::{Job, JobEvent, Pool};
     ///

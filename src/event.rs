@@ -13,7 +13,9 @@ use core::time::Duration;
 /// and last exactly one of `Succeeded`, `Failed` or `Cancelled`.
 ///
 /// The observer runs on the thread that caused the event (a worker, or the submitter for
-/// `Queued`); keep it short and do not panic in it.
+/// `Queued`); keep it short. A panic in it is caught (with `std`) and counted in
+/// [`Metrics::observer_panics`](crate::Metrics::observer_panics); that event is lost, and the
+/// observer is still called for the next.
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub enum JobEvent<'a> {

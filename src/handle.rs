@@ -15,7 +15,7 @@ use crate::{JobError, Task, TaskKind};
 ///
 /// # Examples
 ///
-/// ```
+/// ```rust ignore-wasm32
 /// use workcrew::{Job, JobError, Pool};
 ///
 /// # workcrew::block_on(async {
@@ -53,7 +53,7 @@ impl<T, E, K: TaskKind> JobHandle<T, E, K> {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```rust ignore-wasm32
     /// use workcrew::{Job, JobError, Pool};
     ///
     /// # workcrew::block_on(async {

@@ -48,7 +48,8 @@ impl Attempt {
 /// Decides whether an attempt's error is worth another attempt.
 ///
 /// Implemented for every `Fn(&E) -> bool`. Timeouts and panics are always retried while retries
-/// remain; the predicate sees only the job's own errors.
+/// remain; the predicate sees only the job's own errors. A predicate that panics ends the job
+/// at once as [`JobError::Panicked`](crate::JobError::Panicked) (with `std`).
 pub trait RetryIf<E> {
     /// `true` to retry after `error` (if retries remain), `false` to fail the job now.
     fn should_retry(&self, error: &E) -> bool;

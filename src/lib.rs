@@ -3,7 +3,7 @@
 //! are caught; every job's handle settles exactly once; the pool keeps metrics and shuts down
 //! gracefully. One core runs natively, on `no_std` + `alloc` targets and in the browser.
 //!
-//! ```
+//! ```rust ignore-wasm32
 //! use std::time::Duration;
 //! use workcrew::{Backoff, Job, JobError, Pool};
 //!
@@ -45,13 +45,29 @@
 //! Each step lives in its own module, in this order:
 //!
 //! 1. **submit** ([`Pool::submit`], [`Pool::try_submit`]): reserve a place in the bounded queue,
-//!    box the [`Job`] as one task, get a [`JobHandle`];
+//!    put the [`Job`] in its *cell* (one allocation: the job, then its running attempt, then its
+//!    result), get a [`JobHandle`] to the same cell;
 //! 2. **queue**: waits for room, or refuses with [`SubmitError`], handing the job back;
-//! 3. **worker**: a plain future that takes tasks one at a time;
-//! 4. **task**: the attempt loop: attempt, [`Backoff`], [`RetryIf`], retry;
+//! 3. **worker**: a plain future that takes jobs one at a time;
+//! 4. **task**: the attempt loop, run by the worker: attempt, [`Backoff`], [`RetryIf`], retry;
 //! 5. **attempt**: one attempt raced against its timeout and a cancel request, panics caught;
-//! 6. **outcome**: the handle resolves with a value or a [`JobError`];
+//! 6. **outcome**: the cell is settled once; the handle resolves with a value or a [`JobError`];
 //! 7. **metrics**: [`Metrics`], counted on the way.
+//!
+//! # Panics in user code
+//!
+//! With `std` (where panics unwind), no panic in user code aborts the process, kills a worker,
+//! hangs the pool or leaves a job unsettled. A panicking job (its function or its future) fails
+//! that attempt as [`JobError::Panicked`] and is retried while retries remain; a panicking
+//! retry predicate or sleeper ends the job as `Panicked` at once; a panicking observer is
+//! caught and counted in [`Metrics::observer_panics`]; a panicking destructor of what the pool
+//! drops is caught and ignored. The README's Reliability section has the table and its tests.
+//!
+//! # Jobs that use their own pool
+//!
+//! A job may hold a clone of its pool and submit to it, read its metrics, or shut it down.
+//! From inside a job, [`Pool::shutdown`] waits for every *other* worker (not for the caller's
+//! own, which is busy running the caller), and [`Pool::abort`] cancels the calling job too.
 //!
 //! # Runtimes
 //!
@@ -68,8 +84,8 @@
 //! # Features
 //!
 //! * `std` (default): the built-in runtime, [`NativeTimer`], [`block_on`], and **panic
-//!   capture**. Without `std` a panicking job is not caught: it goes to the target's panic
-//!   handler (which usually halts).
+//!   capture** where panics unwind. Without `std` (or with `panic = "abort"`, as on wasm32) a
+//!   panic is not caught: it goes to the target's panic handler (which usually halts).
 //! * `portable-atomic`: builds on targets without compare-and-swap, such as
 //!   `thumbv6m-none-eabi`, through `portable-atomic` (choose its `critical-section` or
 //!   single-core mode in your binary).
@@ -78,7 +94,7 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations)]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
 #[cfg(feature = "std")]

@@ -23,7 +23,7 @@ use crate::{IntoTask, JobEvent, JobHandle, Metrics, Sleeper, SubmitError, Task, 
 ///
 /// # Examples
 ///
-/// ```
+/// ```rust ignore-wasm32
 /// use std::time::Duration;
 /// use workcrew::{Job, Pool};
 ///
@@ -75,7 +75,7 @@ impl<S, K: TaskKind> Pool<S, K> {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```rust ignore-wasm32
     /// # workcrew::block_on(async {
     /// let pool = workcrew::Pool::builder().build()?;
     /// let m = pool.metrics();
@@ -120,7 +120,7 @@ impl<S, K: TaskKind> Pool<S, K> {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```rust ignore-wasm32
     /// use workcrew::{Job, Pool};
     ///
     /// # workcrew::block_on(async {
@@ -204,7 +204,7 @@ impl<S: Sleeper, K: TaskKind> Pool<S, K> {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```rust ignore-wasm32
     /// use std::time::Duration;
     /// use workcrew::{Job, Pool};
     ///
@@ -251,7 +251,7 @@ impl<S, K: TaskKind> Pool<S, K> {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```rust ignore-wasm32
     /// use workcrew::{Job, Pool};
     ///
     /// # workcrew::block_on(async {
@@ -270,7 +270,7 @@ impl<S, K: TaskKind> Pool<S, K> {
     ///
     /// # Examples
     ///
-    /// ```
+    /// ```rust ignore-wasm32
     /// use workcrew::{Job, Pool, SubmitError};
     ///
     /// # workcrew::block_on(async {

@@ -24,7 +24,7 @@ use core::time::Duration;
 ///
 /// # Examples
 ///
-/// ```
+/// ```rust ignore-wasm32
 /// use core::time::Duration;
 /// use workcrew::Sleeper;
 ///
