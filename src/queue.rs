@@ -10,15 +10,14 @@
 //! Wake-ups cost nothing when nobody waits: both events are notified with `notify(1)`, which is
 //! a single atomic load while a listener is already notified or none is listening. Each woken
 //! party passes the baton on: a worker that took a job wakes another if jobs remain, a
-//! submitter that found room wakes another if room remains.
+//! submitter that found room wakes another if room remains. (A listener dropped while notified
+//! passes its notification on by itself.)
 //!
 //! Waiting submitters are woken in batches: a full queue wakes them only once it has drained to
 //! its low-water mark (a quarter of the capacity free), so a submitter that outpaces the workers
 //! parks once per batch of jobs instead of once per job. A submitter that finds the queue not
 //! full never waits, so the mark delays no one who could proceed.
 
-use core::future::Future;
-use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use concurrent_queue::{ConcurrentQueue, PopError};
@@ -112,30 +111,23 @@ impl<T> Queue<T> {
         listener: &mut Option<EventListener>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Permit<'_, T>, Refused>> {
-        let mut woken = false;
-        loop {
-            match self.try_reserve() {
-                Err(Refused::Full) => {}
-                other => {
-                    *listener = None;
-                    if woken && self.len() < self.capacity {
-                        self.room.notify(1); // the baton: room is left for another
-                    }
-                    return Poll::Ready(other);
-                }
+        let was_waiting = listener.is_some();
+        let mut reserved = None;
+        let check = || match self.try_reserve() {
+            Err(Refused::Full) => false,
+            other => {
+                reserved = Some(other);
+                true
             }
-            match listener {
-                // Registered: check once more before waiting.
-                None => *listener = Some(self.room.listen()),
-                Some(l) => {
-                    if Pin::new(l).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    *listener = None;
-                    woken = true;
-                }
-            }
+        };
+        if crate::sync::poll_until(check, &self.room, listener, cx).is_pending() {
+            return Poll::Pending;
         }
+        *listener = None;
+        if was_waiting && self.len() < self.capacity {
+            self.room.notify(1); // the baton: room is left for another
+        }
+        Poll::Ready(reserved.unwrap_or(Err(Refused::Closed)))
     }
 
     /// Takes the next job, waiting for one (registering `listener`). `None` once the queue is
@@ -145,31 +137,23 @@ impl<T> Queue<T> {
         listener: &mut Option<EventListener>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<T>> {
-        let mut woken = false;
-        loop {
-            match self.try_pop_or_closed() {
-                Ok(item) => {
-                    *listener = None;
-                    if woken && !self.items.is_empty() {
-                        self.ready.notify(1); // the baton: jobs are left for another
-                    }
-                    return Poll::Ready(Some(item));
-                }
-                Err(true) => return Poll::Ready(None),
-                Err(false) => {}
+        let was_waiting = listener.is_some();
+        let mut popped = None;
+        let check = || match self.try_pop_or_closed() {
+            Ok(item) => {
+                popped = Some(item);
+                true
             }
-            match listener {
-                // Registered: check once more before waiting.
-                None => *listener = Some(self.ready.listen()),
-                Some(l) => {
-                    if Pin::new(l).poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
-                    *listener = None;
-                    woken = true;
-                }
-            }
+            Err(closed) => closed,
+        };
+        if crate::sync::poll_until(check, &self.ready, listener, cx).is_pending() {
+            return Poll::Pending;
         }
+        *listener = None;
+        if was_waiting && popped.is_some() && !self.items.is_empty() {
+            self.ready.notify(1); // the baton: jobs are left for another
+        }
+        Poll::Ready(popped)
     }
 
     /// Takes the next job if there is one now.

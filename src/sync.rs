@@ -87,7 +87,7 @@ impl<T> core::ops::Deref for Padded<T> {
 /// again before sleeping, so a notification between the check and the listen is never missed.
 /// `listener` keeps the registration across polls.
 pub(crate) fn poll_until(
-    ready: impl Fn() -> bool,
+    mut ready: impl FnMut() -> bool,
     event: &event_listener::Event,
     listener: &mut Option<event_listener::EventListener>,
     cx: &mut core::task::Context<'_>,
