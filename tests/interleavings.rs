@@ -16,6 +16,10 @@ use workcrew::{Attempt, Job, JobError, ShutdownReport};
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+// In a browser run of `wasm-pack test` (see `build.rs`), these tests run in the browser.
+#[cfg(wasm_browser_test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Action {
     /// Quick: done after 1 tick.

@@ -9,6 +9,10 @@ use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use wasm_bindgen_test::wasm_bindgen_test as test;
+
+// In a browser run of `wasm-pack test` (see `build.rs`), these tests run in the browser.
+#[cfg(wasm_browser_test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use workcrew::{Job, PoolBuilder};
 
 struct Counting;

@@ -7,6 +7,10 @@ mod common;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
+// In a browser run of `wasm-pack test` (see `build.rs`), these tests run in the browser.
+#[cfg(wasm_browser_test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

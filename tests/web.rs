@@ -6,6 +6,10 @@ use js_sys::{Function, Object, Reflect, JSON};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::wasm_bindgen_test as test;
+
+// In a browser run of `wasm-pack test` (see `build.rs`), these tests run in the browser.
+#[cfg(wasm_browser_test)]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 use workcrew::web::WorkPool;
 
 #[wasm_bindgen(inline_js = r#"
