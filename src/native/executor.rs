@@ -56,7 +56,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
         loop {
             let next = timer::fire_local();
-            if signal.woken.swap(false, Ordering::AcqRel) || spin_until_woken(&signal.woken) {
+            if signal.woken.swap(false, Ordering::AcqRel) {
                 break;
             }
             match next {
@@ -68,21 +68,3 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         }
     }
 }
-
-/// Spins briefly before parking: work that arrives within a few microseconds is picked up
-/// without a park and an unpark (two system calls and a context switch).
-fn spin_until_woken(woken: &AtomicBool) -> bool {
-    for i in 0..SPINS {
-        if i < SPINS / 2 {
-            std::hint::spin_loop();
-        } else {
-            thread::yield_now();
-        }
-        if woken.swap(false, Ordering::AcqRel) {
-            return true;
-        }
-    }
-    false
-}
-
-const SPINS: u32 = 64;
