@@ -32,8 +32,6 @@ macro_rules! erase {
         erased
     }};
 }
-#[allow(unused_imports)] // used only in some configurations
-pub(crate) use erase;
 
 /// Marks a pool whose jobs are `Send`: what the built-in runtime and multi-threaded executors
 /// run. The default kind of [`Pool`](crate::Pool).

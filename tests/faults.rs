@@ -252,7 +252,13 @@ fn a_shutdown_from_inside_the_only_worker_returns_and_the_queue_behind_it_still_
     let stopper = pool
         .try_submit(Job::new(move |_| {
             let p = p.clone();
-            async move { Ok::<_, ()>(p.shutdown().await.metrics.queued) }
+            async move {
+                // The three jobs below are queued behind this one before it shuts down.
+                while p.metrics().queued < 3 {
+                    NativeTimer.sleep(Duration::from_millis(1)).await;
+                }
+                Ok::<_, ()>(p.shutdown().await.metrics.queued)
+            }
         }))
         .unwrap();
     let behind: Vec<_> = (0..3).map(|i| pool.try_submit(ok(i)).unwrap()).collect();
@@ -272,6 +278,10 @@ fn an_abort_from_inside_a_job_cancels_it_too_and_completes() {
         .try_submit(Job::new(move |_| {
             let p = p.clone();
             async move {
+                // Both jobs running (this one and `hang`), so the abort drops a running attempt.
+                while p.metrics().running < 2 {
+                    NativeTimer.sleep(Duration::from_millis(1)).await;
+                }
                 p.abort().await;
                 Ok::<_, ()>(())
             }
