@@ -34,6 +34,7 @@ use crate::sync::{widen, Counter, Ordering, Padded};
 /// [`Panicked`]: crate::JobError::Panicked
 /// [`Cancelled`]: crate::JobError::Cancelled
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Jobs accepted.
     pub submitted: u64,
@@ -74,6 +75,21 @@ impl Metrics {
     /// Jobs accepted and not yet ended: `submitted - settled()`.
     pub const fn in_flight(&self) -> u64 {
         self.submitted.saturating_sub(self.settled())
+    }
+
+    /// This snapshot with `rejected` replaced: for comparing two snapshots that may differ only
+    /// in refusals (a pool refuses submissions after it stopped, so only `rejected` still grows).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = workcrew::Metrics::default();
+    /// assert_eq!(a.with_rejected(3).rejected, 3);
+    /// assert_eq!(a.with_rejected(3).with_rejected(0), a);
+    /// ```
+    pub const fn with_rejected(mut self, rejected: u64) -> Self {
+        self.rejected = rejected;
+        self
     }
 }
 

@@ -55,6 +55,7 @@ pub struct Pool<S, K: TaskKind = Task> {
 
 /// What a shutdown did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Jobs that ended with a value or an error while the shutdown waited.
     pub completed: u64,
