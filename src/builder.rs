@@ -65,7 +65,12 @@ impl<S> PoolBuilder<S, Task> {
             sleeper,
             workers: 4,
             queue: 1024,
-            defaults: Defaults { retries: 0, timeout: None, backoff: Backoff::linear(ONE_TENTH) },
+            defaults: Defaults {
+                retries: 0,
+                timeout: None,
+                backoff: Backoff::linear(ONE_TENTH),
+                jitter_seed: None,
+            },
             observer: None,
         }
     }
@@ -167,6 +172,26 @@ impl<S, K: TaskKind> PoolBuilder<S, K> {
     /// The default delay schedule between attempts.
     pub const fn backoff(mut self, backoff: Backoff) -> Self {
         self.defaults.backoff = backoff;
+        self
+    }
+
+    /// Seeds the random numbers of [`Backoff::with_jitter`], so that a run's jittered delays
+    /// repeat run after run (tests, simulations). Without it each pool draws from a seed of its
+    /// own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// use workcrew::{Backoff, PoolBuilder};
+    ///
+    /// let builder = PoolBuilder::new(|_: Duration| async {})
+    ///     .backoff(Backoff::exponential(Duration::from_millis(10)).with_jitter())
+    ///     .jitter_seed(42);
+    /// # let _ = builder;
+    /// ```
+    pub const fn jitter_seed(mut self, seed: u64) -> Self {
+        self.defaults.jitter_seed = Some(seed);
         self
     }
 

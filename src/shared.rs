@@ -18,6 +18,8 @@ pub(crate) struct Defaults {
     pub(crate) retries: u32,
     pub(crate) timeout: Option<Duration>,
     pub(crate) backoff: Backoff,
+    /// Seeds jitter's random numbers; `None`: a seed of the pool's own.
+    pub(crate) jitter_seed: Option<u64>,
 }
 
 /// State shared by the pool's handles and its workers. Jobs do not point here: a job's cell
@@ -103,10 +105,12 @@ impl<S, K: TaskKind> Shared<S, K> {
         self.counters.snapshot(self.queue.len(), workers)
     }
 
-    /// A fresh random `u64` for jitter.
+    /// A fresh random `u64` for jitter: the `n`-th number of the pool's sequence, seeded by
+    /// [`PoolBuilder::jitter_seed`](crate::PoolBuilder::jitter_seed) or by the pool's address.
     pub(crate) fn random(&self) -> u64 {
         let n = widen(self.seed.fetch_add(1, Ordering::Relaxed));
-        splitmix64(n ^ (self as *const Self as usize as u64))
+        let seed = self.defaults.jitter_seed.unwrap_or(self as *const Self as usize as u64);
+        splitmix64(n ^ seed)
     }
 
     /// Ends a job taken from the queue that will not run: cancelled by its handle while queued,
@@ -125,5 +129,28 @@ impl<S, K: TaskKind> Shared<S, K> {
 impl<S, K: TaskKind> core::fmt::Debug for Shared<S, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Shared").field("workers", &self.workers).finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, feature = "std", not(loom)))]
+mod tests {
+    use super::*;
+    use crate::Task;
+
+    fn shared(jitter_seed: Option<u64>) -> Shared<(), Task> {
+        let backoff = Backoff::none();
+        let defaults = Defaults { retries: 0, timeout: None, backoff, jitter_seed };
+        Shared::new((), 1, 1, defaults, None)
+    }
+
+    #[test]
+    fn a_jitter_seed_repeats_the_sequence() {
+        let draw =
+            |s: &Shared<(), Task>| -> std::vec::Vec<u64> { (0..4).map(|_| s.random()).collect() };
+        let (a, b, c) = (shared(Some(7)), shared(Some(7)), shared(Some(8)));
+        let first = draw(&a);
+        assert_eq!(first, draw(&b), "same seed, same numbers");
+        assert_ne!(first, draw(&c), "another seed, other numbers");
+        assert_ne!(draw(&shared(None)), draw(&shared(None)), "unseeded pools differ");
     }
 }
