@@ -192,6 +192,13 @@ fn losing_every_worker_shows_in_the_metrics_and_submit_refuses() {
 
 // --- jobs that call back into their own pool -----------------------------------------------------
 
+/// Waits, inside a job, until the pool's metrics satisfy `ready`.
+async fn until(pool: &Pool<NativeTimer>, ready: impl Fn(&workcrew::Metrics) -> bool) {
+    while !ready(&pool.metrics()) {
+        NativeTimer.sleep(Duration::from_millis(1)).await;
+    }
+}
+
 #[test]
 fn a_job_submits_to_its_own_pool_and_awaits_the_results() {
     let pool = Pool::builder().workers(2).queue(4).build().unwrap();
@@ -254,9 +261,7 @@ fn a_shutdown_from_inside_the_only_worker_returns_and_the_queue_behind_it_still_
             let p = p.clone();
             async move {
                 // The three jobs below are queued behind this one before it shuts down.
-                while p.metrics().queued < 3 {
-                    NativeTimer.sleep(Duration::from_millis(1)).await;
-                }
+                until(&p, |m| m.queued >= 3).await;
                 Ok::<_, ()>(p.shutdown().await.metrics.queued)
             }
         }))
@@ -279,9 +284,7 @@ fn an_abort_from_inside_a_job_cancels_it_too_and_completes() {
             let p = p.clone();
             async move {
                 // Both jobs running (this one and `hang`), so the abort drops a running attempt.
-                while p.metrics().running < 2 {
-                    NativeTimer.sleep(Duration::from_millis(1)).await;
-                }
+                until(&p, |m| m.running >= 2).await;
                 p.abort().await;
                 Ok::<_, ()>(())
             }
