@@ -10,7 +10,8 @@ fn main() {} // the built-in runtime needs threads; see www/ for the browser dem
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     use futures_lite::future;
     use std::time::{Duration, Instant};
-    use workcrew::{block_on, Backoff, Job, JobError, NativeTimer, Pool, Sleeper};
+    use workcrew::native::{block_on, NativeTimer};
+    use workcrew::{Backoff, Job, JobError, Pool, Sleeper};
 
     // A one-line report instead of the default panic message: the pool catches the panic.
     std::panic::set_hook(Box::new(|info| {

@@ -14,7 +14,8 @@ fn main() {}
 fn main() {
     use std::collections::VecDeque;
     use std::time::{Duration, Instant};
-    use workcrew::{block_on, Attempt, Backoff, Job, JobError, Pool};
+    use workcrew::native::block_on;
+    use workcrew::{Attempt, Backoff, Job, JobError, Pool};
 
     let n: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
     // Quiet: the soak's own panics are expected and caught by the pool.

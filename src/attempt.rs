@@ -14,8 +14,9 @@ use core::time::Duration;
 use crate::cell::{Polled, RunJob};
 use crate::metrics::Counters;
 use crate::shared::Shared;
+use crate::task::Kind;
 use crate::worker::polling_job;
-use crate::{Attempt, Sleeper, TaskKind};
+use crate::{Attempt, Sleeper};
 
 /// How one attempt ended.
 pub(crate) enum Ended {
@@ -32,7 +33,7 @@ pub(crate) enum Ended {
 }
 
 /// Runs attempt `n` of `job`, within `timeout` if there is one.
-pub(crate) async fn run_attempt<S: Sleeper, K: TaskKind>(
+pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     shared: &Shared<S, K>,
     counters: &Counters,
     job: &K::Job,

@@ -8,7 +8,8 @@ use core::time::Duration;
 
 use crate::shared::{Defaults, Shared};
 use crate::sync::Arc;
-use crate::{worker, Backoff, BuildError, JobEvent, LocalTask, Pool, Sleeper, Task, TaskKind};
+use crate::task::{Kind, LocalKind, SendKind};
+use crate::{worker, Backoff, BuildError, JobEvent, LocalPool, Pool, Sleeper};
 
 /// The largest crew a pool accepts.
 pub const MAX_WORKERS: usize = 4096;
@@ -50,30 +51,142 @@ pub const MAX_QUEUE: usize = 1 << 30;
 /// # Ok::<_, workcrew::BuildError>(())
 /// ```
 #[must_use = "a builder does nothing until a build method is called"]
-pub struct PoolBuilder<S, K: TaskKind = Task> {
+pub struct PoolBuilder<S> {
     sleeper: S,
+    config: Config,
+    observer: Option<Box<<SendKind as Kind>::Observer>>,
+}
+
+/// Builds a [`LocalPool`], whose jobs and observer need not be `Send`: the same options as
+/// [`PoolBuilder`].
+///
+/// # Examples
+///
+/// ```
+/// use core::time::Duration;
+/// use std::cell::Cell;
+/// use std::rc::Rc;
+/// use workcrew::LocalPoolBuilder;
+///
+/// let events = Rc::new(Cell::new(0)); // not `Send`
+/// let seen = Rc::clone(&events);
+/// let (pool, workers) = LocalPoolBuilder::new(|_: Duration| async {})
+///     .workers(1)
+///     .on_event(move |_| seen.set(seen.get() + 1))
+///     .build_workers()?;
+/// assert_eq!((pool.workers(), workers.len()), (1, 1));
+/// # Ok::<_, workcrew::BuildError>(())
+/// ```
+#[must_use = "a builder does nothing until a build method is called"]
+pub struct LocalPoolBuilder<S> {
+    sleeper: S,
+    config: Config,
+    observer: Option<Box<<LocalKind as Kind>::Observer>>,
+}
+
+/// What both builders configure besides the sleeper and the observer.
+#[derive(Clone, Copy, Debug)]
+struct Config {
     workers: usize,
     queue: usize,
     defaults: Defaults,
-    observer: Option<Box<K::Observer>>,
 }
 
-impl<S> PoolBuilder<S, Task> {
-    /// A builder for a pool that times attempts and backoff with `sleeper`.
-    pub const fn new(sleeper: S) -> Self {
-        Self {
-            sleeper,
-            workers: 4,
-            queue: 1024,
-            defaults: Defaults {
-                retries: 0,
-                timeout: None,
-                backoff: Backoff::linear(ONE_TENTH),
-                jitter_seed: None,
-            },
-            observer: None,
+const ONE_TENTH: Duration = Duration::from_millis(100);
+
+impl Config {
+    const DEFAULT: Config = Config {
+        workers: 4,
+        queue: 1024,
+        defaults: Defaults {
+            retries: 0,
+            timeout: None,
+            backoff: Backoff::linear(ONE_TENTH),
+            jitter_seed: None,
+        },
+    };
+
+    fn validate(&self) -> Result<(), BuildError> {
+        match (self.workers, self.queue) {
+            (0, _) => Err(BuildError::ZeroWorkers),
+            (w, _) if w > MAX_WORKERS => Err(BuildError::TooManyWorkers { requested: w }),
+            (_, 0) => Err(BuildError::ZeroQueue),
+            (_, q) if q > MAX_QUEUE => Err(BuildError::QueueTooLarge { requested: q }),
+            _ => Ok(()),
         }
     }
+}
+
+/// The options both builders share, written once.
+macro_rules! options {
+    () => {
+        /// How many jobs run at once: the crew's size.
+        pub const fn workers(mut self, workers: usize) -> Self {
+            self.config.workers = workers;
+            self
+        }
+
+        /// How many jobs may wait beyond those running. `submit` waits for room when the
+        /// queue is full, `try_submit` refuses. No rendezvous mode: 0 is an error.
+        pub const fn queue(mut self, capacity: usize) -> Self {
+            self.config.queue = capacity;
+            self
+        }
+
+        /// The default time limit of each attempt. See [`Job::timeout`](crate::Job::timeout).
+        pub const fn timeout(mut self, timeout: Duration) -> Self {
+            self.config.defaults.timeout = Some(timeout);
+            self
+        }
+
+        /// No default time limit (the default).
+        pub const fn no_timeout(mut self) -> Self {
+            self.config.defaults.timeout = None;
+            self
+        }
+
+        /// The default number of retries after a failed attempt: `retries(3)` allows up to
+        /// **4 attempts**.
+        pub const fn retries(mut self, retries: u32) -> Self {
+            self.config.defaults.retries = retries;
+            self
+        }
+
+        /// The default delay schedule between attempts.
+        pub const fn backoff(mut self, backoff: Backoff) -> Self {
+            self.config.defaults.backoff = backoff;
+            self
+        }
+
+        /// Seeds the random numbers of [`Backoff::with_jitter`], so that a run's jittered
+        /// delays repeat run after run (tests, simulations). Without it each pool draws from a
+        /// seed of its own.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use core::time::Duration;
+        /// use workcrew::{Backoff, PoolBuilder};
+        ///
+        /// let builder = PoolBuilder::new(|_: Duration| async {})
+        ///     .backoff(Backoff::exponential(Duration::from_millis(10)).with_jitter())
+        ///     .jitter_seed(42);
+        /// # let _ = builder;
+        /// ```
+        pub const fn jitter_seed(mut self, seed: u64) -> Self {
+            self.config.defaults.jitter_seed = Some(seed);
+            self
+        }
+    };
+}
+
+impl<S> PoolBuilder<S> {
+    /// A builder for a pool that times attempts and backoff with `sleeper`.
+    pub const fn new(sleeper: S) -> Self {
+        Self { sleeper, config: Config::DEFAULT, observer: None }
+    }
+
+    options!();
 
     /// Calls `observer` with every [`JobEvent`]: on the worker's thread, or the submitter's for
     /// `Queued`. A panic in the observer is caught and counted in
@@ -85,7 +198,7 @@ impl<S> PoolBuilder<S, Task> {
     /// use std::sync::{Arc, Mutex};
     /// use workcrew::{Job, JobEvent, Pool};
     ///
-    /// # workcrew::block_on(async {
+    /// # workcrew::native::block_on(async {
     /// let seen = Arc::new(Mutex::new(Vec::new()));
     /// let log = seen.clone();
     /// let pool = Pool::builder()
@@ -111,131 +224,92 @@ impl<S> PoolBuilder<S, Task> {
         self
     }
 
-    /// Makes the pool queue [`LocalTask`]s, whose futures need not be `Send`, for a
-    /// single-threaded executor such as the browser's.
-    ///
-    /// An observer set before `local()` carries over.
-    pub fn local(self) -> PoolBuilder<S, LocalTask> {
-        PoolBuilder {
+    /// The same options for a [`LocalPool`], whose jobs need not be `Send`. An observer set
+    /// before carries over.
+    pub fn local(self) -> LocalPoolBuilder<S> {
+        LocalPoolBuilder {
             sleeper: self.sleeper,
-            workers: self.workers,
-            queue: self.queue,
-            defaults: self.defaults,
+            config: self.config,
             observer: self.observer.map(|o| -> Box<dyn Fn(&JobEvent<'_>)> { o }),
-        }
-    }
-}
-
-impl<S> PoolBuilder<S, LocalTask> {
-    /// Calls `observer` with every [`JobEvent`]; it need not be `Send` in a local pool.
-    pub fn on_local_event(mut self, observer: impl Fn(&JobEvent<'_>) + 'static) -> Self {
-        self.observer = Some(Box::new(observer));
-        self
-    }
-}
-
-const ONE_TENTH: Duration = Duration::from_millis(100);
-
-impl<S, K: TaskKind> PoolBuilder<S, K> {
-    /// How many jobs run at once: the crew's size.
-    pub const fn workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
-        self
-    }
-
-    /// How many jobs may wait beyond those running. [`Pool::submit`] waits for room when the
-    /// queue is full, [`Pool::try_submit`] refuses. No rendezvous mode: 0 is an error.
-    pub const fn queue(mut self, capacity: usize) -> Self {
-        self.queue = capacity;
-        self
-    }
-
-    /// The default time limit of each attempt. See [`Job::timeout`](crate::Job::timeout).
-    pub const fn timeout(mut self, timeout: Duration) -> Self {
-        self.defaults.timeout = Some(timeout);
-        self
-    }
-
-    /// No default time limit (the default).
-    pub const fn no_timeout(mut self) -> Self {
-        self.defaults.timeout = None;
-        self
-    }
-
-    /// The default number of retries after a failed attempt: `retries(3)` allows up to
-    /// **4 attempts**.
-    pub const fn retries(mut self, retries: u32) -> Self {
-        self.defaults.retries = retries;
-        self
-    }
-
-    /// The default delay schedule between attempts.
-    pub const fn backoff(mut self, backoff: Backoff) -> Self {
-        self.defaults.backoff = backoff;
-        self
-    }
-
-    /// Seeds the random numbers of [`Backoff::with_jitter`], so that a run's jittered delays
-    /// repeat run after run (tests, simulations). Without it each pool draws from a seed of its
-    /// own.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use core::time::Duration;
-    /// use workcrew::{Backoff, PoolBuilder};
-    ///
-    /// let builder = PoolBuilder::new(|_: Duration| async {})
-    ///     .backoff(Backoff::exponential(Duration::from_millis(10)).with_jitter())
-    ///     .jitter_seed(42);
-    /// # let _ = builder;
-    /// ```
-    pub const fn jitter_seed(mut self, seed: u64) -> Self {
-        self.defaults.jitter_seed = Some(seed);
-        self
-    }
-
-    fn validate(&self) -> Result<(), BuildError> {
-        match (self.workers, self.queue) {
-            (0, _) => Err(BuildError::ZeroWorkers),
-            (w, _) if w > MAX_WORKERS => Err(BuildError::TooManyWorkers { requested: w }),
-            (_, 0) => Err(BuildError::ZeroQueue),
-            (_, q) if q > MAX_QUEUE => Err(BuildError::QueueTooLarge { requested: q }),
-            _ => Ok(()),
         }
     }
 
     /// Builds the pool and returns its workers as futures, for an executor of your choice to
-    /// spawn (or to `join`). Nothing runs until they are polled.
+    /// spawn (or to `join`). Nothing runs until they are polled. The workers are `Send` when
+    /// the sleeper and its futures are.
     ///
     /// Each worker ends once the pool is shut down (or its last handle dropped) and the queue is
     /// empty, or once it is aborted.
     #[allow(clippy::type_complexity)]
-    pub fn build_workers(self) -> Result<(Pool<S, K>, Vec<impl Future<Output = ()>>), BuildError>
+    pub fn build_workers(self) -> Result<(Pool<S>, Vec<impl Future<Output = ()>>), BuildError>
     where
         S: Sleeper,
     {
-        self.validate()?;
-        let shared = Arc::new(Shared::new(
-            self.sleeper,
-            self.workers,
-            self.queue,
-            self.defaults,
-            self.observer,
-        ));
-        let workers = (0..self.workers).map(|i| worker::work(Arc::clone(&shared), i)).collect();
+        let (shared, workers) = build(self.sleeper, self.config, self.observer)?;
         Ok((Pool::from_shared(shared), workers))
     }
 }
 
-impl<S: core::fmt::Debug, K: TaskKind> core::fmt::Debug for PoolBuilder<S, K> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PoolBuilder")
-            .field("sleeper", &self.sleeper)
-            .field("workers", &self.workers)
-            .field("queue", &self.queue)
-            .field("defaults", &self.defaults)
-            .field("observer", &self.observer.is_some())
-            .finish()
+impl<S> LocalPoolBuilder<S> {
+    /// A builder for a local pool that times attempts and backoff with `sleeper`.
+    pub const fn new(sleeper: S) -> Self {
+        Self { sleeper, config: Config::DEFAULT, observer: None }
+    }
+
+    options!();
+
+    /// Calls `observer` with every [`JobEvent`]; in a local pool it need not be `Send`. A
+    /// panic in the observer is caught (where panics unwind) and counted in
+    /// [`Metrics::observer_panics`](crate::Metrics::observer_panics).
+    pub fn on_event(mut self, observer: impl Fn(&JobEvent<'_>) + 'static) -> Self {
+        self.observer = Some(Box::new(observer));
+        self
+    }
+
+    /// Builds the pool and returns its workers as futures for a single-threaded executor to
+    /// spawn. Nothing runs until they are polled.
+    ///
+    /// Each worker ends once the pool is shut down (or its last handle dropped) and the queue is
+    /// empty, or once it is aborted.
+    #[allow(clippy::type_complexity)]
+    pub fn build_workers(self) -> Result<(LocalPool<S>, Vec<impl Future<Output = ()>>), BuildError>
+    where
+        S: Sleeper,
+    {
+        let (shared, workers) = build(self.sleeper, self.config, self.observer)?;
+        Ok((LocalPool::from_shared(shared), workers))
     }
 }
+
+/// Validates the options, then makes the shared state and one worker future per worker.
+#[allow(clippy::type_complexity)]
+fn build<S: Sleeper, K: Kind>(
+    sleeper: S,
+    config: Config,
+    observer: Option<Box<K::Observer>>,
+) -> Result<(Arc<Shared<S, K>>, Vec<impl Future<Output = ()>>), BuildError> {
+    config.validate()?;
+    let Config { workers, queue, defaults } = config;
+    let shared = Arc::new(Shared::new(sleeper, workers, queue, defaults, observer));
+    let futures = (0..workers).map(|i| worker::work(Arc::clone(&shared), i)).collect();
+    Ok((shared, futures))
+}
+
+macro_rules! debug_builder {
+    ($name:ident) => {
+        impl<S: core::fmt::Debug> core::fmt::Debug for $name<S> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("sleeper", &self.sleeper)
+                    .field("workers", &self.config.workers)
+                    .field("queue", &self.config.queue)
+                    .field("defaults", &self.config.defaults)
+                    .field("observer", &self.observer.is_some())
+                    .finish()
+            }
+        }
+    };
+}
+
+debug_builder!(PoolBuilder);
+debug_builder!(LocalPoolBuilder);

@@ -6,9 +6,11 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::cell::RunJob;
-use crate::{JobError, Task, TaskKind};
+use crate::task::{Kind, LocalKind, SendKind};
+use crate::JobError;
 
-/// A future of a job's result. It always resolves, whatever happens to the pool.
+/// A future of a job's result, from a [`Pool`](crate::Pool). It always resolves, whatever
+/// happens to the pool.
 ///
 /// Dropping a handle detaches the job: it still runs and is counted in the metrics. Like any
 /// future, a handle must not be polled again once it has resolved (that panics).
@@ -18,7 +20,7 @@ use crate::{JobError, Task, TaskKind};
 /// ```rust ignore-wasm32
 /// use workcrew::{Job, JobError, Pool};
 ///
-/// # workcrew::block_on(async {
+/// # workcrew::native::block_on(async {
 /// let pool = Pool::builder().workers(1).build()?;
 /// let handle = pool.submit(Job::new(|_| async { Ok::<_, ()>(6 * 7) })).await?;
 /// assert_eq!(handle.await, Ok(42));
@@ -26,66 +28,112 @@ use crate::{JobError, Task, TaskKind};
 /// # }).unwrap();
 /// ```
 #[must_use = "the job runs either way; await the handle for its result, or drop it to detach the job"]
-pub struct JobHandle<T, E, K: TaskKind = Task> {
+pub struct JobHandle<T, E>(Handle<T, E, SendKind>);
+
+/// A future of a job's result, from a [`LocalPool`](crate::LocalPool): a [`JobHandle`] whose
+/// job need not be `Send`, so neither is the handle.
+#[must_use = "the job runs either way; await the handle for its result, or drop it to detach the job"]
+pub struct LocalJobHandle<T, E>(Handle<T, E, LocalKind>);
+
+macro_rules! handle_methods {
+    ($name:ident, $kind:ty) => {
+        impl<T, E> $name<T, E> {
+            pub(crate) fn from_inner(inner: Handle<T, E, $kind>) -> Self {
+                Self(inner)
+            }
+
+            /// The job's id, as in [`Attempt::job_id`](crate::Attempt::job_id) and its
+            /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order.
+            pub fn job_id(&self) -> u64 {
+                self.0.job
+            }
+
+            /// Cancels the job. A queued job never starts and its handle resolves at once with
+            /// [`JobError::Cancelled`] (0 attempts). A running job's attempt is dropped at its
+            /// next await point (or when it next yields), then the handle resolves with
+            /// `Cancelled`.
+            ///
+            /// Returns `false` if the job had already ended or was already cancelled; then the
+            /// handle resolves with the job's own outcome.
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// use workcrew::{Job, JobError, Pool};
+            ///
+            /// # workcrew::native::block_on(async {
+            /// let pool = Pool::builder().workers(1).build()?;
+            /// let hang = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
+            /// assert!(hang.cancel());
+            /// assert!(hang.await.unwrap_err().is_cancelled());
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn cancel(&self) -> bool {
+                self.0.cancel()
+            }
+
+            /// Whether the job has ended and the handle would resolve without waiting.
+            pub fn is_finished(&self) -> bool {
+                self.0.is_finished()
+            }
+        }
+
+        impl<T: 'static, E: 'static> Future for $name<T, E> {
+            type Output = Result<T, JobError<E>>;
+
+            fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+                self.0.poll(cx)
+            }
+        }
+
+        impl<T, E> core::fmt::Debug for $name<T, E> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("job", &self.0.job)
+                    .field("finished", &self.is_finished())
+                    .finish()
+            }
+        }
+    };
+}
+
+handle_methods!(JobHandle, SendKind);
+handle_methods!(LocalJobHandle, LocalKind);
+
+/// The handle of either kind of pool: the job's cell, read for its result.
+pub(crate) struct Handle<T, E, K: Kind> {
     cell: K::Ref,
     job: u64,
     done: bool,
     _result: PhantomData<fn() -> (T, E)>,
 }
 
-impl<T, E, K: TaskKind> JobHandle<T, E, K> {
+impl<T, E, K: Kind> Handle<T, E, K> {
     pub(crate) fn new(cell: K::Ref, job: u64) -> Self {
         Self { cell, job, done: false, _result: PhantomData }
     }
 
-    /// The job's id, as in [`Attempt::job_id`](crate::Attempt::job_id) and its
-    /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order.
-    pub fn job_id(&self) -> u64 {
-        self.job
-    }
-
-    /// Cancels the job. A queued job never starts and its handle resolves at once with
-    /// [`JobError::Cancelled`] (0 attempts). A running job's attempt is dropped at its next await
-    /// point (or when it next yields), then the handle resolves with `Cancelled`.
-    ///
-    /// Returns `false` if the job had already ended or was already cancelled; then the handle
-    /// resolves with the job's own outcome.
-    ///
-    /// # Examples
-    ///
-    /// ```rust ignore-wasm32
-    /// use workcrew::{Job, JobError, Pool};
-    ///
-    /// # workcrew::block_on(async {
-    /// let pool = Pool::builder().workers(1).build()?;
-    /// let hang = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
-    /// assert!(hang.cancel());
-    /// assert!(hang.await.unwrap_err().is_cancelled());
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn cancel(&self) -> bool {
+    fn cancel(&self) -> bool {
         K::job(&self.cell).cancel() != crate::state::Cancelled::No
     }
 
-    /// Whether the job has ended and the handle would resolve without waiting.
-    pub fn is_finished(&self) -> bool {
+    fn is_finished(&self) -> bool {
         self.done || K::job(&self.cell).is_done()
     }
-}
 
-impl<T: 'static, E: 'static, K: TaskKind> Future for JobHandle<T, E, K> {
-    type Output = Result<T, JobError<E>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        assert!(!this.done, "JobHandle polled after it resolved");
-        let mut out: Option<Self::Output> = None;
-        let ready = match K::job(&this.cell).poll_result(cx, &mut out) {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Result<T, JobError<E>>>
+    where
+        T: 'static,
+        E: 'static,
+    {
+        assert!(!self.done, "JobHandle polled after it resolved");
+        let mut out: Option<Result<T, JobError<E>>> = None;
+        let ready = match K::job(&self.cell).poll_result(cx, &mut out) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(ready) => ready,
         };
-        this.done = true;
+        self.done = true;
         Poll::Ready(match out {
             Some(result) if ready => result,
             _ => Err(JobError::Cancelled { attempts: 0 }),
@@ -93,13 +141,5 @@ impl<T: 'static, E: 'static, K: TaskKind> Future for JobHandle<T, E, K> {
     }
 }
 
-impl<T, E, K: TaskKind> Unpin for JobHandle<T, E, K> {}
-
-impl<T, E, K: TaskKind> core::fmt::Debug for JobHandle<T, E, K> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("JobHandle")
-            .field("job", &self.job)
-            .field("finished", &self.is_finished())
-            .finish()
-    }
-}
+// Nothing in a handle is pinned: the cell is behind a reference.
+impl<T, E, K: Kind> Unpin for Handle<T, E, K> {}

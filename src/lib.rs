@@ -8,7 +8,7 @@
 //! use workcrew::{Backoff, Job, JobError, Pool};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! workcrew::block_on(async {
+//! workcrew::native::block_on(async {
 //!     let pool = Pool::builder()
 //!         .workers(4)
 //!         .queue(100)
@@ -76,14 +76,15 @@
 //! missing runtime is a compile error, not a runtime panic.
 //!
 //! * **Built in** (`std`, default): [`Pool::builder`] runs each worker on its own thread with
-//!   [`NativeTimer`]. The [`native`] module explains why.
+//!   [`native::NativeTimer`]. The [`native`] module explains why.
 //! * **Any executor**: [`PoolBuilder::new`] with your sleeper, then
-//!   [`PoolBuilder::build_workers`], and spawn the worker futures. Use
-//!   [`PoolBuilder::local`] on single-threaded executors so jobs need not be `Send`.
+//!   [`PoolBuilder::build_workers`], and spawn the worker futures. On single-threaded
+//!   executors, [`LocalPoolBuilder`] builds a [`LocalPool`], whose jobs need not be `Send`.
+//!   The repository's `examples/runtimes` runs the pool on tokio, smol and embassy-executor.
 //!
 //! # Features
 //!
-//! * `std` (default): the built-in runtime, [`NativeTimer`], [`block_on`], and **panic
+//! * `std` (default): the built-in runtime ([`native`]), and **panic
 //!   capture** where panics unwind. Without `std` (or with `panic = "abort"`, as on wasm32) a
 //!   panic is not caught: it goes to the target's panic handler (which usually halts).
 //! * `portable-atomic`: builds on targets without compare-and-swap, such as
@@ -124,17 +125,14 @@ mod task;
 mod worker;
 
 pub use backoff::Backoff;
-pub use builder::{PoolBuilder, MAX_QUEUE, MAX_WORKERS};
+pub use builder::{LocalPoolBuilder, PoolBuilder, MAX_QUEUE, MAX_WORKERS};
 pub use error::{BuildError, JobError, SubmitError};
 pub use event::JobEvent;
-pub use handle::JobHandle;
+pub use handle::{JobHandle, LocalJobHandle};
 pub use job::{Attempt, Job, RetryAll, RetryIf};
 pub use metrics::Metrics;
-#[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
-pub use native::{block_on, NativeTimer, Sleep};
-pub use pool::{Pool, ShutdownReport, Submit};
+pub use pool::{LocalPool, LocalSubmit, Pool, ShutdownReport, Submit};
 pub use sleep::Sleeper;
-pub use task::{IntoTask, LocalTask, Task, TaskKind};
 
 #[cfg(feature = "web")]
 pub mod web;

@@ -13,7 +13,8 @@ use loom::thread;
 use crate::cell::{Overrides, Polled, RunJob};
 use crate::queue::Queue;
 use crate::sync::Arc;
-use crate::{Attempt, IntoTask, Job, JobError, PoolBuilder, Task};
+use crate::task::{IntoTask, SendKind};
+use crate::{Attempt, Job, JobError, JobHandle, PoolBuilder};
 
 /// Runs `f` under loom, exploring interleavings with at most `preemptions` forced thread
 /// switches (`None`: all of them). The bounds keep the whole suite to about a minute.
@@ -23,8 +24,10 @@ fn model(preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
-fn job(value: u32) -> (Arc<dyn RunJob + Send + Sync>, crate::JobHandle<u32, (), Task>) {
-    IntoTask::<Task>::into_task(Job::new(move |_| ready(Ok::<u32, ()>(value))), 0)
+fn job(value: u32) -> (Arc<dyn RunJob + Send + Sync>, JobHandle<u32, ()>) {
+    let (task, handle) =
+        IntoTask::<SendKind>::into_task(Job::new(move |_| ready(Ok::<u32, ()>(value))), 0);
+    (task, JobHandle::from_inner(handle))
 }
 
 /// The cell: a worker starts, runs and settles the job while its handle cancels it and waits.

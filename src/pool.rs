@@ -1,4 +1,9 @@
 //! The pool: where jobs are submitted, metrics read and shutdown asked for.
+//!
+//! Two public types share one private core, as async-executor's `Executor` and
+//! `LocalExecutor` do: [`Pool`], whose jobs are `Send` (threads, multi-threaded executors), and
+//! [`LocalPool`], whose jobs need not be (the browser, single-threaded executors). Each public
+//! method is a one-line call into [`Core`], which holds the logic once.
 
 use core::future::Future;
 use core::pin::{pin, Pin};
@@ -7,19 +12,21 @@ use core::time::Duration;
 
 use event_listener::EventListener;
 
+use crate::handle::Handle;
 use crate::queue::{Permit, Refused};
 use crate::shared::Shared;
 use crate::sync::{widen, Arc, Ordering};
+use crate::task::{IntoTask, Kind, LocalKind, SendKind};
+use crate::{
+    Attempt, Job, JobEvent, JobHandle, LocalJobHandle, Metrics, RetryIf, Sleeper, SubmitError,
+};
 
-use crate::{IntoTask, JobEvent, JobHandle, Metrics, Sleeper, SubmitError, Task, TaskKind};
-
-/// A worker pool: a fixed crew of workers pulling jobs from a bounded queue.
+/// A worker pool: a fixed crew of workers pulling jobs from a bounded queue. Its jobs are
+/// `Send`; see [`LocalPool`] for jobs that are not.
 ///
-/// `S` is the [`Sleeper`] that times attempts and backoff; `K` the kind of task queued,
-/// [`Task`] (the default, `Send`) or [`LocalTask`](crate::LocalTask) for single-threaded
-/// executors. A `Pool` is a cheap handle: clone it to submit from several places. When the last
-/// clone is dropped without a shutdown, the pool closes and the workers finish what is queued,
-/// then stop.
+/// `S` is the [`Sleeper`] that times attempts and backoff. A `Pool` is a cheap handle: clone it
+/// to submit from several places. When the last clone is dropped without a shutdown, the pool
+/// closes and the workers finish what is queued, then stop.
 ///
 /// # Examples
 ///
@@ -27,7 +34,7 @@ use crate::{IntoTask, JobEvent, JobHandle, Metrics, Sleeper, SubmitError, Task, 
 /// use std::time::Duration;
 /// use workcrew::{Job, Pool};
 ///
-/// # workcrew::block_on(async {
+/// # workcrew::native::block_on(async {
 /// let pool = Pool::builder()
 ///     .workers(4)
 ///     .queue(64)
@@ -49,8 +56,40 @@ use crate::{IntoTask, JobEvent, JobHandle, Metrics, Sleeper, SubmitError, Task, 
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
-pub struct Pool<S, K: TaskKind = Task> {
-    shared: Arc<Shared<S, K>>,
+pub struct Pool<S> {
+    core: Core<S, SendKind>,
+}
+
+/// A worker pool for a single-threaded executor (the browser, embedded executors): like
+/// [`Pool`], but its jobs, their values and its observer need not be `Send`, and neither is the
+/// pool. Build one with [`LocalPoolBuilder`](crate::LocalPoolBuilder).
+///
+/// # Examples
+///
+/// ```
+/// use std::rc::Rc;
+/// use core::time::Duration;
+/// use futures_lite::future;
+/// use workcrew::{Job, LocalPoolBuilder};
+///
+/// let (pool, workers) = LocalPoolBuilder::new(|_: Duration| async {}).workers(2).build_workers()?;
+/// let shared = Rc::new(21); // not `Send`
+/// let handle = pool
+///     .try_submit(Job::new(move |_| {
+///         let shared = Rc::clone(&shared);
+///         async move { Ok::<_, ()>(*shared * 2) }
+///     }))
+///     .unwrap();
+/// pool.close();
+/// // On a single-threaded executor, spawn each worker; here, a plain run of each in turn.
+/// for worker in workers {
+///     future::block_on(worker);
+/// }
+/// assert_eq!(future::block_on(handle), Ok(42));
+/// # Ok::<_, workcrew::BuildError>(())
+/// ```
+pub struct LocalPool<S> {
+    core: Core<S, LocalKind>,
 }
 
 /// What a shutdown did.
@@ -59,17 +98,20 @@ pub struct Pool<S, K: TaskKind = Task> {
 pub struct ShutdownReport {
     /// Jobs that ended with a value or an error while the shutdown waited.
     pub completed: u64,
-    /// Jobs cancelled while the shutdown waited (by the deadline, an abort, or their handles).
+    /// Jobs cancelled while the shutdown waited (by its time limit, an abort, or their handles).
     pub cancelled: u64,
-    /// Whether a deadline passed and the remaining jobs were cancelled.
-    pub deadline_expired: bool,
+    /// Whether the time limit of [`Pool::shutdown_timeout`] passed and the remaining jobs were
+    /// cancelled.
+    pub timed_out: bool,
     /// The metrics once every worker had stopped.
     pub metrics: Metrics,
 }
 
-impl<S, K: TaskKind> Pool<S, K> {
-    pub(crate) fn from_shared(shared: Arc<Shared<S, K>>) -> Self {
-        Self { shared }
+// --- Pool ---------------------------------------------------------------------------------------
+
+impl<S> Pool<S> {
+    pub(crate) fn from_shared(shared: Arc<Shared<S, SendKind>>) -> Self {
+        Self { core: Core { shared } }
     }
 
     /// A snapshot of the counters and gauges.
@@ -77,7 +119,7 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// # Examples
     ///
     /// ```rust ignore-wasm32
-    /// # workcrew::block_on(async {
+    /// # workcrew::native::block_on(async {
     /// let pool = workcrew::Pool::builder().build()?;
     /// let m = pool.metrics();
     /// assert_eq!((m.submitted, m.queued, m.running), (0, 0, 0));
@@ -85,28 +127,95 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// # }).unwrap();
     /// ```
     pub fn metrics(&self) -> Metrics {
-        self.shared.metrics()
+        self.core.metrics()
     }
 
     /// The number of workers.
     pub fn workers(&self) -> usize {
-        self.shared.workers
+        self.core.shared.workers
     }
 
     /// The queue's capacity.
     pub fn capacity(&self) -> usize {
-        self.shared.queue.capacity()
+        self.core.shared.queue.capacity()
     }
 
     /// Whether the pool has stopped accepting jobs.
     pub fn is_closed(&self) -> bool {
-        self.shared.queue.is_closed()
+        self.core.shared.queue.is_closed()
     }
 
     /// Stops accepting jobs, without waiting. Queued and running jobs go on; see
     /// [`shutdown`](Pool::shutdown) to wait for them.
     pub fn close(&self) {
-        self.shared.queue.close();
+        self.core.close();
+    }
+
+    /// Submits a job, waiting for room in the queue if it is full.
+    ///
+    /// Fails with [`SubmitError::Closed`], handing the job back, if the pool is shut down (also
+    /// while waiting).
+    ///
+    /// # Examples
+    ///
+    /// ```rust ignore-wasm32
+    /// use workcrew::{Job, Pool};
+    ///
+    /// # workcrew::native::block_on(async {
+    /// let pool = Pool::builder().workers(1).queue(1).build()?;
+    /// let handle = pool.submit(Job::new(|_| async { Ok::<_, String>("done") })).await?;
+    /// assert_eq!(handle.await, Ok("done"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub fn submit<F, Fut, T, E, P>(&self, job: Job<F, P>) -> Submit<'_, S, Job<F, P>>
+    where
+        F: FnMut(Attempt) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        P: RetryIf<E> + Send + 'static,
+    {
+        Submit(SubmitCore { core: &self.core, job: Some(job), listener: None })
+    }
+
+    /// Submits a job if there is room now; otherwise hands it back in
+    /// [`SubmitError::Full`] or [`SubmitError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```rust ignore-wasm32
+    /// use workcrew::{Job, Pool, SubmitError};
+    ///
+    /// # workcrew::native::block_on(async {
+    /// let pool = Pool::builder().workers(1).queue(1).build()?;
+    /// let block = || Job::new(|_| futures_lite::future::pending::<Result<(), ()>>());
+    /// let running = pool.try_submit(block()).unwrap();
+    /// # while pool.metrics().running == 0 { std::thread::yield_now() }
+    /// let queued = pool.try_submit(block()).unwrap();
+    /// match pool.try_submit(block()) {
+    ///     Err(SubmitError::Full(_job)) => {} // handed back
+    ///     other => panic!("expected Full, got {other:?}"),
+    /// }
+    /// pool.abort().await;
+    /// assert!(running.await.unwrap_err().is_cancelled());
+    /// assert!(queued.await.unwrap_err().is_cancelled());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    #[allow(clippy::type_complexity)]
+    pub fn try_submit<F, Fut, T, E, P>(
+        &self,
+        job: Job<F, P>,
+    ) -> Result<JobHandle<T, E>, SubmitError<Job<F, P>>>
+    where
+        F: FnMut(Attempt) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Send + 'static,
+        P: RetryIf<E> + Send + 'static,
+    {
+        self.core.try_submit(job).map(JobHandle::from_inner)
     }
 
     /// Graceful shutdown: stops accepting jobs, lets every queued and running job finish, and
@@ -124,23 +233,188 @@ impl<S, K: TaskKind> Pool<S, K> {
     /// ```rust ignore-wasm32
     /// use workcrew::{Job, Pool};
     ///
-    /// # workcrew::block_on(async {
+    /// # workcrew::native::block_on(async {
     /// let pool = Pool::builder().workers(2).build()?;
     /// for i in 0..5 {
     ///     drop(pool.submit(Job::new(move |_| async move { Ok::<_, ()>(i) })).await?);
     /// }
     /// let report = pool.shutdown().await;
-    /// assert_eq!(report.completed + report.metrics.succeeded, 5 + report.completed);
     /// assert_eq!(report.metrics.succeeded, 5);
     /// assert!(pool.try_submit(Job::new(|_| async { Ok::<_, ()>(0) })).unwrap_err().is_closed());
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
     pub async fn shutdown(&self) -> ShutdownReport {
-        self.drain(false).await
+        self.core.drain(false).await
     }
 
-    /// Closes the pool and waits for the workers to stop (see [`shutdown`](Pool::shutdown)).
+    /// Abort: stops accepting jobs, cancels every queued job, drops every running attempt at its
+    /// next await point, and waits for the workers to stop. Every handle resolves, the cancelled
+    /// ones with [`JobError::Cancelled`](crate::JobError::Cancelled).
+    ///
+    /// **From inside one of the pool's own jobs**, the calling job is running too, so it is
+    /// cancelled like every other: its attempt is dropped at this await, and `abort` does not
+    /// return there. Everything still settles; the calling job with
+    /// [`JobError::Cancelled`](crate::JobError::Cancelled).
+    pub async fn abort(&self) -> ShutdownReport {
+        self.core.abort().await
+    }
+
+    /// Graceful shutdown with a time limit: like [`shutdown`](Pool::shutdown), but once
+    /// `timeout` has passed, whatever is still queued or running is cancelled as by
+    /// [`abort`](Pool::abort), and the report says [`timed_out`](ShutdownReport::timed_out).
+    ///
+    /// # Examples
+    ///
+    /// ```rust ignore-wasm32
+    /// use std::time::Duration;
+    /// use workcrew::{Job, Pool};
+    ///
+    /// # workcrew::native::block_on(async {
+    /// let pool = Pool::builder().workers(1).build()?;
+    /// let stuck = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
+    /// let report = pool.shutdown_timeout(Duration::from_millis(20)).await;
+    /// assert!(report.timed_out);
+    /// assert!(stuck.await.unwrap_err().is_cancelled());
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport
+    where
+        S: Sleeper,
+    {
+        self.core.drain_until(timeout, false).await
+    }
+}
+
+impl<S> Clone for Pool<S> {
+    fn clone(&self) -> Self {
+        Self { core: self.core.clone() }
+    }
+}
+
+impl<S> core::fmt::Debug for Pool<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.core.debug("Pool", f)
+    }
+}
+
+// --- LocalPool ----------------------------------------------------------------------------------
+
+impl<S> LocalPool<S> {
+    pub(crate) fn from_shared(shared: Arc<Shared<S, LocalKind>>) -> Self {
+        Self { core: Core { shared } }
+    }
+
+    /// A snapshot of the counters and gauges, as [`Pool::metrics`].
+    pub fn metrics(&self) -> Metrics {
+        self.core.metrics()
+    }
+
+    /// The number of workers.
+    pub fn workers(&self) -> usize {
+        self.core.shared.workers
+    }
+
+    /// The queue's capacity.
+    pub fn capacity(&self) -> usize {
+        self.core.shared.queue.capacity()
+    }
+
+    /// Whether the pool has stopped accepting jobs.
+    pub fn is_closed(&self) -> bool {
+        self.core.shared.queue.is_closed()
+    }
+
+    /// Stops accepting jobs, without waiting, as [`Pool::close`].
+    pub fn close(&self) {
+        self.core.close();
+    }
+
+    /// Submits a job, waiting for room in the queue if it is full, as [`Pool::submit`]; the job
+    /// need not be `Send`.
+    pub fn submit<F, Fut, T, E, P>(&self, job: Job<F, P>) -> LocalSubmit<'_, S, Job<F, P>>
+    where
+        F: FnMut(Attempt) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: 'static,
+        P: RetryIf<E> + 'static,
+    {
+        LocalSubmit(SubmitCore { core: &self.core, job: Some(job), listener: None })
+    }
+
+    /// Submits a job if there is room now, as [`Pool::try_submit`]; the job need not be
+    /// `Send`.
+    #[allow(clippy::type_complexity)]
+    pub fn try_submit<F, Fut, T, E, P>(
+        &self,
+        job: Job<F, P>,
+    ) -> Result<LocalJobHandle<T, E>, SubmitError<Job<F, P>>>
+    where
+        F: FnMut(Attempt) -> Fut + 'static,
+        Fut: Future<Output = Result<T, E>> + 'static,
+        T: 'static,
+        E: 'static,
+        P: RetryIf<E> + 'static,
+    {
+        self.core.try_submit(job).map(LocalJobHandle::from_inner)
+    }
+
+    /// Graceful shutdown, as [`Pool::shutdown`].
+    pub async fn shutdown(&self) -> ShutdownReport {
+        self.core.drain(false).await
+    }
+
+    /// Abort, as [`Pool::abort`].
+    pub async fn abort(&self) -> ShutdownReport {
+        self.core.abort().await
+    }
+
+    /// Graceful shutdown with a time limit, as [`Pool::shutdown_timeout`].
+    pub async fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport
+    where
+        S: Sleeper,
+    {
+        self.core.drain_until(timeout, false).await
+    }
+
+    /// The core, for the JavaScript API (its shutdown from a job's continuation).
+    #[cfg(feature = "web")]
+    pub(crate) fn core(&self) -> &Core<S, LocalKind> {
+        &self.core
+    }
+}
+
+impl<S> Clone for LocalPool<S> {
+    fn clone(&self) -> Self {
+        Self { core: self.core.clone() }
+    }
+}
+
+impl<S> core::fmt::Debug for LocalPool<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.core.debug("LocalPool", f)
+    }
+}
+
+// --- the core both share ------------------------------------------------------------------------
+
+/// A pool of either kind: one handle on the state shared with the workers.
+pub(crate) struct Core<S, K: Kind> {
+    shared: Arc<Shared<S, K>>,
+}
+
+impl<S, K: Kind> Core<S, K> {
+    fn metrics(&self) -> Metrics {
+        self.shared.metrics()
+    }
+
+    fn close(&self) {
+        self.shared.queue.close();
+    }
+
+    /// Closes the pool and waits for the workers to stop (see [`Pool::shutdown`]).
     /// `from_job`: the caller is one of the pool's jobs, though not inside its poll (a
     /// JavaScript job's continuation), so it must not wait for its own worker.
     pub(crate) async fn drain(&self, from_job: bool) -> ShutdownReport {
@@ -156,15 +430,7 @@ impl<S, K: TaskKind> Pool<S, K> {
         crate::worker::inside_job(&self.shared)
     }
 
-    /// Abort: stops accepting jobs, cancels every queued job, drops every running attempt at its
-    /// next await point, and waits for the workers to stop. Every handle resolves, the cancelled
-    /// ones with [`JobError::Cancelled`](crate::JobError::Cancelled).
-    ///
-    /// **From inside one of the pool's own jobs**, the calling job is running too, so it is
-    /// cancelled like every other: its attempt is dropped at this await, and `abort` does not
-    /// return there. Everything still settles; the calling job with
-    /// [`JobError::Cancelled`](crate::JobError::Cancelled).
-    pub async fn abort(&self) -> ShutdownReport {
+    async fn abort(&self) -> ShutdownReport {
         let before = self.metrics();
         self.abort_now();
         self.workers_done(false).await;
@@ -187,114 +453,44 @@ impl<S, K: TaskKind> Pool<S, K> {
         WorkersDone { shared: &self.shared, listener: None, from_job, counted: false }
     }
 
-    fn report(&self, before: Metrics, deadline_expired: bool) -> ShutdownReport {
+    fn report(&self, before: Metrics, timed_out: bool) -> ShutdownReport {
         let metrics = self.metrics();
         ShutdownReport {
             completed: (metrics.succeeded + metrics.failed) - (before.succeeded + before.failed),
             cancelled: metrics.cancelled - before.cancelled,
-            deadline_expired,
+            timed_out,
             metrics,
         }
     }
-}
 
-impl<S: Sleeper, K: TaskKind> Pool<S, K> {
-    /// Graceful shutdown with a deadline: like [`shutdown`](Pool::shutdown), but once `deadline`
-    /// has passed, whatever is still queued or running is cancelled as by
-    /// [`abort`](Pool::abort).
-    ///
-    /// # Examples
-    ///
-    /// ```rust ignore-wasm32
-    /// use std::time::Duration;
-    /// use workcrew::{Job, Pool};
-    ///
-    /// # workcrew::block_on(async {
-    /// let pool = Pool::builder().workers(1).build()?;
-    /// let stuck = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
-    /// let report = pool.shutdown_with_deadline(Duration::from_millis(20)).await;
-    /// assert!(report.deadline_expired);
-    /// assert!(stuck.await.unwrap_err().is_cancelled());
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn shutdown_with_deadline(&self, deadline: Duration) -> ShutdownReport {
-        self.drain_until(deadline, false).await
-    }
-
-    /// [`shutdown_with_deadline`](Pool::shutdown_with_deadline); `from_job` as in
-    /// [`drain`](Pool::drain).
-    pub(crate) async fn drain_until(&self, deadline: Duration, from_job: bool) -> ShutdownReport {
+    /// [`Pool::shutdown_timeout`]; `from_job` as in [`drain`](Core::drain).
+    pub(crate) async fn drain_until(&self, timeout: Duration, from_job: bool) -> ShutdownReport
+    where
+        S: Sleeper,
+    {
         let before = self.metrics();
         self.close();
         let mut done = pin!(self.workers_done(from_job));
-        let mut timer = pin!(self.shared.sleeper.sleep(deadline));
-        let expired = core::future::poll_fn(|cx| {
+        let mut timer = pin!(self.shared.sleeper.sleep(timeout));
+        let timed_out = core::future::poll_fn(|cx| {
             if done.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(false);
             }
             timer.as_mut().poll(cx).map(|()| true)
         })
         .await;
-        if expired {
+        if timed_out {
             self.abort_now();
             self.workers_done(from_job).await;
         }
-        self.report(before, expired)
-    }
-}
-
-impl<S, K: TaskKind> Pool<S, K> {
-    /// Submits a job, waiting for room in the queue if it is full.
-    ///
-    /// Fails with [`SubmitError::Closed`], handing the job back, if the pool is shut down (also
-    /// while waiting).
-    ///
-    /// # Examples
-    ///
-    /// ```rust ignore-wasm32
-    /// use workcrew::{Job, Pool};
-    ///
-    /// # workcrew::block_on(async {
-    /// let pool = Pool::builder().workers(1).queue(1).build()?;
-    /// let handle = pool.submit(Job::new(|_| async { Ok::<_, String>("done") })).await?;
-    /// assert_eq!(handle.await, Ok("done"));
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn submit<J: IntoTask<K>>(&self, job: J) -> Submit<'_, S, K, J> {
-        Submit { pool: self, job: Some(job), listener: None }
+        self.report(before, timed_out)
     }
 
-    /// Submits a job if there is room now; otherwise hands it back in
-    /// [`SubmitError::Full`] or [`SubmitError::Closed`].
-    ///
-    /// # Examples
-    ///
-    /// ```rust ignore-wasm32
-    /// use workcrew::{Job, Pool, SubmitError};
-    ///
-    /// # workcrew::block_on(async {
-    /// let pool = Pool::builder().workers(1).queue(1).build()?;
-    /// let block = || Job::new(|_| futures_lite::future::pending::<Result<(), ()>>());
-    /// let running = pool.try_submit(block()).unwrap();
-    /// # while pool.metrics().running == 0 { std::thread::yield_now() }
-    /// let queued = pool.try_submit(block()).unwrap();
-    /// match pool.try_submit(block()) {
-    ///     Err(SubmitError::Full(_job)) => {} // handed back
-    ///     other => panic!("expected Full, got {other:?}"),
-    /// }
-    /// pool.abort().await;
-    /// assert!(running.await.unwrap_err().is_cancelled());
-    /// assert!(queued.await.unwrap_err().is_cancelled());
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
     #[allow(clippy::type_complexity)]
-    pub fn try_submit<J: IntoTask<K>>(
+    fn try_submit<J: IntoTask<K>>(
         &self,
         job: J,
-    ) -> Result<JobHandle<J::Output, J::Error, K>, SubmitError<J>> {
+    ) -> Result<Handle<J::Output, J::Error, K>, SubmitError<J>> {
         match self.shared.queue.try_reserve() {
             Ok(permit) => Ok(self.enqueue(permit, job)),
             Err(refused) => Err(self.refuse(refused, job)),
@@ -305,7 +501,7 @@ impl<S, K: TaskKind> Pool<S, K> {
         &self,
         permit: Permit<'_, K::Ref>,
         job: J,
-    ) -> JobHandle<J::Output, J::Error, K> {
+    ) -> Handle<J::Output, J::Error, K> {
         let shared = &*self.shared;
         // The submitted count so far is the new job's id.
         let id = widen(shared.counters.submitted.fetch_add(1, Ordering::Release));
@@ -324,16 +520,25 @@ impl<S, K: TaskKind> Pool<S, K> {
             Refused::Closed => SubmitError::Closed(job),
         }
     }
+
+    fn debug(&self, name: &str, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct(name)
+            .field("workers", &self.shared.workers)
+            .field("capacity", &self.shared.queue.capacity())
+            .field("closed", &self.shared.queue.is_closed())
+            .field("metrics", &self.metrics())
+            .finish()
+    }
 }
 
-impl<S, K: TaskKind> Clone for Pool<S, K> {
+impl<S, K: Kind> Clone for Core<S, K> {
     fn clone(&self) -> Self {
         self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Self { shared: Arc::clone(&self.shared) }
     }
 }
 
-impl<S, K: TaskKind> Drop for Pool<S, K> {
+impl<S, K: Kind> Drop for Core<S, K> {
     /// The last handle closes the pool; the workers finish what is queued, then stop.
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -342,54 +547,89 @@ impl<S, K: TaskKind> Drop for Pool<S, K> {
     }
 }
 
-impl<S, K: TaskKind> core::fmt::Debug for Pool<S, K> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Pool")
-            .field("workers", &self.workers())
-            .field("capacity", &self.capacity())
-            .field("closed", &self.is_closed())
-            .field("metrics", &self.metrics())
-            .finish()
-    }
-}
+// --- submitting ---------------------------------------------------------------------------------
 
 /// The future of [`Pool::submit`]: waits for room in the queue, then enqueues the job.
 #[must_use = "a submission does nothing unless awaited"]
-pub struct Submit<'a, S, K: TaskKind, J> {
-    pool: &'a Pool<S, K>,
+pub struct Submit<'a, S, J>(SubmitCore<'a, S, SendKind, J>);
+
+/// The future of [`LocalPool::submit`]: waits for room in the queue, then enqueues the job.
+#[must_use = "a submission does nothing unless awaited"]
+pub struct LocalSubmit<'a, S, J>(SubmitCore<'a, S, LocalKind, J>);
+
+impl<S, F, Fut, T, E, P> Future for Submit<'_, S, Job<F, P>>
+where
+    F: FnMut(Attempt) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    P: RetryIf<E> + Send + 'static,
+{
+    type Output = Result<JobHandle<T, E>, SubmitError<Job<F, P>>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.poll(cx).map(|r| r.map(JobHandle::from_inner))
+    }
+}
+
+impl<S, F, Fut, T, E, P> Future for LocalSubmit<'_, S, Job<F, P>>
+where
+    F: FnMut(Attempt) -> Fut + 'static,
+    Fut: Future<Output = Result<T, E>> + 'static,
+    T: 'static,
+    E: 'static,
+    P: RetryIf<E> + 'static,
+{
+    type Output = Result<LocalJobHandle<T, E>, SubmitError<Job<F, P>>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.poll(cx).map(|r| r.map(LocalJobHandle::from_inner))
+    }
+}
+
+impl<S, J> core::fmt::Debug for Submit<'_, S, J> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Submit").field("pending", &self.0.job.is_some()).finish()
+    }
+}
+
+impl<S, J> core::fmt::Debug for LocalSubmit<'_, S, J> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("LocalSubmit").field("pending", &self.0.job.is_some()).finish()
+    }
+}
+
+/// A submission of either kind: waits for a place in the queue, then enqueues the job.
+struct SubmitCore<'a, S, K: Kind, J> {
+    core: &'a Core<S, K>,
     job: Option<J>,
     listener: Option<EventListener>,
 }
 
-// The job is only ever moved out whole, never pinned: `Submit` need not be pinned either.
-impl<S, K: TaskKind, J> Unpin for Submit<'_, S, K, J> {}
+// The job is only ever moved out whole, never pinned: a submission need not be pinned either.
+impl<S, K: Kind, J> Unpin for SubmitCore<'_, S, K, J> {}
 
-impl<S, K: TaskKind, J: IntoTask<K>> Future for Submit<'_, S, K, J> {
-    type Output = Result<JobHandle<J::Output, J::Error, K>, SubmitError<J>>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let pool = this.pool;
-        let reserved = match pool.shared.queue.poll_reserve(&mut this.listener, cx) {
+impl<S, K: Kind, J: IntoTask<K>> SubmitCore<'_, S, K, J> {
+    #[allow(clippy::type_complexity)]
+    fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Handle<J::Output, J::Error, K>, SubmitError<J>>> {
+        let core = self.core;
+        let reserved = match core.shared.queue.poll_reserve(&mut self.listener, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(reserved) => reserved,
         };
-        let job = this.job.take().expect("Submit polled after it completed");
+        let job = self.job.take().expect("Submit polled after it completed");
         Poll::Ready(match reserved {
-            Ok(permit) => Ok(pool.enqueue(permit, job)),
-            Err(refused) => Err(pool.refuse(refused, job)),
+            Ok(permit) => Ok(core.enqueue(permit, job)),
+            Err(refused) => Err(core.refuse(refused, job)),
         })
     }
 }
 
-impl<S, K: TaskKind, J> core::fmt::Debug for Submit<'_, S, K, J> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Submit").field("pending", &self.job.is_some()).finish()
-    }
-}
-
 /// Waits for the workers to stop (see `Pool::workers_done`).
-struct WorkersDone<'a, S, K: TaskKind> {
+struct WorkersDone<'a, S, K: Kind> {
     shared: &'a Shared<S, K>,
     listener: Option<EventListener>,
     /// The caller is one of the pool's jobs, outside its poll (see `Pool::drain`).
@@ -398,7 +638,7 @@ struct WorkersDone<'a, S, K: TaskKind> {
     counted: bool,
 }
 
-impl<S, K: TaskKind> Future for WorkersDone<'_, S, K> {
+impl<S, K: Kind> Future for WorkersDone<'_, S, K> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
@@ -430,7 +670,7 @@ impl<S, K: TaskKind> Future for WorkersDone<'_, S, K> {
     }
 }
 
-impl<S, K: TaskKind> Drop for WorkersDone<'_, S, K> {
+impl<S, K: Kind> Drop for WorkersDone<'_, S, K> {
     fn drop(&mut self) {
         if self.counted {
             self.shared.waiting_in_shutdown.fetch_sub(1, Ordering::AcqRel);

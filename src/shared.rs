@@ -10,7 +10,8 @@ use crate::cell::RunJob;
 use crate::metrics::{Counters, PoolCounters};
 use crate::queue::Queue;
 use crate::sync::{widen, AtomicBool, AtomicUsize, Counter, Ordering};
-use crate::{Backoff, JobEvent, Metrics, TaskKind};
+use crate::task::Kind;
+use crate::{Backoff, JobEvent, Metrics};
 
 /// Retry and timeout settings a job inherits unless it sets its own.
 #[derive(Clone, Copy, Debug)]
@@ -24,7 +25,7 @@ pub(crate) struct Defaults {
 
 /// State shared by the pool's handles and its workers. Jobs do not point here: a job's cell
 /// holds only the job.
-pub(crate) struct Shared<S, K: TaskKind> {
+pub(crate) struct Shared<S, K: Kind> {
     pub(crate) queue: Queue<K::Ref>,
     pub(crate) sleeper: S,
     pub(crate) defaults: Defaults,
@@ -49,7 +50,7 @@ pub(crate) struct Shared<S, K: TaskKind> {
     observer: Option<Box<K::Observer>>,
 }
 
-impl<S, K: TaskKind> Shared<S, K> {
+impl<S, K: Kind> Shared<S, K> {
     pub(crate) fn new(
         sleeper: S,
         workers: usize,
@@ -126,7 +127,7 @@ impl<S, K: TaskKind> Shared<S, K> {
     }
 }
 
-impl<S, K: TaskKind> core::fmt::Debug for Shared<S, K> {
+impl<S, K: Kind> core::fmt::Debug for Shared<S, K> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Shared").field("workers", &self.workers).finish_non_exhaustive()
     }
@@ -135,9 +136,9 @@ impl<S, K: TaskKind> core::fmt::Debug for Shared<S, K> {
 #[cfg(all(test, feature = "std", not(loom)))]
 mod tests {
     use super::*;
-    use crate::Task;
+    use crate::task::SendKind;
 
-    fn shared(jitter_seed: Option<u64>) -> Shared<(), Task> {
+    fn shared(jitter_seed: Option<u64>) -> Shared<(), SendKind> {
         let backoff = Backoff::none();
         let defaults = Defaults { retries: 0, timeout: None, backoff, jitter_seed };
         Shared::new((), 1, 1, defaults, None)
@@ -145,8 +146,9 @@ mod tests {
 
     #[test]
     fn a_jitter_seed_repeats_the_sequence() {
-        let draw =
-            |s: &Shared<(), Task>| -> std::vec::Vec<u64> { (0..4).map(|_| s.random()).collect() };
+        let draw = |s: &Shared<(), SendKind>| -> std::vec::Vec<u64> {
+            (0..4).map(|_| s.random()).collect()
+        };
         let (a, b, c) = (shared(Some(7)), shared(Some(7)), shared(Some(8)));
         let first = draw(&a);
         assert_eq!(first, draw(&b), "same seed, same numbers");

@@ -1,9 +1,9 @@
 //! How a [`Job`] becomes a queued task: one [`Cell`] allocation, seen by the queue and the
 //! worker as a type-erased [`RunJob`], and by the handle as a typed [`JobHandle`].
 //!
-//! Two kinds of pool share the one core: [`Task`] pools, whose jobs (and observer) may move
-//! between threads, and [`LocalTask`] pools for single-threaded executors (the browser,
-//! embedded), whose jobs may hold `!Send` values such as JavaScript objects.
+//! Two kinds of pool share the one core: [`Pool`](crate::Pool), whose jobs (and observer) may
+//! move between threads, and [`LocalPool`](crate::LocalPool) for single-threaded executors (the
+//! browser, embedded), whose jobs may hold `!Send` values such as JavaScript objects.
 
 use alloc::boxed::Box;
 use core::future::Future;
@@ -12,10 +12,11 @@ use core::task::Poll;
 
 use crate::attempt::{run_attempt, Ended};
 use crate::cell::{Cell, Overrides, RunJob};
+use crate::handle::Handle;
 use crate::metrics::Counters;
 use crate::shared::Shared;
 use crate::sync::Arc;
-use crate::{Attempt, Job, JobError, JobEvent, JobHandle, RetryIf, Sleeper};
+use crate::{Attempt, Job, JobError, JobEvent, RetryIf, Sleeper};
 
 /// `Arc::new(cell)` as an `Arc<dyn …>`. `portable_atomic_util::Arc` (and loom's) cannot
 /// coerce to `dyn` on stable Rust, so there it goes through a `Box` (one more short-lived
@@ -33,69 +34,59 @@ macro_rules! erase {
     }};
 }
 
-/// Marks a pool whose jobs are `Send`: what the built-in runtime and multi-threaded executors
-/// run. The default kind of [`Pool`](crate::Pool).
+/// The kind of a [`Pool`](crate::Pool): its jobs and observer are `Send`, so they may move
+/// between threads.
 #[derive(Debug)]
-pub enum Task {}
+pub(crate) enum SendKind {}
 
-/// Marks a pool for a single-threaded executor (the browser, embedded executors): its jobs and
-/// observer need not be `Send`. See [`PoolBuilder::local`](crate::PoolBuilder::local).
+/// The kind of a [`LocalPool`](crate::LocalPool), for single-threaded executors (the browser,
+/// embedded): its jobs and observer need not be `Send`.
 #[derive(Debug)]
-pub enum LocalTask {}
+pub(crate) enum LocalKind {}
 
-pub(crate) mod sealed {
-    use super::*;
+/// What differs between the two kinds of pool: the queued reference to a job's cell and the
+/// observer's bounds. Everything else is one core, generic over the kind.
+pub(crate) trait Kind: 'static {
+    /// A job's cell, type-erased: `Send + Sync` for [`SendKind`].
+    type Job: ?Sized + RunJob;
+    /// A shared reference to a job's cell.
+    type Ref: Clone;
+    /// The observer a pool of this kind accepts.
+    type Observer: ?Sized + Fn(&JobEvent<'_>);
+    /// The cell behind a reference.
+    fn job(r: &Self::Ref) -> &Self::Job;
+}
 
-    /// What differs between the two kinds of pool: the queued reference to a job's cell and
-    /// the observer's bounds.
-    pub trait Kind: 'static {
-        /// A job's cell, type-erased: `Send + Sync` for [`Task`] pools.
-        type Job: ?Sized + RunJob;
-        /// A shared reference to a job's cell.
-        type Ref: Clone;
-        /// The observer a pool of this kind accepts.
-        type Observer: ?Sized + Fn(&JobEvent<'_>);
-        /// The cell behind a reference.
-        fn job(r: &Self::Ref) -> &Self::Job;
-    }
-
-    impl Kind for Task {
-        type Job = dyn RunJob + Send + Sync;
-        type Ref = Arc<Self::Job>;
-        type Observer = dyn Fn(&JobEvent<'_>) + Send + Sync;
-        fn job(r: &Self::Ref) -> &Self::Job {
-            &**r
-        }
-    }
-
-    impl Kind for LocalTask {
-        type Job = dyn RunJob;
-        type Ref = Arc<Self::Job>;
-        type Observer = dyn Fn(&JobEvent<'_>);
-        fn job(r: &Self::Ref) -> &Self::Job {
-            &**r
-        }
+impl Kind for SendKind {
+    type Job = dyn RunJob + Send + Sync;
+    type Ref = Arc<Self::Job>;
+    type Observer = dyn Fn(&JobEvent<'_>) + Send + Sync;
+    fn job(r: &Self::Ref) -> &Self::Job {
+        &**r
     }
 }
 
-/// The kind of a pool: [`Task`] or [`LocalTask`]. Sealed.
-pub trait TaskKind: sealed::Kind {}
-impl TaskKind for Task {}
-impl TaskKind for LocalTask {}
+impl Kind for LocalKind {
+    type Job = dyn RunJob;
+    type Ref = Arc<Self::Job>;
+    type Observer = dyn Fn(&JobEvent<'_>);
+    fn job(r: &Self::Ref) -> &Self::Job {
+        &**r
+    }
+}
 
-/// Something a pool of kind `K` can run: implemented by [`Job`], with `Send` bounds for
-/// [`Task`] pools and without them for [`LocalTask`] pools.
-pub trait IntoTask<K: TaskKind>: Sized {
+/// A job a pool of kind `K` can run: [`Job`], with `Send` bounds for [`SendKind`] and without
+/// them for [`LocalKind`]. The public `submit` methods state these bounds themselves.
+pub(crate) trait IntoTask<K: Kind>: Sized {
     /// The job's value.
     type Output;
     /// The job's error.
     type Error;
-
-    #[doc(hidden)]
-    fn into_task(self, id: u64) -> (K::Ref, JobHandle<Self::Output, Self::Error, K>);
+    /// The job's cell, once as the queue's reference and once as the handle's.
+    fn into_task(self, id: u64) -> (K::Ref, Handle<Self::Output, Self::Error, K>);
 }
 
-impl<F, Fut, T, E, P> IntoTask<Task> for Job<F, P>
+impl<F, Fut, T, E, P> IntoTask<SendKind> for Job<F, P>
 where
     F: FnMut(Attempt) -> Fut + Send + 'static,
     Fut: Future<Output = Result<T, E>> + Send + 'static,
@@ -106,15 +97,15 @@ where
     type Output = T;
     type Error = E;
 
-    fn into_task(self, id: u64) -> (<Task as sealed::Kind>::Ref, JobHandle<T, E, Task>) {
+    fn into_task(self, id: u64) -> (<SendKind as Kind>::Ref, Handle<T, E, SendKind>) {
         let (func, retry_if, overrides) = self.into_parts();
         let cell = Cell::new(id, func, retry_if, overrides);
         let cell: Arc<dyn RunJob + Send + Sync> = erase!(cell, dyn RunJob + Send + Sync);
-        (Arc::clone(&cell), JobHandle::new(cell, id))
+        (Arc::clone(&cell), Handle::new(cell, id))
     }
 }
 
-impl<F, Fut, T, E, P> IntoTask<LocalTask> for Job<F, P>
+impl<F, Fut, T, E, P> IntoTask<LocalKind> for Job<F, P>
 where
     F: FnMut(Attempt) -> Fut + 'static,
     Fut: Future<Output = Result<T, E>> + 'static,
@@ -125,11 +116,11 @@ where
     type Output = T;
     type Error = E;
 
-    fn into_task(self, id: u64) -> (<LocalTask as sealed::Kind>::Ref, JobHandle<T, E, LocalTask>) {
+    fn into_task(self, id: u64) -> (<LocalKind as Kind>::Ref, Handle<T, E, LocalKind>) {
         let (func, retry_if, overrides) = self.into_parts();
         let cell = Cell::new(id, func, retry_if, overrides);
         let cell: Arc<dyn RunJob> = erase!(cell, dyn RunJob);
-        (Arc::clone(&cell), JobHandle::new(cell, id))
+        (Arc::clone(&cell), Handle::new(cell, id))
     }
 }
 
@@ -151,7 +142,7 @@ impl<F, P> Job<F, P> {
 /// settle the job exactly once. Its state (attempt number, options, timer) lives in the worker's
 /// future, not in the job's cell. If the loop is dropped before it ends (abort, shutdown
 /// deadline), its guard settles the job as cancelled.
-pub(crate) fn run_job<'a, S: Sleeper, K: TaskKind>(
+pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     shared: &'a Shared<S, K>,
     counters: &'a Counters,
     job: &'a K::Job,
@@ -197,7 +188,7 @@ pub(crate) fn run_job<'a, S: Sleeper, K: TaskKind>(
 
 /// Maps how an attempt ended to the job's error (if it ends now) and whether a retry is
 /// allowed, counting and reporting the attempt's end. `None`: the job succeeded.
-fn decide<S, K: TaskKind>(
+fn decide<S, K: Kind>(
     shared: &Shared<S, K>,
     counters: &Counters,
     job: u64,
@@ -256,7 +247,7 @@ async fn wait_unless_cancelled<S: Sleeper, J: ?Sized + RunJob>(
 }
 
 /// Settles the job, counts it and reports it, exactly once.
-struct Settle<'a, S, K: TaskKind> {
+struct Settle<'a, S, K: Kind> {
     shared: &'a Shared<S, K>,
     counters: &'a Counters,
     job: &'a K::Job,
@@ -264,7 +255,7 @@ struct Settle<'a, S, K: TaskKind> {
     done: bool,
 }
 
-impl<S, K: TaskKind> Settle<'_, S, K> {
+impl<S, K: Kind> Settle<'_, S, K> {
     fn finish(&mut self, error: Option<JobError<()>>) {
         let c = self.counters;
         let (job, attempts) = (self.job.id(), self.attempts);
@@ -283,7 +274,7 @@ impl<S, K: TaskKind> Settle<'_, S, K> {
     }
 }
 
-impl<S, K: TaskKind> Drop for Settle<'_, S, K> {
+impl<S, K: Kind> Drop for Settle<'_, S, K> {
     fn drop(&mut self) {
         if !self.done {
             self.job.drop_attempt();

@@ -11,11 +11,11 @@ use event_listener::EventListener;
 use crate::cell::RunJob;
 use crate::shared::Shared;
 use crate::sync::{Arc, Ordering};
-use crate::task::run_job;
-use crate::{Sleeper, TaskKind};
+use crate::task::{run_job, Kind};
+use crate::Sleeper;
 
 /// Worker `index`: runs jobs until the pool is closed and its queue is empty, or it is aborted.
-pub(crate) fn work<S: Sleeper, K: TaskKind>(
+pub(crate) fn work<S: Sleeper, K: Kind>(
     shared: Arc<Shared<S, K>>,
     index: usize,
 ) -> impl Future<Output = ()> {
@@ -51,7 +51,7 @@ pub(crate) fn work<S: Sleeper, K: TaskKind>(
 }
 
 /// Completes once the pool is aborted.
-fn aborted<'a, S, K: TaskKind>(
+fn aborted<'a, S, K: Kind>(
     shared: &'a Shared<S, K>,
     listener: &'a mut Option<EventListener>,
 ) -> impl Future<Output = ()> + 'a {
@@ -65,9 +65,9 @@ fn aborted<'a, S, K: TaskKind>(
 /// The last worker out closes the queue and cancels whatever is still in it: with no worker
 /// left nothing would run those jobs. Submissions are refused from then on
 /// ([`SubmitError::Closed`](crate::SubmitError::Closed)), and `Metrics::workers` shows 0.
-struct ExitGuard<S, K: TaskKind>(Arc<Shared<S, K>>);
+struct ExitGuard<S, K: Kind>(Arc<Shared<S, K>>);
 
-impl<S, K: TaskKind> Drop for ExitGuard<S, K> {
+impl<S, K: Kind> Drop for ExitGuard<S, K> {
     fn drop(&mut self) {
         let shared = &*self.0;
         if shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -83,7 +83,7 @@ impl<S, K: TaskKind> Drop for ExitGuard<S, K> {
 /// Whether the caller is inside a poll of one of `shared`'s jobs: how a shutdown started from
 /// inside a job knows not to wait for its own worker.
 #[cfg(feature = "std")]
-pub(crate) fn inside_job<S, K: TaskKind>(shared: &Shared<S, K>) -> bool {
+pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> bool {
     POLLING.with(|p| p.get() == shared as *const _ as usize)
 }
 
@@ -91,7 +91,7 @@ pub(crate) fn inside_job<S, K: TaskKind>(shared: &Shared<S, K>) -> bool {
 /// job, which is exact on single-threaded executors (the browser, embedded), the ones `no_std`
 /// users run.
 #[cfg(not(feature = "std"))]
-pub(crate) fn inside_job<S, K: TaskKind>(shared: &Shared<S, K>) -> bool {
+pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> bool {
     shared.polling.load(Ordering::Acquire) > 0
 }
 
@@ -102,7 +102,7 @@ std::thread_local! {
 }
 
 /// Runs `poll` (a poll of a job's attempt) marked as inside one of `shared`'s jobs.
-pub(crate) fn polling_job<S, K: TaskKind, R>(shared: &Shared<S, K>, poll: impl FnOnce() -> R) -> R {
+pub(crate) fn polling_job<S, K: Kind, R>(shared: &Shared<S, K>, poll: impl FnOnce() -> R) -> R {
     #[cfg(feature = "std")]
     {
         let outer = POLLING.with(|p| p.replace(shared as *const _ as usize));

@@ -7,9 +7,10 @@
 use std::future::Future;
 use std::time::Duration;
 
+use workcrew::native::{NativeTimer, Sleep};
 use workcrew::{
-    Attempt, Backoff, BuildError, Job, JobError, JobHandle, Metrics, NativeTimer, Pool,
-    PoolBuilder, ShutdownReport, Submit, SubmitError,
+    Attempt, Backoff, BuildError, Job, JobError, JobHandle, LocalJobHandle, LocalPool,
+    LocalPoolBuilder, LocalSubmit, Metrics, Pool, PoolBuilder, ShutdownReport, Submit, SubmitError,
 };
 
 fn send<T: Send>() {}
@@ -30,8 +31,8 @@ fn public_types_are_send_and_sync() {
     send::<JobHandle<u32, ()>>();
     sync::<JobHandle<u32, ()>>();
     unpin::<JobHandle<u32, ()>>();
-    send::<Submit<'static, Sleeper, workcrew::Task, EmptyJob>>();
-    unpin::<Submit<'static, Sleeper, workcrew::Task, EmptyJob>>();
+    send::<Submit<'static, Sleeper, EmptyJob>>();
+    unpin::<Submit<'static, Sleeper, EmptyJob>>();
     send::<EmptyJob>();
     send::<Attempt>();
     send::<Backoff>();
@@ -43,7 +44,12 @@ fn public_types_are_send_and_sync() {
     sync::<BuildError>();
     send::<SubmitError<EmptyJob>>();
     send::<NativeTimer>();
-    send::<workcrew::Sleep>();
+    send::<Sleep>();
+    // A local pool's handles are `Unpin` futures too (`Send` they are not: their jobs need not be).
+    unpin::<LocalJobHandle<u32, ()>>();
+    unpin::<LocalSubmit<'static, Sleeper, EmptyJob>>();
+    unpin::<LocalPool<Sleeper>>();
+    unpin::<LocalPoolBuilder<Sleeper>>();
 }
 
 #[test]
@@ -53,6 +59,14 @@ fn the_pools_futures_are_send() {
     // Made, checked and dropped unpolled: nothing runs.
     send_future(pool.submit(job));
     send_future(pool.shutdown());
-    send_future(pool.shutdown_with_deadline(Duration::from_millis(1)));
+    send_future(pool.shutdown_timeout(Duration::from_millis(1)));
     send_future(pool.abort());
+}
+
+#[test]
+fn a_pools_workers_are_send_futures_for_multi_threaded_executors() {
+    let (_pool, workers) = PoolBuilder::new(NativeTimer).workers(2).build_workers().unwrap();
+    for worker in workers {
+        send_future(worker);
+    }
 }

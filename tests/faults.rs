@@ -19,9 +19,8 @@ use std::time::Duration;
 
 use common::{clock_pool, Clock, ClockSleep, Sim, MS};
 use futures_lite::future;
-use workcrew::{
-    Backoff, Job, JobError, JobEvent, LocalTask, NativeTimer, Pool, PoolBuilder, Sleeper,
-};
+use workcrew::native::NativeTimer;
+use workcrew::{Backoff, Job, JobError, JobEvent, LocalPoolBuilder, Pool, PoolBuilder, Sleeper};
 
 /// Panics when dropped: a closure, value, error or future with a buggy destructor.
 struct Bomb;
@@ -222,8 +221,8 @@ fn a_job_submits_to_its_own_pool_and_awaits_the_results() {
             }
         }))
         .unwrap();
-    assert_eq!(workcrew::block_on(parent), Ok((190, 21)));
-    let report = workcrew::block_on(pool.shutdown());
+    assert_eq!(workcrew::native::block_on(parent), Ok((190, 21)));
+    let report = workcrew::native::block_on(pool.shutdown());
     assert_eq!(report.metrics.succeeded, 21);
 }
 
@@ -243,12 +242,12 @@ fn a_shutdown_from_inside_a_job_waits_for_the_other_workers_and_completes() {
             async move { Ok::<_, ()>(p.shutdown().await) }
         }))
         .unwrap();
-    let report = workcrew::block_on(stopper).unwrap();
+    let report = workcrew::native::block_on(stopper).unwrap();
     assert!(sibling.is_finished(), "the shutdown waited for the other worker's job");
     assert_eq!(report.metrics.succeeded, 1, "the sibling; the stopper itself was still running");
-    assert_eq!(workcrew::block_on(sibling), Ok("sibling"));
+    assert_eq!(workcrew::native::block_on(sibling), Ok("sibling"));
     assert!(pool.is_closed());
-    let last = workcrew::block_on(pool.shutdown());
+    let last = workcrew::native::block_on(pool.shutdown());
     assert_eq!((last.metrics.succeeded, last.metrics.workers), (2, 0));
 }
 
@@ -267,11 +266,11 @@ fn a_shutdown_from_inside_the_only_worker_returns_and_the_queue_behind_it_still_
         }))
         .unwrap();
     let behind: Vec<_> = (0..3).map(|i| pool.try_submit(ok(i)).unwrap()).collect();
-    assert_eq!(workcrew::block_on(stopper), Ok(3), "it returned with 3 jobs still queued");
+    assert_eq!(workcrew::native::block_on(stopper), Ok(3), "it returned with 3 jobs still queued");
     for (i, h) in behind.into_iter().enumerate() {
-        assert_eq!(workcrew::block_on(h), Ok(i as u32), "none is lost");
+        assert_eq!(workcrew::native::block_on(h), Ok(i as u32), "none is lost");
     }
-    assert_eq!(workcrew::block_on(pool.shutdown()).metrics.succeeded, 4);
+    assert_eq!(workcrew::native::block_on(pool.shutdown()).metrics.succeeded, 4);
 }
 
 #[test]
@@ -290,9 +289,9 @@ fn an_abort_from_inside_a_job_cancels_it_too_and_completes() {
             }
         }))
         .unwrap();
-    assert_eq!(workcrew::block_on(aborter), Err(JobError::Cancelled { attempts: 1 }));
-    assert_eq!(workcrew::block_on(hang), Err(JobError::Cancelled { attempts: 1 }));
-    let report = workcrew::block_on(pool.shutdown());
+    assert_eq!(workcrew::native::block_on(aborter), Err(JobError::Cancelled { attempts: 1 }));
+    assert_eq!(workcrew::native::block_on(hang), Err(JobError::Cancelled { attempts: 1 }));
+    let report = workcrew::native::block_on(pool.shutdown());
     assert_eq!((report.metrics.cancelled, report.metrics.workers), (2, 0));
 }
 
@@ -300,10 +299,10 @@ fn an_abort_from_inside_a_job_cancels_it_too_and_completes() {
 fn a_local_pool_job_submits_and_shuts_down_its_own_pool() {
     let mut sim = Sim::new();
     let (pool, workers) =
-        PoolBuilder::new(|_: Duration| async {}).local().workers(2).build_workers().unwrap();
+        LocalPoolBuilder::new(|_: Duration| async {}).workers(2).build_workers().unwrap();
     workers.into_iter().for_each(|w| sim.spawn(w));
     let p = pool.clone();
-    let parent: workcrew::JobHandle<u32, (), LocalTask> = pool
+    let parent: workcrew::LocalJobHandle<u32, ()> = pool
         .try_submit(Job::new(move |_| {
             // Not `Send`: fine in a local pool.
             let p = std::rc::Rc::new(p.clone());

@@ -112,7 +112,7 @@ fn run(order: &[Action], reverse: bool) {
             Action::Shutdown => {
                 let (p, r) = (pool.clone(), report.clone());
                 sim.spawn(async move {
-                    *r.borrow_mut() = Some(p.shutdown_with_deadline(TICK * 3).await);
+                    *r.borrow_mut() = Some(p.shutdown_timeout(TICK * 3).await);
                 });
                 sim.run_until_stalled();
             }

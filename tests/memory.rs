@@ -13,7 +13,7 @@ use wasm_bindgen_test::wasm_bindgen_test as test;
 // In a browser run of `wasm-pack test` (see `build.rs`), these tests run in the browser.
 #[cfg(wasm_browser_test)]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
-use workcrew::{Job, PoolBuilder};
+use workcrew::{Job, LocalPoolBuilder};
 
 struct Counting;
 
@@ -44,12 +44,8 @@ static ALLOCATOR: Counting = Counting;
 fn heap_bytes_per_queued_job_on_a_32_bit_target() {
     const N: usize = 10_000;
     // A local pool whose workers nobody polls: every job stays queued.
-    let (pool, _workers) = PoolBuilder::new(|_: Duration| async {})
-        .local()
-        .workers(1)
-        .queue(N)
-        .build_workers()
-        .unwrap();
+    let (pool, _workers) =
+        LocalPoolBuilder::new(|_: Duration| async {}).workers(1).queue(N).build_workers().unwrap();
     let mut handles = Vec::with_capacity(N);
     let before = LIVE.load(Relaxed);
     for i in 0..N as u64 {

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::{Count, DropFlag};
 use futures_lite::future;
-use workcrew::{block_on, Backoff, Job, JobError, NativeTimer, Pool, Sleeper};
+use workcrew::native::{block_on, NativeTimer};
+use workcrew::{Backoff, Job, JobError, Pool, Sleeper};
 
 #[test]
 fn the_built_in_runtime_runs_jobs_on_its_worker_threads() {
@@ -93,13 +94,13 @@ fn native_timer_works_outside_block_on() {
 }
 
 #[test]
-fn shutdown_with_deadline_cancels_real_hanging_work() {
+fn shutdown_timeout_cancels_real_hanging_work() {
     let pool = Pool::builder().workers(2).build().unwrap();
     let handles: Vec<_> = (0..4)
         .map(|_| pool.try_submit(Job::new(|_| future::pending::<Result<(), ()>>())).unwrap())
         .collect();
-    let report = block_on(pool.shutdown_with_deadline(Duration::from_millis(20)));
-    assert!(report.deadline_expired);
+    let report = block_on(pool.shutdown_timeout(Duration::from_millis(20)));
+    assert!(report.timed_out);
     assert_eq!(report.cancelled, 4);
     for h in handles {
         assert!(block_on(h).unwrap_err().is_cancelled());

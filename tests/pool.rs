@@ -405,7 +405,7 @@ fn shutdown_drains_everything_queued_and_is_idempotent() {
         sim.run_until_stalled();
     }
     let report = sim.block(shutdown);
-    assert_eq!((report.completed, report.cancelled, report.deadline_expired), (6, 0, false));
+    assert_eq!((report.completed, report.cancelled, report.timed_out), (6, 0, false));
     assert_eq!(sim.live(), 0, "every worker stopped");
     for (i, h) in handles.into_iter().enumerate() {
         assert_eq!(sim.block(h), Ok(i as u32));
@@ -417,19 +417,19 @@ fn shutdown_drains_everything_queued_and_is_idempotent() {
 }
 
 #[test]
-fn shutdown_with_deadline_cancels_what_is_left() {
+fn shutdown_timeout_cancels_what_is_left() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| b.workers(1).queue(10));
     let quick = pool.try_submit(sleepy(&clock, MS * 10, 1)).unwrap();
     let slow = pool.try_submit(sleepy(&clock, MS * 100, 2)).unwrap();
     let queued = pool.try_submit(sleepy(&clock, MS, 3)).unwrap();
-    let mut shutdown = Box::pin(pool.shutdown_with_deadline(MS * 50));
+    let mut shutdown = Box::pin(pool.shutdown_timeout(MS * 50));
     assert!(sim.poll_once(shutdown.as_mut()).is_none());
     clock.advance(MS * 10);
     sim.run_until_stalled();
     clock.advance(MS * 40);
     let report = sim.block(shutdown);
-    assert!(report.deadline_expired);
+    assert!(report.timed_out);
     assert_eq!((report.completed, report.cancelled), (1, 2));
     assert_eq!(sim.block(quick), Ok(1));
     assert_eq!(sim.block(slow), Err(JobError::Cancelled { attempts: 1 }));
@@ -439,15 +439,15 @@ fn shutdown_with_deadline_cancels_what_is_left() {
 }
 
 #[test]
-fn shutdown_with_deadline_that_is_met_cancels_nothing() {
+fn shutdown_timeout_that_is_met_cancels_nothing() {
     let (mut sim, clock) = (Sim::new(), Clock::new());
     let pool = clock_pool(&mut sim, &clock, |b| b.workers(1));
     let h = pool.try_submit(sleepy(&clock, MS * 10, 1)).unwrap();
-    let mut shutdown = Box::pin(pool.shutdown_with_deadline(MS * 50));
+    let mut shutdown = Box::pin(pool.shutdown_timeout(MS * 50));
     assert!(sim.poll_once(shutdown.as_mut()).is_none());
     clock.advance(MS * 10);
     let report = sim.block(shutdown);
-    assert!(!report.deadline_expired);
+    assert!(!report.timed_out);
     assert_eq!(sim.block(h), Ok(1));
     assert_eq!(clock.armed(), 0);
 }

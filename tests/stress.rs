@@ -13,7 +13,8 @@ use std::thread;
 use std::time::Duration;
 
 use futures_lite::future;
-use workcrew::{block_on, Backoff, Job, JobError, NativeTimer, Pool, Sleeper};
+use workcrew::native::{block_on, NativeTimer};
+use workcrew::{Backoff, Job, JobError, Pool, Sleeper};
 
 /// Yields once: the job gives its worker back to the executor, as at an await point.
 struct YieldNow(bool);
@@ -133,7 +134,7 @@ fn submitters_cancels_and_a_deadline_shutdown_lose_nothing() {
         while accepted.load(Ordering::SeqCst) < 200 {
             thread::yield_now();
         }
-        let report = block_on(pool.shutdown_with_deadline(Duration::from_millis(20)));
+        let report = block_on(pool.shutdown_timeout(Duration::from_millis(20)));
         let (mut n, mut ok, mut failed, mut cancelled, mut refused) =
             (0u64, 0u64, 0u64, 0u64, 0u64);
         let mut after_settle = Vec::new();

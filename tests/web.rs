@@ -195,12 +195,12 @@ async fn abort_settles_every_promise_and_aborts_running_attempts() {
 }
 
 #[test]
-async fn shutdown_drains_or_cancels_at_its_deadline() {
+async fn shutdown_drains_or_cancels_at_its_timeout() {
     let pool = WorkPool::new(json(r#"{"workers":1}"#)).unwrap();
     let quick = settled(&pool.submit(after(5, &"quick".into()).into(), JsValue::UNDEFINED));
     let slow = settled(&pool.submit(after(10_000, &"slow".into()).into(), JsValue::UNDEFINED));
-    let report = JsFuture::from(pool.shutdown(json(r#"{"deadline":50}"#))).await.unwrap();
-    assert_eq!(get(&report, "deadlineExpired").as_bool(), Some(true));
+    let report = JsFuture::from(pool.shutdown(json(r#"{"timeout":50}"#))).await.unwrap();
+    assert_eq!(get(&report, "timedOut").as_bool(), Some(true));
     assert_eq!((num(&report, "completed"), num(&report, "cancelled")), (1.0, 1.0));
     let quick = JsFuture::from(quick).await.unwrap();
     assert_eq!(get(&quick, "v").as_string().unwrap(), "quick");
@@ -369,7 +369,7 @@ async fn bad_options_are_type_or_range_errors_that_name_the_field() {
     }
     let e = pool.try_submit(JsValue::NULL, JsValue::UNDEFINED).unwrap_err();
     assert_eq!(name(&e), "TypeError");
-    let e = outcome(pool.shutdown(json(r#"{"deadline":-3}"#))).await.unwrap_err();
+    let e = outcome(pool.shutdown(json(r#"{"timeout":-3}"#))).await.unwrap_err();
     assert_eq!(name(&e), "RangeError");
     assert!(pool.on_event(3.into()).is_err());
     // None of this touched the pool: it still works.
@@ -433,7 +433,7 @@ function value(r, depth = 0) {
     () => Symbol('s'), () => 10n, () => (depth < 2 ? options(r, depth + 1) : {}),
   ])();
 }
-const KEYS = ['workers', 'queue', 'timeout', 'retries', 'backoff', 'onEvent', 'signal', 'deadline', 'kind', 'delay', 'max', 'factor', 'jitter', 'bogus'];
+const KEYS = ['workers', 'queue', 'timeout', 'retries', 'backoff', 'onEvent', 'signal', 'kind', 'delay', 'max', 'factor', 'jitter', 'bogus'];
 export function options(r, depth = 0) {
   if (r() < 0.1) return value(r, depth + 1);
   const o = {};

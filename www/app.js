@@ -268,16 +268,16 @@ function drawChart() {
 async function stop(kind) {
   if (!pool) return;
   setJobButtons(false);
-  const deadline = $('#deadline').value;
+  const timeout = $('#shutdown-timeout').value;
   setStatus(kind === 'abort' ? 'Aborting…' : 'Draining: finishing every queued and running job…', 'busy');
   const report = kind === 'abort'
     ? await pool.abort()
-    : await pool.shutdown(deadline === '' ? undefined : { deadline: Number(deadline) });
+    : await pool.shutdown(timeout === '' ? undefined : { timeout: Number(timeout) });
   render();
   const m = report.metrics;
   const settled = m.succeeded + m.failed + m.cancelled;
   const balanced = settled === m.submitted;
-  const what = kind === 'abort' ? 'Aborted' : report.deadlineExpired ? 'Deadline passed' : 'Drained';
+  const what = kind === 'abort' ? 'Aborted' : report.timedOut ? 'Timed out' : 'Drained';
   setStatus(
     `${what}: ${report.completed} completed, ${report.cancelled} cancelled. ` +
     (balanced

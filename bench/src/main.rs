@@ -58,7 +58,7 @@ fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
     }
     let pool = builder.build().unwrap();
     let start = Instant::now();
-    let sum = workcrew::block_on(async {
+    let sum = workcrew::native::block_on(async {
         let mut handles = Vec::with_capacity(n);
         for i in 0..n as u64 {
             let job = Job::new(move |a: workcrew::Attempt| async move {
@@ -73,7 +73,7 @@ fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
     });
     let elapsed = start.elapsed();
     assert_eq!(sum, expected_sum(n));
-    workcrew::block_on(pool.shutdown());
+    workcrew::native::block_on(pool.shutdown());
     elapsed
 }
 
@@ -283,13 +283,16 @@ fn memory(variant: &str, n: usize) -> f64 {
             let mut handles = Vec::with_capacity(n);
             let before = live_bytes();
             for i in 0..n as u64 {
-                handles.push(pool.try_submit(Job::new(move |_| async move { Ok::<_, ()>(i) })).unwrap());
+                handles.push(
+                    pool.try_submit(Job::new(move |_| async move { Ok::<_, ()>(i) })).unwrap(),
+                );
             }
             let after = live_bytes();
             assert_eq!(pool.metrics().queued, n as u64);
             open.try_send(()).unwrap();
-            workcrew::block_on(blocker).unwrap();
-            let sum: u64 = handles.into_iter().map(|h| workcrew::block_on(h).unwrap()).sum();
+            workcrew::native::block_on(blocker).unwrap();
+            let sum: u64 =
+                handles.into_iter().map(|h| workcrew::native::block_on(h).unwrap()).sum();
             assert_eq!(sum, expected_sum(n));
             per_job(before, after)
         }
@@ -413,7 +416,9 @@ fn main() {
     let mem_wc = memory_in_child("workcrew", mem_n);
     let mem_ae = memory_in_child("async-executor", mem_n);
     let mem_tokio = memory_in_child("tokio", mem_n);
-    println!("\n### Memory ({mem_n} jobs queued; heap bytes per job beyond its captures and handle)\n");
+    println!(
+        "\n### Memory ({mem_n} jobs queued; heap bytes per job beyond its captures and handle)\n"
+    );
     println!("| variant | bytes per queued job |");
     println!("|---|---:|");
     println!("| workcrew | {mem_wc:.0} |");
@@ -430,11 +435,20 @@ fn main() {
     println!("\n### Targets\n");
     println!("| target | measured | |");
     println!("|---|---:|---|");
-    println!("| W=2 time per job ≤ async-executor's (2 threads) | {ae:.2}× | {} |", check(ae <= 1.0));
-    println!("| W=2 time per job ≤ 2.5× the raw bounded channel's | {raw:.2}× | {} |", check(raw <= 2.5));
+    println!(
+        "| W=2 time per job ≤ async-executor's (2 threads) | {ae:.2}× | {} |",
+        check(ae <= 1.0)
+    );
+    println!(
+        "| W=2 time per job ≤ 2.5× the raw bounded channel's | {raw:.2}× | {} |",
+        check(raw <= 2.5)
+    );
     println!("| ≥ 3× tokio JoinSet's throughput | {joinset:.2}× | {} |", check(joinset >= 3.0));
     println!("| W=8 ≥ 0.9× the throughput of W=2 | {w8:.2}× | {} |", check(w8 >= 0.9));
-    println!("| timeout-armed job ≤ 1.15× a plain one | {timeout:.2}× | {} |", check(timeout <= 1.15));
+    println!(
+        "| timeout-armed job ≤ 1.15× a plain one | {timeout:.2}× | {} |",
+        check(timeout <= 1.15)
+    );
     println!("| ≤ 64 heap bytes per queued job | {mem_wc:.0} B | {} |", check(mem_wc <= 64.0));
     println!("| (retry-heavy job, 3 attempts, vs plain) | {retries:.2}× | |");
 }

@@ -30,7 +30,7 @@ impl Wake for Signal {
 
 /// Runs `future` to completion on the current thread.
 ///
-/// [`NativeTimer`](crate::NativeTimer) sleeps polled inside are served by this thread's own
+/// [`NativeTimer`](super::NativeTimer) sleeps polled inside are served by this thread's own
 /// timer, without a helper thread. The built-in pool runs each worker with it; use it to wait
 /// on a pool from synchronous code.
 ///
@@ -38,10 +38,11 @@ impl Wake for Signal {
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use workcrew::{NativeTimer, Sleeper};
+/// use workcrew::native::NativeTimer;
+/// use workcrew::Sleeper;
 ///
 /// let start = Instant::now();
-/// workcrew::block_on(NativeTimer.sleep(Duration::from_millis(10)));
+/// workcrew::native::block_on(NativeTimer.sleep(Duration::from_millis(10)));
 /// assert!(start.elapsed() >= Duration::from_millis(10));
 /// ```
 pub fn block_on<F: Future>(future: F) -> F::Output {

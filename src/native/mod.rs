@@ -23,7 +23,7 @@ pub use timer::{NativeTimer, Sleep};
 
 use std::string::ToString;
 
-use crate::{BuildError, Pool, PoolBuilder, Sleeper, Task};
+use crate::{BuildError, Pool, PoolBuilder, Sleeper};
 
 impl Pool<NativeTimer> {
     /// A builder for a pool on the built-in runtime: worker threads and [`NativeTimer`].
@@ -40,7 +40,7 @@ impl Pool<NativeTimer> {
     }
 }
 
-impl<S> PoolBuilder<S, Task>
+impl<S> PoolBuilder<S>
 where
     S: Sleeper + Send + Sync + 'static,
     S::Sleep: Send,

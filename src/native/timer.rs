@@ -16,7 +16,7 @@ use crate::Sleeper;
 /// The built-in runtime's [`Sleeper`].
 ///
 /// Creating a sleep reads the clock and nothing more; the first poll arms it. Inside
-/// [`block_on`](crate::block_on) (so in every built-in worker) arming is a map insert on the
+/// [`block_on`](super::block_on) (so in every built-in worker) arming is a map insert on the
 /// current thread; elsewhere a shared timer thread serves it. A duration too large to add to
 /// the clock sleeps forever.
 ///
@@ -24,7 +24,8 @@ use crate::Sleeper;
 ///
 /// ```
 /// use std::time::{Duration, Instant};
-/// use workcrew::{NativeTimer, Sleeper};
+/// use workcrew::native::NativeTimer;
+/// use workcrew::Sleeper;
 ///
 /// // Works from any thread and any executor, not only the built-in one.
 /// let start = Instant::now();

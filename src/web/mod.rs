@@ -26,14 +26,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::{
-    JobError, JobEvent, LocalTask, Metrics, Pool, PoolBuilder, ShutdownReport, SubmitError,
+    JobError, JobEvent, LocalPool, LocalPoolBuilder, Metrics, ShutdownReport, SubmitError,
 };
 use options::{JobOptions, PoolOptions};
 
 /// A worker pool for JavaScript. See the module docs and the TypeScript declarations.
 #[wasm_bindgen(skip_typescript)]
 pub struct WorkPool {
-    pool: Pool<WebTimer, LocalTask>,
+    pool: LocalPool<WebTimer>,
     listener: Rc<RefCell<Option<Function>>>,
     /// Calls of the listener that threw (each caught and logged).
     listener_errors: Rc<core::cell::Cell<u64>>,
@@ -60,13 +60,12 @@ impl WorkPool {
         let observer = Rc::clone(&listener);
         let listener_errors = Rc::new(core::cell::Cell::new(0));
         let errors = Rc::clone(&listener_errors);
-        let mut builder = PoolBuilder::new(WebTimer)
-            .local()
+        let mut builder = LocalPoolBuilder::new(WebTimer)
             .workers(o.workers)
             .queue(o.queue)
             .retries(o.retries)
             .backoff(o.backoff)
-            .on_local_event(move |event| {
+            .on_event(move |event| {
                 // Cloned out, so a listener may replace itself or submit more jobs.
                 let listener = observer.borrow().clone();
                 if let Some(f) = listener {
@@ -127,12 +126,12 @@ impl WorkPool {
         metrics_object(&self.pool.metrics(), self.listener_errors.get()).into()
     }
 
-    /// `shutdown({ deadline })`: drain, or drain until `deadline` ms, then cancel the rest.
+    /// `shutdown({ timeout })`: drain, or drain for at most `timeout` ms, then cancel the rest.
     ///
     /// Called by one of the pool's own jobs before its first `await`, it is recognised as the
     /// job's own (see `ctx.shutdown`); later in a job, use `ctx.shutdown`.
     pub fn shutdown(&self, options: JsValue) -> Promise {
-        let from_job = self.pool.is_inside_own_job();
+        let from_job = self.pool.core().is_inside_own_job();
         shutdown_promise(self.pool.clone(), &options, from_job, Rc::clone(&self.listener_errors))
     }
 
@@ -181,19 +180,19 @@ impl WorkPool {
 /// A shutdown's promise. `from_job`: started by one of the pool's jobs, so it waits for every
 /// other worker but not for the caller's own (which is busy running the caller).
 fn shutdown_promise(
-    pool: Pool<WebTimer, LocalTask>,
+    pool: LocalPool<WebTimer>,
     options: &JsValue,
     from_job: bool,
     errors: Rc<core::cell::Cell<u64>>,
 ) -> Promise {
-    let deadline = match options::shutdown_deadline(options) {
+    let timeout = match options::shutdown_timeout(options) {
         Ok(d) => d,
         Err(e) => return Promise::reject(&e),
     };
     future_to_promise(async move {
-        let report = match deadline {
-            Some(d) => pool.drain_until(d, from_job).await,
-            None => pool.drain(from_job).await,
+        let report = match timeout {
+            Some(d) => pool.core().drain_until(d, from_job).await,
+            None => pool.core().drain(from_job).await,
         };
         Ok(report_object(&report, errors.get()).into())
     })
@@ -215,7 +214,7 @@ fn prepare(
 
 /// Waits for the job, cancelling it if the caller's `signal` fires first.
 async fn settle(
-    mut handle: crate::JobHandle<JsValue, JsValue, LocalTask>,
+    mut handle: crate::LocalJobHandle<JsValue, JsValue>,
     signal: Option<JsValue>,
 ) -> Result<JsValue, JsValue> {
     if let Some(signal) = signal {
@@ -301,7 +300,7 @@ fn report_object(r: &ShutdownReport, listener_errors: u64) -> Object {
     let o = Object::new();
     set(&o, "completed", r.completed as f64);
     set(&o, "cancelled", r.cancelled as f64);
-    set(&o, "deadlineExpired", r.deadline_expired);
+    set(&o, "timedOut", r.timed_out);
     set(&o, "metrics", metrics_object(&r.metrics, listener_errors));
     o
 }

@@ -242,6 +242,6 @@ impl JobOptions {
 }
 
 /// `pool.shutdown(options)`.
-pub(crate) fn shutdown_deadline(value: &JsValue) -> Result<Option<Duration>, JsValue> {
-    Fields::top(value, &["deadline"])?.millis("deadline")
+pub(crate) fn shutdown_timeout(value: &JsValue) -> Result<Option<Duration>, JsValue> {
+    Fields::top(value, &["timeout"])?.millis("timeout")
 }

@@ -84,14 +84,14 @@ export interface Metrics {
 export interface ShutdownReport {
   completed: number;
   cancelled: number;
-  deadlineExpired: boolean;
+  timedOut: boolean;
   metrics: Metrics;
 }
 
 /** `shutdown(options)`. */
 export interface ShutdownOptions {
   /** Milliseconds to drain before cancelling what is left. */
-  deadline?: number;
+  timeout?: number;
 }
 
 /** Something that happened to a job, in order. */
@@ -123,7 +123,7 @@ export class WorkPool {
   trySubmit<T>(job: JobFunction<T>, options?: JobOptions): Promise<T>;
   /** A snapshot of the counters and gauges. */
   metrics(): Metrics;
-  /** Stops accepting jobs and drains; with a deadline, cancels what is left when it passes. */
+  /** Stops accepting jobs and drains; with a `timeout` (ms), cancels what is left once it passes. */
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport>;
   /** Cancels queued jobs and aborts running attempts. */
   abort(): Promise<ShutdownReport>;

@@ -31,7 +31,7 @@ export async function example(): Promise<number> {
   }, { timeout: null, retries: 1, signal: controller.signal });
   const plain: string = await pool.trySubmit(() => 'a plain value');
   const m: Metrics = pool.metrics();
-  const report: ShutdownReport = await pool.shutdown({ deadline: 1000 });
+  const report: ShutdownReport = await pool.shutdown({ timeout: 1000 });
   try {
     await pool.submit(() => 1);
   } catch (e) {

@@ -11,14 +11,14 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use workcrew::{Job, PoolBuilder};
+use workcrew::{Job, LocalPoolBuilder};
 
 /// Runs one job through a one-worker pool; returns its value, or 0.
 #[no_mangle]
 pub extern "C" fn workcrew_minimal() -> u32 {
     // A real firmware passes its runtime's timer here, such as embassy_time::Timer::after.
     let sleeper = |_d: Duration| core::future::ready(());
-    let Ok((pool, workers)) = PoolBuilder::new(sleeper).local().workers(1).queue(4).build_workers()
+    let Ok((pool, workers)) = LocalPoolBuilder::new(sleeper).workers(1).queue(4).build_workers()
     else {
         return 0;
     };
