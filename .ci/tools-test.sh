@@ -88,6 +88,8 @@ check "chromium missing" "${pre}apt-get update -qq
 ${pre}$apt chromium chromium-driver" ensure_chromium
 check "valgrind missing" "${pre}apt-get update -qq
 ${pre}$apt valgrind" ensure_valgrind
+check "qemu-system-arm missing" "${pre}apt-get update -qq
+${pre}$apt qemu-system-arm" ensure_qemu_arm
 check "wasm-opt missing" "${pre}apt-get update -qq
 ${pre}$apt binaryen" ensure_wasm_opt
 mkdir -p "$sandbox/npmdir"
@@ -105,7 +107,9 @@ if (cd "$repo" && PATH=$bin HOME=$sandbox/home CARGO_INSTALL_ROOT= CARGO_HOME= T
   "$bin/bash" .ci/test >/dev/null 2>&1); then
   for want in "rustup target add wasm32-unknown-unknown" "cargo install --locked wasm-pack" \
     "wasm-bindgen-cli --version $wb" "apt-get install -y -qq chromium chromium-driver" \
-    "apt-get install -y -qq valgrind" "rustup toolchain install $msrv --profile minimal" \
+    "apt-get install -y -qq valgrind" "apt-get install -y -qq qemu-system-arm" \
+    "rustup target add thumbv7m-none-eabi" "rustup component add llvm-tools" \
+    "rustup toolchain install $msrv --profile minimal" \
     "rustup toolchain install nightly --profile minimal"; do
     # (npm ci runs only where node_modules is missing: checked above, not here, since this
     # checkout may have them.)

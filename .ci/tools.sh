@@ -1,7 +1,7 @@
 # Installs what the tests and the demo need, when missing. Sourced by .ci/test and www/build.sh.
 # Everything comes from the package registries: rustup targets and toolchains, crates.io
 # (wasm-pack and the wasm-bindgen-cli that matches Cargo.lock), Debian (chromium,
-# chromium-driver, binaryen, valgrind), npm.
+# chromium-driver, binaryen, valgrind, qemu-system-arm), npm.
 #
 # Every probe here must survive a missing tool under `set -euo pipefail`: a probe that fails
 # stops the script before it installs anything. `.ci/tools-test.sh` runs each `ensure_*` with
@@ -98,6 +98,11 @@ ensure_wasm_opt() {
 
 ensure_valgrind() {
   has valgrind || apt_install valgrind
+}
+
+# QEMU's Arm system emulator, for the firmware (examples/firmware).
+ensure_qemu_arm() {
+  has qemu-system-arm || apt_install qemu-system-arm
 }
 
 # npm packages of a folder with a package-lock.json, when missing or stale.
