@@ -80,7 +80,8 @@
 //! * **Any executor**: [`PoolBuilder::new`] with your sleeper, then
 //!   [`PoolBuilder::build_workers`], and spawn the worker futures. On single-threaded
 //!   executors, [`LocalPoolBuilder`] builds a [`LocalPool`], whose jobs need not be `Send`.
-//!   The repository's `examples/runtimes` runs the pool on tokio, smol and embassy-executor.
+//!   The repository's `examples/runtimes` runs the pool on tokio, smol and embassy-executor,
+//!   and `examples/firmware` on embassy-executor on Cortex-M3 and Cortex-M0 boards in QEMU.
 //!
 //! # Features
 //!
