@@ -155,7 +155,7 @@ async fn a_timeout_aborts_the_attempts_signal() {
 }
 
 #[test]
-async fn the_callers_signal_cancels_the_job_and_aborts_its_attempt() {
+async fn the_callers_signal_cancels_the_job_with_its_reason_and_aborts_its_attempt() {
     let pool = WorkPool::new(JsValue::UNDEFINED).unwrap();
     let log = js_sys::Array::new();
     let c = controller();
@@ -165,9 +165,12 @@ async fn the_callers_signal_cancels_the_job_and_aborts_its_attempt() {
     JsFuture::from(sleep(10)).await.unwrap();
     c.abort();
     let e = outcome(p).await.unwrap_err();
+    // Rejected with the signal's own reason, as `fetch` does.
+    assert!(Object::is(&e, &get(&c.signal(), "reason")), "rejects with signal.reason");
     assert_eq!(name(&e), "AbortError");
-    assert_eq!(num(&e, "attempts"), 1.0);
+    JsFuture::from(sleep(1)).await.unwrap();
     assert_eq!(log.length(), 1);
+    assert_eq!(num(&pool.metrics(), "cancelled"), 1.0);
     // An already-aborted signal refuses the job outright, with the signal's reason.
     let opts = Object::new();
     Reflect::set(&opts, &"signal".into(), &c.signal()).unwrap();
@@ -247,7 +250,14 @@ async fn events_arrive_in_order() {
         js_sys::Array::from(&get(&rec, "events")).iter().map(|e| e.as_string().unwrap()).collect();
     assert_eq!(
         events,
-        ["queued", "started:1", "attemptFailed:1", "retryScheduled:2", "started:2", "succeeded"]
+        [
+            "queued",
+            "attemptStarted:1",
+            "attemptFailed:1",
+            "retryScheduled:2",
+            "attemptStarted:2",
+            "succeeded"
+        ]
     );
 }
 

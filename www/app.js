@@ -1,5 +1,5 @@
-// The workcrew demo: fetch-style jobs through the wasm WorkPool, shown live.
-import init, { WorkPool } from './pkg/workcrew.js';
+// The workcrew demo: fetch-style jobs through the npm package's WorkPool, shown live.
+import init, { WorkPool } from './pkg/index.js';
 
 const $ = (sel) => document.querySelector(sel);
 const METRICS = [
@@ -154,7 +154,7 @@ function onEvent(e) {
   }
   if (!row) return; // scrolled out of the list
   switch (e.type) {
-    case 'started':
+    case 'attemptStarted':
       setState(row, 'running');
       row.running = chip(row, `${e.attempt} running`, 'running');
       break;
@@ -164,11 +164,8 @@ function onEvent(e) {
       if (c) c.title = String(e.error?.message ?? e.error);
       break;
     }
-    case 'timedOut':
+    case 'attemptTimedOut':
       finishRunningChip(row, `${e.attempt} timed out`, 'timeout');
-      break;
-    case 'panicked':
-      finishRunningChip(row, `${e.attempt} panicked`, 'failed');
       break;
     case 'retryScheduled':
       setState(row, 'retrying');

@@ -1,5 +1,5 @@
 // Runs in the page: every variant once per round, in turn; medians and ratios at the end.
-import init, { WorkPool } from '/www/pkg/workcrew.js';
+import init, { WorkPool } from '/www/pkg/index.js';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
 
@@ -22,7 +22,6 @@ async function workcrew(n, extra = {}) {
   const m = pool.metrics();
   const ms = performance.now() - t0;
   check(values.length === n && m.succeeded === n && events === 3 * n, 'workcrew settled every job (queued, started, succeeded each)');
-  pool.free();
   return ms;
 }
 

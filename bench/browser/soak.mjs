@@ -2,7 +2,7 @@
 // wasm linear memory and the JS heap), every promise must settle and the metrics must balance.
 // Per 1,000 jobs: 1 hangs (three 1 ms timeouts), 8 throw twice then succeed, 5 are cancelled
 // through their AbortSignal, 1 returns a plain value, the rest resolve.
-import init, { WorkPool } from '/www/pkg/workcrew.js';
+import init, { WorkPool } from '/www/pkg/index.js';
 
 const N = Number(new URLSearchParams(location.search).get('n') ?? 1_000_000);
 const WINDOW = 4096;

@@ -30,17 +30,21 @@ use crate::{
 };
 use options::{JobOptions, PoolOptions};
 
-/// A worker pool for JavaScript. See the module docs and the TypeScript declarations.
-#[wasm_bindgen(skip_typescript)]
+/// A worker pool for JavaScript: the core of the package's `WorkPool` class (`npm/index.js`),
+/// which adds `EventTarget`, `size`, `pending`, `onIdle()` and `onEmpty()`, and exports the
+/// error classes. See the module docs and the TypeScript declarations.
+#[wasm_bindgen(js_name = PoolCore, skip_typescript)]
 pub struct WorkPool {
     pool: LocalPool<WebTimer>,
+    /// Dropped attempts whose signals fire once their reason is known.
+    aborts: Rc<signal::Aborts>,
     listener: Rc<RefCell<Option<Function>>>,
     /// Calls of the listener that threw (each caught and logged).
     listener_errors: Rc<core::cell::Cell<u64>>,
     /// The prototype of every job context: it carries `shutdown`, for a job to stop its own
     /// pool without waiting for itself.
     context: Object,
-    /// Keeps `context.shutdown`'s function alive.
+    /// Keeps `shutdown`'s function on the context prototype alive.
     _shutdown_from_job: Closure<dyn Fn(JsValue) -> Promise>,
 }
 
@@ -50,7 +54,7 @@ impl core::fmt::Debug for WorkPool {
     }
 }
 
-#[wasm_bindgen]
+#[wasm_bindgen(js_class = PoolCore)]
 impl WorkPool {
     /// `new WorkPool({ workers, queue, timeout, retries, backoff, onEvent })`.
     #[wasm_bindgen(constructor)]
@@ -60,12 +64,18 @@ impl WorkPool {
         let observer = Rc::clone(&listener);
         let listener_errors = Rc::new(core::cell::Cell::new(0));
         let errors = Rc::clone(&listener_errors);
+        let aborts = Rc::new(signal::Aborts::default());
+        let timeouts = Rc::clone(&aborts);
         let mut builder = LocalPoolBuilder::new(WebTimer)
             .workers(o.workers)
             .queue(o.queue)
             .retries(o.retries)
             .backoff(o.backoff)
             .on_event(move |event| {
+                if let JobEvent::AttemptTimedOut { job, .. } = *event {
+                    let reason = signal::dom_exception("the attempt timed out", "TimeoutError");
+                    timeouts.reason(job, reason);
+                }
                 // Cloned out, so a listener may replace itself or submit more jobs.
                 let listener = observer.borrow().clone();
                 if let Some(f) = listener {
@@ -83,14 +93,14 @@ impl WorkPool {
         for worker in workers {
             wasm_bindgen_futures::spawn_local(worker);
         }
-        let context = Object::new();
         let (p, errors) = (pool.clone(), Rc::clone(&listener_errors));
         let shutdown_from_job = Closure::<dyn Fn(JsValue) -> Promise>::new(move |options| {
             shutdown_promise(p.clone(), &options, true, Rc::clone(&errors))
         });
-        set(&context, "shutdown", shutdown_from_job.as_ref());
+        let context = job::context_prototype(shutdown_from_job.as_ref());
         Ok(WorkPool {
             pool,
+            aborts,
             listener,
             listener_errors,
             context,
@@ -100,15 +110,15 @@ impl WorkPool {
 
     /// `submit(job, options)`: a promise of the job's value; waits for room in the queue.
     pub fn submit(&self, job: JsValue, options: JsValue) -> Promise {
-        let prepared = match prepare(job, &options, &self.context) {
+        let prepared = match self.prepare(job, &options) {
             Ok(p) => p,
             Err(e) => return Promise::reject(&e),
         };
-        let pool = self.pool.clone();
+        let (pool, aborts) = (self.pool.clone(), Rc::clone(&self.aborts));
         future_to_promise(async move {
             let (job, signal) = prepared;
             let handle = pool.submit(job).await.map_err(refused)?;
-            settle(handle, signal).await
+            settle(handle, signal, aborts).await
         })
     }
 
@@ -116,9 +126,21 @@ impl WorkPool {
     /// `PoolClosedError` at once instead of waiting.
     #[wasm_bindgen(js_name = trySubmit)]
     pub fn try_submit(&self, job: JsValue, options: JsValue) -> Result<Promise, JsValue> {
-        let (job, signal) = prepare(job, &options, &self.context)?;
+        let (job, signal) = self.prepare(job, &options)?;
         let handle = self.pool.try_submit(job).map_err(refused)?;
-        Ok(future_to_promise(settle(handle, signal)))
+        Ok(future_to_promise(settle(handle, signal, Rc::clone(&self.aborts))))
+    }
+
+    /// Jobs waiting in the queue.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> f64 {
+        self.pool.metrics().queued as f64
+    }
+
+    /// Jobs running now.
+    #[wasm_bindgen(getter)]
+    pub fn pending(&self) -> f64 {
+        self.pool.metrics().running as f64
     }
 
     /// `metrics()`: the counters and gauges as a plain object.
@@ -198,38 +220,55 @@ fn shutdown_promise(
     })
 }
 
-#[allow(clippy::type_complexity)] // the job's closure type can only be written as `impl`
-fn prepare(
-    f: JsValue,
-    options: &JsValue,
-    context: &Object,
-) -> Result<(crate::Job<impl FnMut(crate::Attempt) -> job::JsAttempt>, Option<JsValue>), JsValue> {
-    let f = options::function(f, "job")?;
-    let options = JobOptions::parse(options)?;
-    if let Some(reason) = options.signal.as_ref().and_then(signal::already_aborted) {
-        return Err(reason);
+impl WorkPool {
+    /// Checks a submission's arguments and builds its job.
+    #[allow(clippy::type_complexity)] // the job's closure type can only be written as `impl`
+    fn prepare(
+        &self,
+        f: JsValue,
+        options: &JsValue,
+    ) -> Result<(crate::Job<impl FnMut(crate::Attempt) -> job::JsAttempt>, Option<JsValue>), JsValue>
+    {
+        let f = options::function(f, "job")?;
+        let options = JobOptions::parse(options)?;
+        if let Some(reason) = options.signal.as_ref().and_then(signal::already_aborted) {
+            return Err(reason);
+        }
+        let job = job::js_job(f, &options, self.context.clone(), Rc::clone(&self.aborts));
+        Ok((job, options.signal))
     }
-    Ok((job::js_job(f, &options, context.clone()), options.signal))
 }
 
-/// Waits for the job, cancelling it if the caller's `signal` fires first.
+/// Waits for the job, cancelling it if the caller's `signal` fires first. Cancelled that way, it
+/// rejects with `signal.reason`, as `fetch` does, and its running attempt's signal fires with
+/// the same reason.
 async fn settle(
     mut handle: crate::LocalJobHandle<JsValue, JsValue>,
     signal: Option<JsValue>,
+    aborts: Rc<signal::Aborts>,
 ) -> Result<JsValue, JsValue> {
-    if let Some(signal) = signal {
-        let mut aborted = signal::aborted(&signal);
-        let first = futures_lite::future::or(async { Some((&mut handle).await) }, async {
-            let _ = (&mut aborted).await;
-            None
-        })
-        .await;
-        if let Some(result) = first {
-            return result.map_err(job_error);
-        }
-        handle.cancel();
+    let Some(signal) = signal else {
+        return handle.await.map_err(job_error);
+    };
+    let mut aborted = signal::aborted(&signal);
+    let first = futures_lite::future::or(async { Some((&mut handle).await) }, async {
+        let _ = (&mut aborted).await;
+        None
+    })
+    .await;
+    if let Some(result) = first {
+        return result.map_err(job_error);
     }
-    handle.await.map_err(job_error)
+    let job = handle.job_id();
+    let reason = signal::reason(&signal);
+    aborts.reason(job, reason.clone());
+    let cancelled = handle.cancel();
+    let result = handle.await;
+    aborts.forget(job);
+    match result {
+        Err(JobError::Cancelled { .. }) if cancelled => Err(reason),
+        other => other.map_err(job_error),
+    }
 }
 
 fn refused<J>(e: SubmitError<J>) -> JsValue {
@@ -251,19 +290,38 @@ fn job_error(e: JobError<JsValue>) -> JsValue {
         JobError::Cancelled { attempts: n } => {
             named_error("AbortError", &format!("job cancelled after {n} attempts"), attempts)
         }
-        JobError::Panicked { message, attempts: n } => named_error(
-            "PanicError",
-            &format!("job panicked after {n} attempts: {}", message.unwrap_or_default()),
-            attempts,
-        ),
+        // wasm32 aborts on panic, so this cannot happen; a job's own errors come back intact.
+        JobError::Panicked { attempts: n, .. } => {
+            named_error("Error", &format!("job failed after {n} attempts"), attempts)
+        }
     }
 }
 
+std::thread_local! {
+    /// Makes the pool's errors as instances of the package's exported classes
+    /// (`setErrorFactory`); without it, plain `Error`s with the same `name`.
+    static ERRORS: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+/// `setErrorFactory((name, message, attempts) => Error)`: called once by the package's
+/// `index.js`, so that `instanceof TimeoutError` and the like work.
+#[wasm_bindgen(js_name = setErrorFactory, skip_typescript)]
+pub fn set_error_factory(factory: Function) {
+    ERRORS.with(|e| *e.borrow_mut() = Some(factory));
+}
+
 fn named_error(name: &str, message: &str, attempts: Option<u32>) -> JsValue {
+    let attempts_js = attempts.map_or(JsValue::UNDEFINED, JsValue::from);
+    let factory = ERRORS.with(|e| e.borrow().clone());
+    if let Some(made) = factory.and_then(|f| {
+        f.call3(&JsValue::UNDEFINED, &name.into(), &message.into(), &attempts_js).ok()
+    }) {
+        return made;
+    }
     let e = js_sys::Error::new(message);
     e.set_name(name);
-    if let Some(n) = attempts {
-        let _ = Reflect::set(&e, &"attempts".into(), &n.into());
+    if attempts.is_some() {
+        let _ = Reflect::set(&e, &"attempts".into(), &attempts_js);
     }
     e.into()
 }
@@ -285,7 +343,6 @@ fn metrics_object(m: &Metrics, listener_errors: u64) -> Object {
         ("attempts", m.attempts),
         ("retried", m.retried),
         ("timedOut", m.timed_out),
-        ("panicked", m.panicked),
         ("listenerErrors", listener_errors),
         ("queued", m.queued),
         ("running", m.running),
@@ -309,15 +366,16 @@ fn event_object(e: &JobEvent<'_>) -> Object {
     let o = Object::new();
     let (kind, attempt, attempts) = match *e {
         JobEvent::Queued { .. } => ("queued", None, None),
-        JobEvent::AttemptStarted { attempt, .. } => ("started", Some(attempt), None),
+        JobEvent::AttemptStarted { attempt, .. } => ("attemptStarted", Some(attempt), None),
         JobEvent::AttemptFailed { attempt, error, .. } => {
             if let Some(error) = error.downcast_ref::<JsValue>() {
                 set(&o, "error", error.clone());
             }
             ("attemptFailed", Some(attempt), None)
         }
-        JobEvent::AttemptTimedOut { attempt, .. } => ("timedOut", Some(attempt), None),
-        JobEvent::AttemptPanicked { attempt, .. } => ("panicked", Some(attempt), None),
+        JobEvent::AttemptTimedOut { attempt, .. } => ("attemptTimedOut", Some(attempt), None),
+        // wasm32 aborts on panic: a JavaScript job throws instead, which fails its attempt.
+        JobEvent::AttemptPanicked { attempt, .. } => ("attemptFailed", Some(attempt), None),
         JobEvent::RetryScheduled { attempt, delay, .. } => {
             set(&o, "delay", delay.as_secs_f64() * 1000.0);
             ("retryScheduled", Some(attempt), None)
@@ -342,6 +400,3 @@ extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     fn web_log_error(e: &JsValue);
 }
-
-#[wasm_bindgen(typescript_custom_section)]
-const TYPESCRIPT: &str = include_str!("workcrew.d.ts");

@@ -1,11 +1,12 @@
-// Compiled with `tsc --strict --noEmit` against the generated declarations: the API's types
+// Compiled with `tsc --strict --noEmit` against the package's declarations: the API's types
 // must describe real use, without `any`.
-import init, { WorkPool } from '../pkg/workcrew.js';
-import type { JobEvent, Metrics, ShutdownReport, WorkPoolError } from '../pkg/workcrew.js';
+import init, { JobEvent, PoolClosedError, TimeoutError, WorkPool } from '../pkg/index.js';
+import type { JobEventData, Metrics, ShutdownReport } from '../pkg/index.js';
 
 export async function example(): Promise<number> {
   await init();
-  const events: JobEvent[] = [];
+  const events: JobEventData[] = [];
+  const timeline: number[] = [];
   const pool = new WorkPool({
     workers: 4,
     queue: 100,
@@ -24,6 +25,9 @@ export async function example(): Promise<number> {
       }
     },
   });
+  pool.addEventListener('attemptTimedOut', (e: JobEvent) => {
+    timeline.push(e.job, e.attempt ?? 0);
+  });
   const controller = new AbortController();
   const value: number = await pool.submit(async ({ signal, attempt, job }) => {
     const res = await fetch(`/data/item-${1 + (job % 8)}.json`, { signal });
@@ -31,13 +35,16 @@ export async function example(): Promise<number> {
   }, { timeout: null, retries: 1, signal: controller.signal });
   const plain: string = await pool.trySubmit(() => 'a plain value');
   const m: Metrics = pool.metrics();
+  const waiting: number = pool.size + pool.pending;
+  await pool.onEmpty();
+  await pool.onIdle();
   const report: ShutdownReport = await pool.shutdown({ timeout: 1000 });
   try {
     await pool.submit(() => 1);
   } catch (e) {
-    const err = e as WorkPoolError;
-    if (err.name === 'PoolClosedError') return -1;
+    if (e instanceof PoolClosedError) return -1;
+    if (e instanceof TimeoutError) return -(e.attempts ?? 0);
   }
   pool.onEvent(null);
-  return value + plain.length + m.submitted + report.completed + pool.workers + pool.queue + Number(pool.closed);
+  return value + plain.length + waiting + timeline.length + m.submitted + report.completed + pool.workers + pool.queue + Number(pool.closed);
 }

@@ -24,8 +24,8 @@ export interface WorkPoolOptions {
   retries?: number;
   /** Delay schedule between attempts (default: linear, 100 ms). */
   backoff?: BackoffOptions;
-  /** Called with every job event. */
-  onEvent?: (event: JobEvent) => void;
+  /** Called with every job event (or use `addEventListener`). */
+  onEvent?: (event: JobEventData) => void;
 }
 
 /** Per-job overrides, and a signal to cancel the job. */
@@ -42,8 +42,13 @@ export interface JobOptions {
 
 /** What a job function receives for each attempt. */
 export interface JobContext {
-  /** Fires when this attempt times out, is cancelled, or the pool aborts. Pass it to `fetch`. */
-  signal: AbortSignal;
+  /**
+   * Fires when this attempt is dropped: its `reason` is a `TimeoutError` DOMException when the
+   * attempt timed out, the caller's own reason when the caller's `signal` cancelled the job, and
+   * an `AbortError` DOMException otherwise (`abort()`, a shutdown's `timeout`). Pass it to
+   * `fetch`. Made only when read.
+   */
+  readonly signal: AbortSignal;
   /** The attempt's number, from 1. */
   attempt: number;
   /** The job's id, as in its events. */
@@ -71,7 +76,6 @@ export interface Metrics {
   attempts: number;
   retried: number;
   timedOut: number;
-  panicked: number;
   /** Calls of the `onEvent` listener that threw: each caught and logged; the pool goes on. */
   listenerErrors: number;
   queued: number;
@@ -94,30 +98,70 @@ export interface ShutdownOptions {
   timeout?: number;
 }
 
-/** Something that happened to a job, in order. */
-export type JobEvent =
+/** Something that happened to a job, in order: what `onEvent` receives. */
+export type JobEventData =
   | { type: "queued"; job: number }
-  | { type: "started"; job: number; attempt: number }
+  | { type: "attemptStarted"; job: number; attempt: number }
   | { type: "attemptFailed"; job: number; attempt: number; error: unknown }
-  | { type: "timedOut"; job: number; attempt: number }
-  | { type: "panicked"; job: number; attempt: number }
+  | { type: "attemptTimedOut"; job: number; attempt: number }
   | { type: "retryScheduled"; job: number; attempt: number; delay: number }
   | { type: "succeeded"; job: number; attempts: number }
   | { type: "failed"; job: number; attempts: number }
   | { type: "cancelled"; job: number; attempts: number };
 
-/** A failure raised by the pool itself; a job's own errors come back intact. */
-export interface WorkPoolError extends Error {
-  name: "TimeoutError" | "AbortError" | "PanicError" | "QueueFullError" | "PoolClosedError";
-  /** Attempts made, for TimeoutError, AbortError and PanicError. */
-  attempts?: number;
+/** The names of the pool's events. */
+export type JobEventType = JobEventData["type"];
+
+/** One of the pool's events, as `addEventListener` receives it. */
+export class JobEvent extends Event {
+  readonly type: JobEventType;
+  /** The job's id. */
+  readonly job: number;
+  /** The attempt, from 1 (attempt events and `retryScheduled`, which names the next one). */
+  readonly attempt?: number;
+  /** Attempts made (`succeeded`, `failed`, `cancelled`). */
+  readonly attempts?: number;
+  /** Milliseconds until the next attempt (`retryScheduled`). */
+  readonly delay?: number;
+  /** What the attempt threw or rejected with (`attemptFailed`). */
+  readonly error?: unknown;
 }
 
+/** A failure of the pool's making; a job's own errors come back as they were thrown. */
+export class WorkPoolError extends Error {
+  /** Attempts made, for `TimeoutError` and `AbortError`. */
+  readonly attempts?: number;
+}
+/** Every attempt of the job timed out. `name` is "TimeoutError". */
+export class TimeoutError extends WorkPoolError {}
+/**
+ * The job was cancelled by `abort()` or when a shutdown's `timeout` passed. `name` is
+ * "AbortError". (A job cancelled by the caller's `signal` rejects with `signal.reason`.)
+ */
+export class AbortError extends WorkPoolError {}
+/** `trySubmit` found the queue full. */
+export class QueueFullError extends WorkPoolError {}
+/** The pool is shut down. */
+export class PoolClosedError extends WorkPoolError {}
+
+/**
+ * Loads the WebAssembly module, once; await it before `new WorkPool`. In a browser it fetches
+ * `workcrew_core_bg.wasm` next to the package's `index.js` (with a bundler, copy that file next
+ * to your bundle, or pass its URL); in Node it reads it from disk. Resolves with the module's
+ * linear memory, for those who measure it.
+ */
+export default function init(
+  input?: string | URL | Request | Response | BufferSource | WebAssembly.Module,
+): Promise<{ memory: WebAssembly.Memory }>;
+
 /** A worker pool: a fixed crew of workers pulling jobs from a bounded queue. */
-export class WorkPool {
+export class WorkPool extends EventTarget {
   /** Throws a TypeError or RangeError naming the field for bad options. */
   constructor(options?: WorkPoolOptions);
-  /** Runs `job`; waits for room in the queue. Rejects with the job's own error, or a WorkPoolError. */
+  /**
+   * Runs `job`, waiting for room in the queue. Rejects with the job's own error, a
+   * `WorkPoolError`, or the caller's `signal.reason`.
+   */
   submit<T>(job: JobFunction<T>, options?: JobOptions): Promise<T>;
   /** Like `submit`, but throws a QueueFullError or PoolClosedError at once instead of waiting. */
   trySubmit<T>(job: JobFunction<T>, options?: JobOptions): Promise<T>;
@@ -127,14 +171,30 @@ export class WorkPool {
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport>;
   /** Cancels queued jobs and aborts running attempts. */
   abort(): Promise<ShutdownReport>;
-  /** Replaces the event listener (`null` removes it). */
-  onEvent(listener: ((event: JobEvent) => void) | null): void;
+  /** Replaces the listener of every event (`null` removes it). */
+  onEvent(listener: ((event: JobEventData) => void) | null): void;
+  /** Jobs waiting in the queue. */
+  readonly size: number;
+  /** Jobs running now. */
+  readonly pending: number;
+  /** Resolves once nothing is queued or running. */
+  onIdle(): Promise<void>;
+  /** Resolves once nothing is queued (jobs may still be running). */
+  onEmpty(): Promise<void>;
   /** The number of workers. */
   readonly workers: number;
   /** The queue's capacity. */
   readonly queue: number;
   /** Whether the pool has stopped accepting jobs. */
   readonly closed: boolean;
-  /** Releases the pool's memory (jobs already submitted still settle). */
-  free(): void;
+  addEventListener(
+    type: JobEventType,
+    listener: ((event: JobEvent) => void) | { handleEvent(event: JobEvent): void } | null,
+    options?: boolean | AddEventListenerOptions,
+  ): void;
+  removeEventListener(
+    type: JobEventType,
+    listener: ((event: JobEvent) => void) | { handleEvent(event: JobEvent): void } | null,
+    options?: boolean | EventListenerOptions,
+  ): void;
 }

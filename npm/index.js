@@ -1,0 +1,175 @@
+// workcrew for JavaScript: the pool's core is Rust compiled to WebAssembly (`workcrew_core.js`,
+// made by wasm-bindgen); this file is the JavaScript face of it. `WorkPool` is an `EventTarget`
+// with p-queue's `size`, `pending`, `onIdle()` and `onEmpty()`, and the pool's failures are
+// instances of the classes exported here.
+import initCore, { PoolCore, setErrorFactory } from './workcrew_core.js';
+
+/** A failure of the pool's making (a job's own errors come back as they were thrown). */
+export class WorkPoolError extends Error {
+  constructor(message, attempts) {
+    super(message);
+    if (attempts !== undefined) this.attempts = attempts;
+  }
+}
+/** Every attempt of the job timed out. */
+export class TimeoutError extends WorkPoolError {}
+/** The job was cancelled: by `abort()`, or when a shutdown's `timeout` passed. */
+export class AbortError extends WorkPoolError {}
+/** `trySubmit` found the queue full. */
+export class QueueFullError extends WorkPoolError {}
+/** The pool is shut down. */
+export class PoolClosedError extends WorkPoolError {}
+for (const C of [WorkPoolError, TimeoutError, AbortError, QueueFullError, PoolClosedError]) {
+  Object.defineProperty(C.prototype, 'name', { value: C.name, writable: true, configurable: true });
+}
+const CLASSES = { TimeoutError, AbortError, QueueFullError, PoolClosedError };
+const makeError = (name, message, attempts) =>
+  new (CLASSES[name] ?? WorkPoolError)(message, attempts);
+
+let ready;
+/**
+ * Loads the WebAssembly module, once: from `workcrew_core_bg.wasm` next to this file, or from
+ * `input` (a URL, a `Response`, bytes or a `WebAssembly.Module`). Resolves with the module's
+ * `memory`, for those who measure it.
+ */
+export default function init(input) {
+  ready ??= initCore(input === undefined ? undefined : { module_or_path: input }).then((wasm) => {
+    setErrorFactory(makeError);
+    return { memory: wasm.memory };
+  });
+  return ready;
+}
+
+/** One of the pool's events, as `addEventListener` receives it. */
+export class JobEvent extends Event {
+  constructor(data) {
+    super(data.type);
+    this.job = data.job;
+    if (data.attempt !== undefined) this.attempt = data.attempt;
+    if (data.attempts !== undefined) this.attempts = data.attempts;
+    if (data.delay !== undefined) this.delay = data.delay;
+    if ('error' in data) this.error = data.error;
+  }
+}
+
+/** A worker pool: a fixed crew of workers pulling jobs from a bounded queue. */
+export class WorkPool extends EventTarget {
+  #core;
+  #onEvent;
+  #listeners = 0;
+  #idle = [];
+  #empty = [];
+
+  constructor(options) {
+    super();
+    if (ready === undefined) throw new Error('call init() (the default export) and await it first');
+    this.#core = new PoolCore(options); // checks every option, `onEvent` included
+    this.#onEvent = options?.onEvent;
+    this.#listen();
+  }
+
+  /** Runs `job`, waiting for room in the queue; resolves with its value. */
+  submit(job, options) {
+    return this.#core.submit(job, options);
+  }
+
+  /** Like `submit`, but throws a `QueueFullError` or `PoolClosedError` at once. */
+  trySubmit(job, options) {
+    return this.#core.trySubmit(job, options);
+  }
+
+  /** Counters and gauges. */
+  metrics() {
+    return this.#core.metrics();
+  }
+
+  /** Stops accepting jobs and drains; with `{ timeout }` (ms), cancels what is left then. */
+  shutdown(options) {
+    return this.#core.shutdown(options);
+  }
+
+  /** Cancels queued jobs and aborts running attempts. */
+  abort() {
+    return this.#core.abort();
+  }
+
+  /** Replaces the listener of every event (`null` removes it). */
+  onEvent(listener) {
+    this.#core.onEvent(listener); // checks it
+    this.#onEvent = listener ?? undefined;
+    this.#listen();
+  }
+
+  /** Jobs waiting in the queue. */
+  get size() {
+    return this.#core.size;
+  }
+
+  /** Jobs running now. */
+  get pending() {
+    return this.#core.pending;
+  }
+
+  get workers() {
+    return this.#core.workers;
+  }
+
+  get queue() {
+    return this.#core.queue;
+  }
+
+  get closed() {
+    return this.#core.closed;
+  }
+
+  /** Resolves once nothing is queued or running. */
+  onIdle() {
+    if (this.size === 0 && this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#idle.push(resolve);
+      this.#listen();
+    });
+  }
+
+  /** Resolves once nothing is queued (jobs may still be running). */
+  onEmpty() {
+    if (this.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#empty.push(resolve);
+      this.#listen();
+    });
+  }
+
+  addEventListener(type, listener, options) {
+    super.addEventListener(type, listener, options);
+    if (listener) this.#listeners++;
+    this.#listen();
+  }
+
+  removeEventListener(type, listener, options) {
+    super.removeEventListener(type, listener, options);
+    if (listener && this.#listeners > 0) this.#listeners--;
+    this.#listen();
+  }
+
+  // The core builds event objects only while someone listens.
+  #listen() {
+    const wanted = this.#onEvent || this.#listeners > 0 || this.#idle.length || this.#empty.length;
+    this.#core.onEvent(wanted ? this.#dispatch : null);
+  }
+
+  #dispatch = (event) => {
+    if (this.#listeners > 0) this.dispatchEvent(new JobEvent(event));
+    if (this.#empty.length && this.size === 0) this.#wake(this.#empty);
+    if (this.#idle.length && this.size === 0 && this.pending === 0) this.#wake(this.#idle);
+    // Last, so that a throwing listener is counted by the core (`listenerErrors`).
+    if (this.#onEvent) this.#onEvent(event);
+  };
+
+  // After the jobs' own promises have settled: a macrotask later.
+  #wake(waiters) {
+    const woken = waiters.splice(0);
+    this.#listen();
+    setTimeout(() => woken.forEach((resolve) => resolve()), 0);
+  }
+}
