@@ -52,9 +52,75 @@ export class JobEvent extends Event {
   }
 }
 
+const isThenable = (v) =>
+  v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+
+/**
+ * The JavaScript side of the fast path (`src/web/host.rs`): jobs submitted without options keep
+ * their function, value and promise here, and only numbers cross into wasm.
+ */
+class Host {
+  constructor(core) {
+    this.core = core;
+    this.proto = core.contextPrototype;
+    this.jobs = new Map(); // job id -> { fn, resolve, reject, attempt, value, error, timedOut }
+  }
+
+  track(id, fn) {
+    return new Promise((resolve, reject) => {
+      this.jobs.set(id, { fn, resolve, reject, attempt: 0, value: undefined, error: undefined, timedOut: false });
+    });
+  }
+
+  startAttempt(job, attempt, token) {
+    const rec = this.jobs.get(job);
+    const ctx = Object.create(this.proto);
+    ctx.attempt = attempt;
+    ctx.job = job;
+    rec.attempt = attempt;
+    rec.timedOut = false;
+    const core = this.core;
+    let v;
+    try {
+      v = rec.fn(ctx);
+    } catch (e) {
+      rec.error = e;
+      core.attemptDone(token, false);
+      return ctx;
+    }
+    if (isThenable(v)) {
+      // A late settlement of an attempt that was dropped changes nothing.
+      Promise.resolve(v).then(
+        (x) => { if (rec.attempt === attempt) { rec.value = x; core.attemptDone(token, true); } },
+        (e) => { if (rec.attempt === attempt) { rec.error = e; core.attemptDone(token, false); } },
+      );
+    } else {
+      rec.value = v;
+      core.attemptDone(token, true);
+    }
+    return ctx;
+  }
+
+  timedOut(job) {
+    const rec = this.jobs.get(job);
+    if (rec !== undefined) rec.timedOut = true;
+  }
+
+  settle(job, outcome, attempts) {
+    const rec = this.jobs.get(job);
+    if (rec === undefined) return; // a job of the slow path: its promise settles in wasm
+    this.jobs.delete(job);
+    if (outcome === 0) rec.resolve(rec.value);
+    else if (outcome === 2) rec.reject(new AbortError(`job cancelled after ${attempts} attempts`, attempts));
+    else if (rec.timedOut) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
+    else rec.reject(rec.error);
+  }
+}
+
 /** A worker pool: a fixed crew of workers pulling jobs from a bounded queue. */
 export class WorkPool extends EventTarget {
   #core;
+  #host;
   #onEvent;
   #listeners = 0;
   #idle = [];
@@ -64,17 +130,28 @@ export class WorkPool extends EventTarget {
     super();
     if (ready === undefined) throw new Error('call init() (the default export) and await it first');
     this.#core = new PoolCore(options); // checks every option, `onEvent` included
+    this.#host = new Host(this.#core);
+    this.#core.attach(this.#host);
     this.#onEvent = options?.onEvent;
     this.#listen();
   }
 
   /** Runs `job`, waiting for room in the queue; resolves with its value. */
   submit(job, options) {
+    if (options === undefined && typeof job === 'function') {
+      const id = this.#core.push();
+      if (id >= 0) return this.#host.track(id, job);
+    }
+    // Options, a full queue, a closed pool or bad input: the general path.
     return this.#core.submit(job, options);
   }
 
   /** Like `submit`, but throws a `QueueFullError` or `PoolClosedError` at once. */
   trySubmit(job, options) {
+    if (options === undefined && typeof job === 'function') {
+      const id = this.#core.push();
+      if (id >= 0) return this.#host.track(id, job);
+    }
     return this.#core.trySubmit(job, options);
   }
 

@@ -384,6 +384,21 @@ impl<S> LocalPool<S> {
     pub(crate) fn core(&self) -> &Core<S, LocalKind> {
         &self.core
     }
+
+    /// The JavaScript API's fast path: submits if there is room now and returns the job's id,
+    /// without counting a refusal (the caller then waits for room through `submit`).
+    #[cfg(feature = "web")]
+    pub(crate) fn try_push<F, Fut>(&self, job: Job<F>) -> Option<u64>
+    where
+        F: FnMut(Attempt) -> Fut + 'static,
+        Fut: Future<Output = Result<(), ()>> + 'static,
+    {
+        let permit = self.core.shared.queue.try_reserve().ok()?;
+        let handle = self.core.enqueue(permit, job);
+        let id = handle.job_id();
+        drop(handle); // detached: the job's end reaches JavaScript through its events
+        Some(id)
+    }
 }
 
 impl<S> Clone for LocalPool<S> {

@@ -1,4 +1,6 @@
 // Runs in the page: every variant once per round, in turn; medians and ratios at the end.
+//   (a) no listener on either side; (b) a listener for every event on both;
+//   (c) a timeout and 2 retries against p-queue + p-retry; (d) memory per queued job.
 import init, { WorkPool } from '/www/pkg/index.js';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
@@ -6,27 +8,37 @@ import pRetry from 'p-retry';
 const params = new URLSearchParams(location.search);
 const N = Number(params.get('n') ?? 100_000);
 const M = Number(params.get('m') ?? 10_000);
+const Q = Number(params.get('q') ?? 100_000);
 const ROUNDS = Number(params.get('rounds') ?? 5);
 const job = async () => 1;
+const EVENTS = ['queued', 'attemptStarted', 'attemptFailed', 'attemptTimedOut', 'retryScheduled',
+  'succeeded', 'failed', 'cancelled'];
 
 function check(cond, what) { if (!cond) throw new Error(`check failed: ${what}`); }
 
-/** WorkPool with the full JS API on: an AbortSignal per attempt (always), events, metrics. */
-async function workcrew(n, extra = {}) {
+/** WorkPool: an AbortSignal available to every attempt (made when read), metrics counted. */
+async function workcrew(n, { listen = 'none', ...extra } = {}) {
   let events = 0;
-  const pool = new WorkPool({ workers: 8, queue: n, ...extra, onEvent: () => { events++; } });
+  const pool = new WorkPool({ workers: 8, queue: n, ...extra });
+  if (listen === 'onEvent') pool.onEvent(() => { events++; });
+  if (listen === 'addEventListener') for (const t of EVENTS) pool.addEventListener(t, () => { events++; });
   const t0 = performance.now();
   const promises = new Array(n);
   for (let i = 0; i < n; i++) promises[i] = pool.submit(job);
   const values = await Promise.all(promises);
   const m = pool.metrics();
   const ms = performance.now() - t0;
-  check(values.length === n && m.succeeded === n && events === 3 * n, 'workcrew settled every job (queued, started, succeeded each)');
+  check(values.length === n && m.succeeded === n, 'workcrew settled every job');
+  check(listen === 'none' || events === 3 * n, 'queued, attemptStarted, succeeded each');
+  await pool.shutdown();
   return ms;
 }
 
-async function pqueue(n) {
+/** p-queue; with `listen`, a listener on each of its per-job events. */
+async function pqueue(n, listen = false) {
+  let events = 0;
   const queue = new PQueue({ concurrency: 8 });
+  if (listen) for (const t of ['active', 'completed', 'error', 'next']) queue.on(t, () => { events++; });
   const t0 = performance.now();
   const promises = new Array(n);
   for (let i = 0; i < n; i++) promises[i] = queue.add(job);
@@ -34,6 +46,7 @@ async function pqueue(n) {
   const values = await Promise.all(promises);
   const ms = performance.now() - t0;
   check(values.length === n, 'p-queue settled every job');
+  check(!listen || events >= 3 * n, 'p-queue: active, completed and next each');
   return ms;
 }
 
@@ -49,17 +62,68 @@ async function pqueueRetry(n) {
   return ms;
 }
 
+// --- (d) memory per queued job ------------------------------------------------------------------
+
+let wasmMemory;
+const heap = () => performance.memory.usedJSHeapSize;
+async function settleGc() {
+  for (let i = 0; i < 3; i++) { globalThis.gc?.(); await new Promise((r) => setTimeout(r, 20)); }
+}
+
+/** Bytes per queued job: JS heap and wasm memory growth with `q` jobs behind a blocked worker. */
+async function memoryWorkcrew(q) {
+  const pool = new WorkPool({ workers: 1, queue: q + 1 });
+  let release;
+  const blocker = pool.submit(() => new Promise((r) => { release = r; }));
+  await settleGc();
+  const before = { js: heap(), wasm: wasmMemory.buffer.byteLength };
+  const promises = new Array(q);
+  for (let i = 0; i < q; i++) promises[i] = pool.submit(job);
+  await settleGc();
+  const after = { js: heap(), wasm: wasmMemory.buffer.byteLength };
+  check(pool.size === q, 'every job queued');
+  release(0);
+  await Promise.all([blocker, ...promises]);
+  await pool.shutdown();
+  return { js: (after.js - before.js) / q, wasm: (after.wasm - before.wasm) / q };
+}
+
+async function memoryPqueue(q) {
+  const queue = new PQueue({ concurrency: 1 });
+  let release;
+  const blocker = queue.add(() => new Promise((r) => { release = r; }));
+  await settleGc();
+  const before = heap();
+  const promises = new Array(q);
+  for (let i = 0; i < q; i++) promises[i] = queue.add(job);
+  await settleGc();
+  const after = heap();
+  check(queue.size === q, 'every job queued');
+  release(0);
+  await Promise.all([blocker, ...promises]);
+  return { js: (after - before) / q, wasm: 0 };
+}
+
 const variants = [
-  [`WorkPool (8 workers, events + signals + metrics), ${N} jobs`, () => workcrew(N)],
-  [`p-queue (concurrency 8), ${N} jobs`, () => pqueue(N)],
-  [`WorkPool, timeout 1000 ms + 2 retries, ${M} jobs`, () => workcrew(M, { timeout: 1000, retries: 2, backoff: { kind: 'none' } })],
-  [`p-queue (timeout 1000 ms) + p-retry (2 retries), ${M} jobs`, () => pqueueRetry(M)],
+  [`(a) WorkPool, no listener, ${N} jobs`, () => workcrew(N)],
+  [`(a) p-queue, no listener, ${N} jobs`, () => pqueue(N)],
+  [`(b) WorkPool, onEvent (every event), ${N} jobs`, () => workcrew(N, { listen: 'onEvent' })],
+  [`(b) WorkPool, addEventListener (all 8 types), ${N} jobs`, () => workcrew(N, { listen: 'addEventListener' })],
+  [`(b) p-queue, listeners on active, completed, error, next, ${N} jobs`, () => pqueue(N, true)],
+  [`(c) WorkPool, timeout 1000 ms + 2 retries, ${M} jobs`, () => workcrew(M, { timeout: 1000, retries: 2, backoff: { kind: 'none' } })],
+  [`(c) p-queue (timeout 1000 ms) + p-retry (2 retries), ${M} jobs`, () => pqueueRetry(M)],
 ];
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
-  await init();
+  ({ memory: wasmMemory } = await init());
+  if (params.get('mode') === 'memory') {
+    // A fresh page per measurement (run.mjs): wasm memory only grows, so it is measured in an
+    // instance that has run nothing before.
+    window.__bench = { memory: { q: Q, workcrew: await memoryWorkcrew(Q), pqueue: await memoryPqueue(Q) } };
+    return;
+  }
   const times = variants.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, [, run]] of variants.entries()) {

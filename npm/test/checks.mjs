@@ -28,6 +28,7 @@ export async function run(wc) {
     const pool = new WorkPool({ workers: 1, queue: 1, timeout: 20, retries: 1, backoff: { kind: 'none' } });
     const reasons = [];
     const timedOut = rejection(pool.submit((ctx) => { const p = hang(ctx); ctx.signal.addEventListener('abort', () => reasons.push(ctx.signal.reason)); return p; }));
+    await sleep(1); // the worker takes it
     const queued = rejection(pool.trySubmit(async () => 1));
     const full = (() => { try { pool.trySubmit(async () => 1); } catch (e) { return e; } })();
     check(full instanceof QueueFullError && full instanceof WorkPoolError && full.name === 'QueueFullError', 'a full queue throws a QueueFullError');

@@ -9,6 +9,7 @@
 //! (constructor, `trySubmit`) or reject (`submit`, `shutdown`) with a `TypeError` or
 //! `RangeError` whose message names the field.
 
+mod host;
 mod job;
 mod options;
 mod signal;
@@ -38,6 +39,8 @@ pub struct WorkPool {
     pool: LocalPool<WebTimer>,
     /// Dropped attempts whose signals fire once their reason is known.
     aborts: Rc<signal::Aborts>,
+    /// The package's JavaScript side, once attached: the fast path of `submit`.
+    host: Rc<RefCell<Option<Rc<host::Shared>>>>,
     listener: Rc<RefCell<Option<Function>>>,
     /// Calls of the listener that threw (each caught and logged).
     listener_errors: Rc<core::cell::Cell<u64>>,
@@ -66,6 +69,8 @@ impl WorkPool {
         let errors = Rc::clone(&listener_errors);
         let aborts = Rc::new(signal::Aborts::default());
         let timeouts = Rc::clone(&aborts);
+        let attached: Rc<RefCell<Option<Rc<host::Shared>>>> = Rc::default();
+        let to_host = Rc::clone(&attached);
         let mut builder = LocalPoolBuilder::new(WebTimer)
             .workers(o.workers)
             .queue(o.queue)
@@ -75,6 +80,9 @@ impl WorkPool {
                 if let JobEvent::AttemptTimedOut { job, .. } = *event {
                     let reason = signal::dom_exception("the attempt timed out", "TimeoutError");
                     timeouts.reason(job, reason);
+                }
+                if let Some(h) = to_host.borrow().as_ref() {
+                    tell_host(&h.host, event);
                 }
                 // Cloned out, so a listener may replace itself or submit more jobs.
                 let listener = observer.borrow().clone();
@@ -101,6 +109,7 @@ impl WorkPool {
         Ok(WorkPool {
             pool,
             aborts,
+            host: attached,
             listener,
             listener_errors,
             context,
@@ -129,6 +138,44 @@ impl WorkPool {
         let (job, signal) = self.prepare(job, &options)?;
         let handle = self.pool.try_submit(job).map_err(refused)?;
         Ok(future_to_promise(settle(handle, signal, Rc::clone(&self.aborts))))
+    }
+
+    /// `attach(host)`: the package's JavaScript side (`npm/index.js`), which keeps the fast
+    /// path's functions, values and promises. Once per pool.
+    pub fn attach(&self, host: JsValue) {
+        let shared = host::Shared {
+            host: host.unchecked_into(),
+            attempts: Rc::default(),
+            aborts: Rc::clone(&self.aborts),
+        };
+        *self.host.borrow_mut() = Some(Rc::new(shared));
+    }
+
+    /// `push()`: the fast path of `submit` (see `host.rs`). Enqueues a job whose function the
+    /// host keeps and returns its id, or -1 if the queue is full (not counted as a refusal: the
+    /// caller then waits through `submit`), or -2 if the pool is closed, or -3 without a host.
+    pub fn push(&self) -> f64 {
+        let Some(shared) = self.host.borrow().clone() else { return -3.0 };
+        match self.pool.try_push(host::host_job(shared)) {
+            Some(id) => id as f64,
+            None if self.pool.is_closed() => -2.0,
+            None => -1.0,
+        }
+    }
+
+    /// `attemptDone(token, ok)`: a fast-path attempt ended (its value or error stays with the
+    /// host).
+    #[wasm_bindgen(js_name = attemptDone)]
+    pub fn attempt_done(&self, token: u32, ok: bool) {
+        if let Some(shared) = self.host.borrow().as_ref() {
+            shared.attempts.done(token, ok);
+        }
+    }
+
+    /// The prototype of this pool's job contexts (`shutdown`, the lazy `signal`).
+    #[wasm_bindgen(getter, js_name = contextPrototype)]
+    pub fn context_prototype(&self) -> Object {
+        self.context.clone()
     }
 
     /// Jobs waiting in the queue.
@@ -360,6 +407,18 @@ fn report_object(r: &ShutdownReport, listener_errors: u64) -> Object {
     set(&o, "timedOut", r.timed_out);
     set(&o, "metrics", metrics_object(&r.metrics, listener_errors));
     o
+}
+
+/// Tells the host how a job ended (it settles the fast path's promises; others it ignores), and
+/// that an attempt timed out.
+fn tell_host(host: &host::Host, e: &JobEvent<'_>) {
+    match *e {
+        JobEvent::Succeeded { job, attempts } => host.settle(job as f64, host::SUCCEEDED, attempts),
+        JobEvent::Failed { job, attempts } => host.settle(job as f64, host::FAILED, attempts),
+        JobEvent::Cancelled { job, attempts } => host.settle(job as f64, host::CANCELLED, attempts),
+        JobEvent::AttemptTimedOut { job, .. } => host.timed_out(job as f64),
+        _ => {}
+    }
 }
 
 fn event_object(e: &JobEvent<'_>) -> Object {
