@@ -59,9 +59,13 @@ const isThenable = (v) =>
  * The JavaScript side of the fast path (`src/web/host.rs`): jobs submitted without options keep
  * their function, value and promise here, and only numbers cross into wasm.
  */
+const EVENT_TYPES = ['queued', 'attemptStarted', 'attemptFailed', 'attemptTimedOut',
+  'retryScheduled', 'succeeded', 'failed', 'cancelled'];
+
 class Host {
-  constructor(core) {
+  constructor(core, dispatch) {
     this.core = core;
+    this.dispatch = dispatch;
     this.proto = core.contextPrototype;
     this.jobs = new Map(); // job id -> { fn, resolve, reject, attempt, value, error, timedOut }
   }
@@ -101,6 +105,18 @@ class Host {
     return ctx;
   }
 
+  // An event in numbers (`host_event` in src/web/mod.rs), built here only when someone listens.
+  event(code, job, n, delay, error) {
+    const type = EVENT_TYPES[code];
+    let e;
+    if (code === 0) e = { type, job };
+    else if (code >= 5) e = { type, job, attempts: n };
+    else if (code === 4) e = { type, job, attempt: n, delay };
+    else if (code === 2) e = { type, job, attempt: n, error: error !== undefined ? error : this.jobs.get(job)?.error };
+    else e = { type, job, attempt: n };
+    this.dispatch(e);
+  }
+
   timedOut(job) {
     const rec = this.jobs.get(job);
     if (rec !== undefined) rec.timedOut = true;
@@ -130,7 +146,8 @@ export class WorkPool extends EventTarget {
     super();
     if (ready === undefined) throw new Error('call init() (the default export) and await it first');
     this.#core = new PoolCore(options); // checks every option, `onEvent` included
-    this.#host = new Host(this.#core);
+    this.#core.onEvent(null); // events come through the host
+    this.#host = new Host(this.#core, this.#dispatch);
     this.#core.attach(this.#host);
     this.#onEvent = options?.onEvent;
     this.#listen();
@@ -173,6 +190,7 @@ export class WorkPool extends EventTarget {
   /** Replaces the listener of every event (`null` removes it). */
   onEvent(listener) {
     this.#core.onEvent(listener); // checks it
+    this.#core.onEvent(null); // events come through the host
     this.#onEvent = listener ?? undefined;
     this.#listen();
   }
@@ -229,10 +247,10 @@ export class WorkPool extends EventTarget {
     this.#listen();
   }
 
-  // The core builds event objects only while someone listens.
+  // Events cross from wasm only while someone listens.
   #listen() {
     const wanted = this.#onEvent || this.#listeners > 0 || this.#idle.length || this.#empty.length;
-    this.#core.onEvent(wanted ? this.#dispatch : null);
+    this.#core.listen(Boolean(wanted));
   }
 
   #dispatch = (event) => {

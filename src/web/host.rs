@@ -34,6 +34,18 @@ extern "C" {
     /// The job's latest attempt timed out.
     #[wasm_bindgen(method, js_name = timedOut)]
     pub(crate) fn timed_out(this: &Host, job: f64);
+    /// An event, in numbers (see `event_code`), for the host to build and dispatch: `n` is
+    /// the attempt or the attempts, `delay` the backoff in ms, `error` the attempt's error (for
+    /// `attemptFailed` of a job on the general path).
+    #[wasm_bindgen(method, catch)]
+    pub(crate) fn event(
+        this: &Host,
+        code: u32,
+        job: f64,
+        n: u32,
+        delay: f64,
+        error: &JsValue,
+    ) -> Result<(), JsValue>;
 }
 
 /// How a job's end is told to the host.
@@ -130,6 +142,8 @@ impl Attempts {
 /// What a fast-path job needs from its pool.
 pub(crate) struct Shared {
     pub(crate) host: Host,
+    /// Whether the host wants events (someone listens).
+    pub(crate) listening: core::cell::Cell<bool>,
     pub(crate) attempts: Rc<Attempts>,
     pub(crate) aborts: Rc<Aborts>,
 }

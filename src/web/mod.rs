@@ -83,6 +83,12 @@ impl WorkPool {
                 }
                 if let Some(h) = to_host.borrow().as_ref() {
                     tell_host(&h.host, event);
+                    if h.listening.get() {
+                        if let Err(e) = host_event(&h.host, event) {
+                            errors.set(errors.get() + 1);
+                            web_log_error(&e);
+                        }
+                    }
                 }
                 // Cloned out, so a listener may replace itself or submit more jobs.
                 let listener = observer.borrow().clone();
@@ -145,6 +151,7 @@ impl WorkPool {
     pub fn attach(&self, host: JsValue) {
         let shared = host::Shared {
             host: host.unchecked_into(),
+            listening: core::cell::Cell::new(false),
             attempts: Rc::default(),
             aborts: Rc::clone(&self.aborts),
         };
@@ -160,6 +167,13 @@ impl WorkPool {
             Some(id) => id as f64,
             None if self.pool.is_closed() => -2.0,
             None => -1.0,
+        }
+    }
+
+    /// `listen(on)`: whether the host wants events, built by the host from numbers.
+    pub fn listen(&self, on: bool) {
+        if let Some(shared) = self.host.borrow().as_ref() {
+            shared.listening.set(on);
         }
     }
 
@@ -419,6 +433,25 @@ fn tell_host(host: &host::Host, e: &JobEvent<'_>) {
         JobEvent::AttemptTimedOut { job, .. } => host.timed_out(job as f64),
         _ => {}
     }
+}
+
+/// An event as numbers, for the host: the codes are the positions in `npm/index.js`'s
+/// `EVENT_TYPES`.
+fn host_event(host: &host::Host, e: &JobEvent<'_>) -> Result<(), JsValue> {
+    let (code, n, delay, error) = match *e {
+        JobEvent::Queued { .. } => (0, 0, 0.0, None),
+        JobEvent::AttemptStarted { attempt, .. } => (1, attempt, 0.0, None),
+        JobEvent::AttemptFailed { attempt, error, .. } => (2, attempt, 0.0, error.downcast_ref()),
+        JobEvent::AttemptPanicked { attempt, .. } => (2, attempt, 0.0, None),
+        JobEvent::AttemptTimedOut { attempt, .. } => (3, attempt, 0.0, None),
+        JobEvent::RetryScheduled { attempt, delay, .. } => {
+            (4, attempt, delay.as_secs_f64() * 1000.0, None)
+        }
+        JobEvent::Succeeded { attempts, .. } => (5, attempts, 0.0, None),
+        JobEvent::Failed { attempts, .. } => (6, attempts, 0.0, None),
+        JobEvent::Cancelled { attempts, .. } => (7, attempts, 0.0, None),
+    };
+    host.event(code, e.job() as f64, n, delay, error.unwrap_or(&JsValue::UNDEFINED))
 }
 
 fn event_object(e: &JobEvent<'_>) -> Object {
