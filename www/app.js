@@ -13,6 +13,9 @@ const SAMPLES = 60;
 
 let pool = null;
 const rows = new Map(); // job id → { li, state, attempts }
+const running = new Set(); // jobs with an attempt in flight
+let cancelledInFlight = 0; // attempts cancelled while their request was in flight
+let server = null; // the endpoint's counts, from /api/stats
 const values = new Map(); // job id → what the job fetched
 let samples = [];
 let last = null;
@@ -49,6 +52,9 @@ async function newPool() {
   }
   pool = created;
   rows.clear();
+  running.clear();
+  cancelledInFlight = 0;
+  server = await fetch('api/stats?reset=1', { cache: 'no-store' }).then((r) => r.json()).catch(() => null);
   values.clear();
   $('#jobs').replaceChildren();
   samples = [];
@@ -64,49 +70,37 @@ function setJobButtons(enabled) {
   for (const id of ['#submit-one', '#submit-burst', '#drain', '#abort']) $(id).disabled = !enabled;
 }
 
-// --- the job: a fetch, with latency, failures and hangs injected by the page -----------------
+// --- the job: a real request; latency, failures (503) and hangs happen on the server -----------
 
 function readEndpoint() {
   const f = new FormData($('#endpoint-form'));
-  const pct = (k) => Math.min(100, Math.max(0, Number(f.get(k)) || 0)) / 100;
-  return {
-    latency: Math.max(0, Number(f.get('latency')) || 0),
-    failure: pct('failure'),
-    hang: pct('hang'),
-    url: String(f.get('url') || 'data/item-{n}.json'),
-  };
-}
-
-function abortable(ms, signal) {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); reject(signal.reason); }, { once: true });
+  const pct = (k) => Math.min(100, Math.max(0, Number(f.get(k)) || 0));
+  const q = new URLSearchParams({
+    latency: String(Math.max(0, Number(f.get('latency')) || 0)),
+    fail: String(pct('failure')),
+    hang: String(pct('hang')),
   });
+  return q.toString();
 }
 
-function makeJob(endpoint) {
+function makeJob(query) {
   return async ({ signal, attempt, job }) => {
-    if (Math.random() < endpoint.hang) {
-      await new Promise((_, reject) =>
-        signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
-    }
-    await abortable(endpoint.latency, signal);
-    if (Math.random() < endpoint.failure) throw new Error(`HTTP 503 (injected) on attempt ${attempt}`);
-    const url = endpoint.url.replace('{n}', String(1 + (job % 8)));
+    // The attempt's signal aborts the request itself on a timeout, a cancel or an abort.
+    const url = `api/item/${1 + (job % 8)}?${query}`;
     const res = await fetch(url, { signal, cache: 'no-store' });
-    if (!res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
+    if (!res.ok) throw new Error(`HTTP ${res.status} on attempt ${attempt}`);
     const body = await res.json();
-    values.set(job, body?.name ?? JSON.stringify(body).slice(0, 40));
+    values.set(job, body.name);
     return body;
   };
 }
 
 function submit(count) {
   if (!pool) return;
-  const endpoint = readEndpoint();
+  const query = readEndpoint();
   for (let i = 0; i < count; i++) {
     // Every promise is handled: the UI follows the events, this only catches refusals.
-    pool.submit(makeJob(endpoint)).catch((e) => {
+    pool.submit(makeJob(query)).catch((e) => {
       if (e?.name === 'PoolClosedError') setStatus('Refused: the pool is shut down. Create a new pool.', 'warn');
     });
   }
@@ -132,7 +126,14 @@ function setState(row, state, text = state) {
   row.state.textContent = text;
 }
 
+function trackInFlight(e) {
+  if (e.type === 'attemptStarted') running.add(e.job);
+  else if (e.type === 'cancelled') { if (running.delete(e.job)) cancelledInFlight++; }
+  else if (e.type !== 'queued' && e.type !== 'retryScheduled') running.delete(e.job);
+}
+
 function onEvent(e) {
+  trackInFlight(e);
   let row = rows.get(e.job);
   if (e.type === 'queued') {
     const li = document.createElement('li');
@@ -209,6 +210,31 @@ function render() {
   $('[data-gauge="running"]').textContent = m.running;
   $('#queued-meter').value = m.queued;
   $('#running-meter').value = m.running;
+  renderServer(m);
+}
+
+async function pollServer() {
+  try {
+    server = await (await fetch('api/stats', { cache: 'no-store' })).json();
+  } catch {
+    server = null;
+  }
+}
+
+// The server's count of requests the client aborted, beside the pool's dropped attempts: every
+// timed-out attempt and every attempt cancelled in flight aborted its request.
+function renderServer(m) {
+  const el = $('#server-stats');
+  if (!server) { el.textContent = 'Server: no counts yet.'; return; }
+  const dropped = m.timedOut + cancelledInFlight;
+  el.dataset.aborted = server.aborted;
+  el.dataset.dropped = dropped;
+  el.dataset.inFlight = server.inFlight;
+  el.innerHTML = '';
+  const line = (text) => { const d = document.createElement('div'); d.textContent = text; el.append(d); };
+  line(`Server: ${server.requests} requests · ${server.ok} answered · ${server.failed} 503s · ${server.hung} hung · ${server.inFlight} in flight`);
+  line(`Aborted by the client, counted by the server: ${server.aborted}`);
+  line(`Attempts the pool dropped: ${m.timedOut} timed out + ${cancelledInFlight} cancelled in flight = ${dropped}`);
 }
 
 function sample() {
@@ -294,6 +320,7 @@ async function main() {
   $('#drain').addEventListener('click', () => stop('drain'));
   $('#abort').addEventListener('click', () => stop('abort'));
   setInterval(render, 100);
+  setInterval(pollServer, 250);
   setInterval(sample, SAMPLE_MS);
   window.addEventListener('resize', drawChart);
   await newPool();

@@ -56,6 +56,10 @@ async function configure(page, pool, endpoint) {
   await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Pool ready'), null, WAIT);
 }
 
+/** Console errors other than the requests the demo makes fail on purpose (503s, aborts). */
+const unexpected = (errors) =>
+  errors.filter((e) => !/status of 503|net::ERR_ABORTED|aborted/i.test(e));
+
 async function burst(page, n) {
   await page.fill('#burst-size', String(n));
   await page.click('#submit-burst');
@@ -85,7 +89,7 @@ test('every job succeeds', async () => {
   assert.equal(await page.locator('#jobs li.succeeded').count(), 20);
   // Each row shows what its fetch returned.
   assert.match(await page.locator('#jobs li.succeeded .state').first().textContent(), /succeeded · item \d/);
-  assert.deepEqual(errors, []);
+  assert.deepEqual(unexpected(errors), []);
   await page.close();
 });
 
@@ -103,15 +107,50 @@ test('hang rate 100% with a short timeout: timeouts and retries are visible', as
   assert.equal(await page.locator('#jobs .chip.retry').count(), 8);
   assert.match(await page.locator('#jobs .chip.retry').first().textContent(), /retry in 50 ms/);
   assert.equal(await page.locator('#jobs li.failed').count(), 4);
-  assert.deepEqual(errors, []);
+  // Every timed-out attempt aborted its real request: the server counted each one.
+  await serverAgrees(page, 12);
+  assert.equal(server.stats.hung, 12);
+  // The page's console shows the aborted fetches as errors; nothing else.
+  assert.deepEqual(unexpected(errors), []);
   await page.screenshot({ path: path.join(shots, 'demo-timeouts.png'), fullPage: true });
   await page.close();
 });
 
-test('a drain shutdown with a full queue settles every job', async () => {
+/** The server's count of aborted requests, shown by the page, equals the pool's dropped attempts. */
+async function serverAgrees(page, expected) {
+  await page.waitForFunction(
+    (n) => {
+      const d = document.querySelector('#server-stats').dataset;
+      return Number(d.aborted) === n && Number(d.dropped) === n && Number(d.inFlight) === 0;
+    },
+    expected,
+    WAIT,
+  );
+  assert.equal(server.stats.aborted, expected, 'the server itself counted them');
+}
+
+test('abort cancels running requests on the wire: the server counts each', async () => {
   const { page, errors } = await openDemo();
   await configure(page,
-    { workers: 2, queue: 6, timeout: 5000, retries: 0 },
+    { workers: 3, queue: 10, timeout: '', retries: 0 },
+    { latency: 0, failure: 0, hang: 100 });
+  await burst(page, 5);
+  await page.waitForFunction(() => Number(document.querySelector('[data-gauge="running"]').textContent) === 3, null, WAIT);
+  await page.waitForFunction(() => Number(document.querySelector('#server-stats').dataset.inFlight) === 3, null, WAIT);
+  await page.click('#abort');
+  await page.waitForFunction(() => document.querySelector('#status').dataset.state === 'done', null, WAIT);
+  assert.match(await page.locator('#status').textContent(), /^Aborted: 0 completed, 5 cancelled\./);
+  // Three requests were in flight and were aborted; the two queued jobs never sent one.
+  await serverAgrees(page, 3);
+  assert.equal(server.stats.requests, 3);
+  assert.deepEqual(unexpected(errors), []);
+  await page.close();
+});
+
+test('a drain shutdown with queued jobs settles every job', async () => {
+  const { page, errors } = await openDemo();
+  await configure(page,
+    { workers: 2, queue: 8, timeout: 5000, retries: 0 },
     { latency: 300, failure: 0, hang: 0 });
   await burst(page, 8);
   await page.waitForFunction(() => Number(document.querySelector('[data-gauge="queued"]').textContent) === 6, null, WAIT);
@@ -125,7 +164,7 @@ test('a drain shutdown with a full queue settles every job', async () => {
   assert.equal(await gauge(page, 'running'), 0);
   assert.equal(await page.locator('#jobs li.succeeded').count(), 8);
   assert.equal(await page.locator('#submit-burst').isDisabled(), true, 'no submissions after shutdown');
-  assert.deepEqual(errors, []);
+  assert.deepEqual(unexpected(errors), []);
   await page.screenshot({ path: path.join(shots, 'demo.png'), fullPage: true });
   await page.close();
 });
@@ -140,7 +179,7 @@ test('the page is readable on a phone', async () => {
   }, null, WAIT);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
-  assert.deepEqual(errors, []);
+  assert.deepEqual(unexpected(errors), []);
   await page.screenshot({ path: path.join(shots, 'demo-phone.png'), fullPage: true });
   await page.close();
 });

@@ -30,7 +30,7 @@ export async function example(): Promise<number> {
   });
   const controller = new AbortController();
   const value: number = await pool.submit(async ({ signal, attempt, job }) => {
-    const res = await fetch(`/data/item-${1 + (job % 8)}.json`, { signal });
+    const res = await fetch(`/api/item/${1 + (job % 8)}?latency=100`, { signal });
     return attempt + (res.ok ? 1 : 0);
   }, { timeout: null, retries: 1, signal: controller.signal });
   const plain: string = await pool.trySubmit(() => 'a plain value');
