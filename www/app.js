@@ -1,5 +1,6 @@
 // The workcrew demo: fetch-style jobs through the npm package's WorkPool, shown live.
 import init, { WorkPool } from './pkg/index.js';
+import { drawTimeline, resetTimeline, timelineEvent } from './timeline.js';
 
 const $ = (sel) => document.querySelector(sel);
 const METRICS = [
@@ -54,6 +55,7 @@ async function newPool() {
   rows.clear();
   running.clear();
   cancelledInFlight = 0;
+  resetTimeline();
   server = await fetch('api/stats?reset=1', { cache: 'no-store' }).then((r) => r.json()).catch(() => null);
   values.clear();
   $('#jobs').replaceChildren();
@@ -134,6 +136,7 @@ function trackInFlight(e) {
 
 function onEvent(e) {
   trackInFlight(e);
+  timelineEvent(e);
   let row = rows.get(e.job);
   if (e.type === 'queued') {
     const li = document.createElement('li');
@@ -321,6 +324,7 @@ async function main() {
   $('#abort').addEventListener('click', () => stop('abort'));
   setInterval(render, 100);
   setInterval(pollServer, 250);
+  setInterval(() => drawTimeline($('#timeline')), 200);
   setInterval(sample, SAMPLE_MS);
   window.addEventListener('resize', drawChart);
   await newPool();

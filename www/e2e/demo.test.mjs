@@ -107,6 +107,18 @@ test('hang rate 100% with a short timeout: timeouts and retries are visible', as
   assert.equal(await page.locator('#jobs .chip.retry').count(), 8);
   assert.match(await page.locator('#jobs .chip.retry').first().textContent(), /retry in 50 ms/);
   assert.equal(await page.locator('#jobs li.failed').count(), 4);
+  // The timeline: 3 timed-out bars per job, 2 backoff gaps between them, in time order.
+  await page.waitForFunction(() => document.querySelectorAll('#timeline .tl-bar.timeout').length === 12, null, WAIT);
+  assert.equal(await page.locator('#timeline .tl-row').count(), 4);
+  assert.equal(await page.locator('#timeline .tl-gap').count(), 8);
+  const ordered = await page.evaluate(() => [...document.querySelectorAll('#timeline .tl-track')].every((track) => {
+    const xs = [...track.children].map((el) => ({ l: el.offsetLeft, r: el.offsetLeft + el.offsetWidth, bar: el.classList.contains('tl-bar') }))
+      .sort((p, q) => p.l - q.l);
+    // bar, gap, bar, gap, bar: each starts where the one before ends (within 2 px)
+    return xs.length === 5 && xs.every((x, i) => x.bar === (i % 2 === 0) && (i === 0 || x.l >= xs[i - 1].r - 2));
+  }));
+  assert.ok(ordered, 'attempts and backoff gaps follow each other on the axis');
+  await page.locator('.timeline-panel').screenshot({ path: path.join(shots, 'timeline.png') });
   // Every timed-out attempt aborted its real request: the server counted each one.
   await serverAgrees(page, 12);
   assert.equal(server.stats.hung, 12);
@@ -177,6 +189,8 @@ test('the page is readable on a phone', async () => {
     const n = (k) => Number(document.querySelector(`[data-metric="${k}"] b`).textContent);
     return n('succeeded') + n('failed') === 10;
   }, null, WAIT);
+  assert.ok(await page.locator('#timeline .tl-bar').count() >= 10, 'the timeline shows the attempts');
+  await page.locator('.timeline-panel').screenshot({ path: path.join(shots, 'timeline-phone.png') });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
   assert.deepEqual(unexpected(errors), []);

@@ -1,0 +1,101 @@
+// The attempt timeline: each attempt of the latest jobs is a bar on one shared time axis; its
+// colour says how it ended (succeeded, failed, timed out, cancelled, still running), and the
+// gaps between bars are the backoff before each retry, drawn as dashed boxes.
+
+const MAX_JOBS = 24;
+const jobs = new Map(); // job id -> { queued, attempts: [{ start, end, outcome }], backoffs: [{ start, end }] }
+
+const now = () => performance.now();
+
+export function resetTimeline() {
+  jobs.clear();
+}
+
+/** Follows a pool event (`onEvent`'s plain objects). */
+export function timelineEvent(e) {
+  const t = now();
+  if (e.type === 'queued') {
+    jobs.set(e.job, { queued: t, attempts: [], backoffs: [] });
+    if (jobs.size > MAX_JOBS) jobs.delete(jobs.keys().next().value);
+    return;
+  }
+  const j = jobs.get(e.job);
+  if (!j) return;
+  const open = j.attempts.at(-1);
+  const close = (outcome) => { if (open && open.end === null) { open.end = t; open.outcome = outcome; } };
+  switch (e.type) {
+    case 'attemptStarted': j.attempts.push({ start: t, end: null, outcome: 'running' }); break;
+    case 'attemptFailed': close('failed'); break;
+    case 'attemptTimedOut': close('timeout'); break;
+    case 'retryScheduled': j.backoffs.push({ start: t, end: t + e.delay }); break;
+    case 'succeeded': close('ok'); break;
+    case 'cancelled': close('cancel'); break;
+  }
+}
+
+/** Draws the timeline into `root` (a container element). */
+export function drawTimeline(root) {
+  const list = [...jobs.entries()].reverse(); // newest first, like the jobs list
+  if (list.length === 0) {
+    root.replaceChildren(note('Submit jobs to see their attempts here.'));
+    return;
+  }
+  const t = now();
+  const start = Math.min(...list.map(([, j]) => j.queued));
+  const end = Math.max(start + 1, ...list.flatMap(([, j]) => [
+    ...j.attempts.map((a) => a.end ?? t),
+    ...j.backoffs.map((b) => Math.min(b.end, t)),
+  ]));
+  const span = end - start;
+  const pct = (x) => `${((x - start) / span * 100).toFixed(2)}%`;
+  const width = (a, b) => `${Math.max(0.4, (b - a) / span * 100).toFixed(2)}%`;
+
+  const rows = list.map(([id, j]) => {
+    const row = div('tl-row');
+    row.append(Object.assign(div('tl-id'), { textContent: `#${id}` }));
+    const track = div('tl-track');
+    for (const b of j.backoffs) {
+      const gap = div('tl-gap');
+      gap.style.left = pct(b.start);
+      gap.style.width = width(b.start, Math.min(b.end, t));
+      gap.title = `backoff ${Math.round(b.end - b.start)} ms`;
+      track.append(gap);
+    }
+    j.attempts.forEach((a, i) => {
+      const bar = div(`tl-bar ${a.outcome}`);
+      const stop = a.end ?? t;
+      bar.style.left = pct(a.start);
+      bar.style.width = width(a.start, stop);
+      bar.title = `attempt ${i + 1}: ${LABEL[a.outcome]}, ${Math.round(stop - a.start)} ms`;
+      bar.dataset.outcome = a.outcome;
+      track.append(bar);
+    });
+    row.append(track);
+    return row;
+  });
+
+  const axis = div('tl-axis');
+  for (const f of [0, 0.25, 0.5, 0.75, 1]) {
+    const tick = div('tl-tick');
+    tick.style.left = `${f * 100}%`;
+    tick.textContent = f === 0 ? '0' : formatMs(span * f);
+    axis.append(tick);
+  }
+  root.replaceChildren(...rows, axis);
+}
+
+const LABEL = { ok: 'succeeded', failed: 'failed', timeout: 'timed out', cancel: 'cancelled', running: 'running' };
+
+function formatMs(ms) {
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(0)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function div(className) {
+  const d = document.createElement('div');
+  d.className = className;
+  return d;
+}
+
+function note(text) {
+  return Object.assign(div('tl-note'), { textContent: text });
+}
