@@ -3,6 +3,7 @@
 //! and fail for good; then a draining shutdown, and the balanced metrics.
 
 use core::future::Future;
+use core::pin::Pin;
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::time::Duration;
 use std::sync::Arc;
@@ -54,38 +55,8 @@ where
         }))
         .await
         .map_err(refused)?;
-    let (s, d) = (Arc::clone(&sleep), Arc::clone(&dropped));
-    let hang = pool
-        .submit(
-            Job::new(move |_| {
-                let (s, d) = (Arc::clone(&s), Arc::clone(&d));
-                async move {
-                    let mut guard = Dropped(d, false);
-                    s(Duration::from_secs(30)).await; // far past the timeout
-                    guard.1 = true;
-                    Ok::<u32, &str>(0)
-                }
-            })
-            .retries(1),
-        )
-        .await
-        .map_err(refused)?;
-    let (s, d) = (Arc::clone(&sleep), Arc::clone(&dropped));
-    let cancelled = pool
-        .submit(
-            Job::new(move |_| {
-                let (s, d) = (Arc::clone(&s), Arc::clone(&d));
-                async move {
-                    let mut guard = Dropped(d, false);
-                    s(Duration::from_secs(30)).await;
-                    guard.1 = true;
-                    Ok::<u32, &str>(0)
-                }
-            })
-            .no_timeout(),
-        )
-        .await
-        .map_err(refused)?;
+    let hang = pool.submit(wait_long(&sleep, &dropped).retries(1)).await.map_err(refused)?;
+    let cancelled = pool.submit(wait_long(&sleep, &dropped).no_timeout()).await.map_err(refused)?;
     let permanent = pool
         .submit(
             Job::new(|_| async { Err::<u32, _>("bad request") })
@@ -135,6 +106,33 @@ where
     } else {
         Err(wrong.join("; "))
     }
+}
+
+/// A job that waits 30 s on the runtime's timer, far past any timeout, counting itself in
+/// `dropped` if it is dropped mid-wait.
+#[allow(clippy::type_complexity)]
+fn wait_long<Sl, F>(
+    sleep: &Arc<Sl>,
+    dropped: &Arc<AtomicU32>,
+) -> Job<
+    impl FnMut(workcrew::Attempt) -> Pin<Box<dyn Future<Output = Result<u32, &'static str>> + Send>>
+        + Send
+        + 'static,
+>
+where
+    Sl: Fn(Duration) -> F + Send + Sync + 'static,
+    F: Future<Output = ()> + Send + 'static,
+{
+    let (s, d) = (Arc::clone(sleep), Arc::clone(dropped));
+    Job::new(move |_| {
+        let (s, d) = (Arc::clone(&s), Arc::clone(&d));
+        Box::pin(async move {
+            let mut guard = Dropped(d, false);
+            s(Duration::from_secs(30)).await;
+            guard.1 = true;
+            Ok::<u32, &'static str>(0)
+        }) as Pin<Box<dyn Future<Output = Result<u32, &'static str>> + Send>>
+    })
 }
 
 fn refused<J>(e: SubmitError<J>) -> String {
