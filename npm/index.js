@@ -55,6 +55,80 @@ export class JobEvent extends Event {
 const isThenable = (v) =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
 
+// An attempt's context: `signal` is a getter that makes the AbortController only when read.
+const CONTROLLER = Symbol('workcrew.controller');
+const REASON = Symbol('workcrew.reason');
+
+function contextPrototype(shutdown) {
+  const proto = { shutdown };
+  Object.defineProperty(proto, 'signal', {
+    get() {
+      let c = this[CONTROLLER];
+      if (c === undefined) {
+        c = this[CONTROLLER] = new AbortController();
+        if (REASON in this) c.abort(this[REASON]); // read after the attempt was dropped
+      }
+      return c.signal;
+    },
+  });
+  return proto;
+}
+
+function abortContext(ctx, reason) {
+  if (ctx[CONTROLLER] !== undefined) ctx[CONTROLLER].abort(reason);
+  else ctx[REASON] = reason;
+}
+
+/**
+ * The fast path's jobs by id. Ids count up, so a power-of-two table indexed by the id's low bits
+ * finds them without hashing; it doubles (up to 2^17 slots) when two live jobs would share a
+ * slot, and beyond that a `Map` takes the rest.
+ */
+class JobTable {
+  constructor() {
+    this.slots = new Array(1024).fill(undefined);
+    this.mask = 1023;
+    this.overflow = new Map();
+  }
+
+  set(id, rec) {
+    rec.id = id;
+    for (;;) {
+      const i = id & this.mask; // the id's low bits (ids stay below 2^53)
+      if (this.slots[i] === undefined) {
+        this.slots[i] = rec;
+        return;
+      }
+      if (this.slots.length >= 1 << 17) {
+        this.overflow.set(id, rec);
+        return;
+      }
+      this.grow();
+    }
+  }
+
+  get(id) {
+    const r = this.slots[id & this.mask];
+    if (r !== undefined && r.id === id) return r;
+    return this.overflow.size === 0 ? undefined : this.overflow.get(id);
+  }
+
+  delete(id) {
+    const i = id & this.mask;
+    const r = this.slots[i];
+    if (r !== undefined && r.id === id) this.slots[i] = undefined;
+    else this.overflow.delete(id);
+  }
+
+  // Entries apart in the low k bits stay apart in the low k + 1 bits: no collisions on the way.
+  grow() {
+    const old = this.slots;
+    this.slots = new Array(old.length * 2).fill(undefined);
+    this.mask = this.slots.length - 1;
+    for (const r of old) if (r !== undefined) this.slots[r.id & this.mask] = r;
+  }
+}
+
 /**
  * The JavaScript side of the fast path (`src/web/host.rs`): jobs submitted without options keep
  * their function, value and promise here, and only numbers cross into wasm.
@@ -66,13 +140,18 @@ class Host {
   constructor(core, dispatch) {
     this.core = core;
     this.dispatch = dispatch;
-    this.proto = core.contextPrototype;
-    this.jobs = new Map(); // job id -> { fn, resolve, reject, attempt, value, error, timedOut }
+    // `shutdown` from the core's context prototype: it knows it is called from a job.
+    this.proto = contextPrototype(core.contextPrototype.shutdown);
+    // job id -> { id, fn, resolve, reject, attempt, ctx, value, error, timedOut, dropping }
+    this.jobs = new JobTable();
   }
 
   track(id, fn) {
     return new Promise((resolve, reject) => {
-      this.jobs.set(id, { fn, resolve, reject, attempt: 0, value: undefined, error: undefined, timedOut: false });
+      this.jobs.set(id, {
+        id: 0, fn, resolve, reject, attempt: 0, ctx: null, value: undefined, error: undefined,
+        timedOut: false, dropping: null,
+      });
     });
   }
 
@@ -82,7 +161,9 @@ class Host {
     ctx.attempt = attempt;
     ctx.job = job;
     rec.attempt = attempt;
+    rec.ctx = ctx;
     rec.timedOut = false;
+    rec.dropping = null;
     const core = this.core;
     let v;
     try {
@@ -90,7 +171,7 @@ class Host {
     } catch (e) {
       rec.error = e;
       core.attemptDone(token, false);
-      return ctx;
+      return;
     }
     if (isThenable(v)) {
       // A late settlement of an attempt that was dropped changes nothing.
@@ -102,7 +183,18 @@ class Host {
       rec.value = v;
       core.attemptDone(token, true);
     }
-    return ctx;
+  }
+
+  // The core dropped the attempt; why (a timeout, or not) is known right after, so its signal
+  // fires in a microtask.
+  dropped(job, attempt) {
+    const rec = this.jobs.get(job);
+    if (rec === undefined || rec.attempt !== attempt) return;
+    const d = { ctx: rec.ctx, timedOut: false };
+    rec.dropping = d;
+    queueMicrotask(() => abortContext(d.ctx, d.timedOut
+      ? new DOMException('the attempt timed out', 'TimeoutError')
+      : new DOMException('the job was cancelled', 'AbortError')));
   }
 
   // An event in numbers (`host_event` in src/web/mod.rs), built here only when someone listens.
@@ -119,7 +211,9 @@ class Host {
 
   timedOut(job) {
     const rec = this.jobs.get(job);
-    if (rec !== undefined) rec.timedOut = true;
+    if (rec === undefined) return;
+    rec.timedOut = true;
+    if (rec.dropping !== null) rec.dropping.timedOut = true;
   }
 
   settle(job, outcome, attempts) {

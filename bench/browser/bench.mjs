@@ -127,8 +127,9 @@ async function main() {
   const times = variants.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
     for (const [i, [, run]] of variants.entries()) {
+      // Each variant starts on a collected heap, so none pays for the garbage of the one before.
+      await settleGc();
       times[i].push(await run());
-      await new Promise((res) => setTimeout(res, 50)); // let the GC breathe between variants
     }
   }
   const results = variants.map(([name], i) => ({ name, ms: median(times[i]), all: times[i] }));

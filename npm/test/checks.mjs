@@ -100,6 +100,14 @@ export async function run(wc) {
     check(m.submitted === m.succeeded + m.failed + m.cancelled && !('panicked' in m), 'metrics balance, and nothing that cannot happen');
   }
 
+  // A job stops its own pool: ctx.shutdown() waits for every other job, not for itself.
+  {
+    const pool = new WorkPool({ workers: 2 });
+    const other = pool.submit(() => sleep(20).then(() => 'other'));
+    const seen = await pool.submit(async (ctx) => (await ctx.shutdown()).metrics.succeeded);
+    check(seen === 1 && (await other) === 'other' && pool.closed, 'a job shuts its own pool down with ctx.shutdown()');
+  }
+
   // Bad input: errors that name the field.
   {
     let e;

@@ -14,10 +14,8 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use js_sys::Object;
 use wasm_bindgen::prelude::*;
 
-use super::signal::{AbortOnDrop, Aborts};
 use crate::{Attempt, Job};
 
 #[wasm_bindgen]
@@ -25,9 +23,13 @@ extern "C" {
     /// The JavaScript side of a pool: `npm/index.js` keeps each job's function, value and
     /// promise there.
     pub(crate) type Host;
-    /// Calls the job's function for this attempt; returns the attempt's context.
+    /// Calls the job's function for this attempt.
     #[wasm_bindgen(method, js_name = startAttempt)]
-    fn start_attempt(this: &Host, job: f64, attempt: u32, token: u32) -> Object;
+    fn start_attempt(this: &Host, job: f64, attempt: u32, token: u32);
+    /// The attempt was dropped before it ended (a timeout, a cancel, an abort): the host fires
+    /// its signal, with a reason that says which.
+    #[wasm_bindgen(method)]
+    fn dropped(this: &Host, job: f64, attempt: u32);
     /// The job ended: 0 succeeded, 1 failed, 2 cancelled.
     #[wasm_bindgen(method)]
     pub(crate) fn settle(this: &Host, job: f64, outcome: u32, attempts: u32);
@@ -144,28 +146,28 @@ pub(crate) struct Shared {
     pub(crate) host: Host,
     /// Whether the host wants events (someone listens).
     pub(crate) listening: core::cell::Cell<bool>,
-    pub(crate) attempts: Rc<Attempts>,
-    pub(crate) aborts: Rc<Aborts>,
+    pub(crate) attempts: Attempts,
 }
 
 /// A job whose function lives on the host.
 pub(crate) fn host_job(shared: Rc<Shared>) -> Job<impl FnMut(Attempt) -> HostAttempt + 'static> {
     Job::new(move |attempt: Attempt| {
-        let job = attempt.job_id();
+        let (job, number) = (attempt.job_id(), attempt.number());
         let token = shared.attempts.take_slot();
         // The host may call `attemptDone` before it returns (a plain value, or a throw).
-        let ctx = shared.host.start_attempt(job as f64, attempt.number(), token);
-        let abort = AbortOnDrop { ctx: Some(ctx), job, aborts: Rc::clone(&shared.aborts) };
-        HostAttempt { attempts: Rc::clone(&shared.attempts), token, abort, released: false }
+        shared.host.start_attempt(job as f64, number, token);
+        HostAttempt { shared: Rc::clone(&shared), token, job, number, ended: false }
     })
 }
 
 /// One attempt of a host job: done when the host says so.
 pub(crate) struct HostAttempt {
-    attempts: Rc<Attempts>,
+    shared: Rc<Shared>,
     token: u32,
-    abort: AbortOnDrop,
-    released: bool,
+    job: u64,
+    number: u32,
+    /// It ended by itself: nothing to abort when it is dropped.
+    ended: bool,
 }
 
 impl Future for HostAttempt {
@@ -173,21 +175,21 @@ impl Future for HostAttempt {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
         let this = &mut *self;
-        let ok = match this.attempts.poll(this.token, cx) {
+        let ok = match this.shared.attempts.poll(this.token, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(ok) => ok,
         };
-        this.attempts.release(this.token);
-        this.released = true;
-        this.abort.disarm(); // the attempt ended by itself
+        this.shared.attempts.release(this.token);
+        this.ended = true;
         Poll::Ready(if ok { Ok(()) } else { Err(()) })
     }
 }
 
 impl Drop for HostAttempt {
     fn drop(&mut self) {
-        if !self.released {
-            self.attempts.release(self.token);
+        if !self.ended {
+            self.shared.attempts.release(self.token);
+            self.shared.host.dropped(self.job as f64, self.number);
         }
     }
 }

@@ -152,8 +152,7 @@ impl WorkPool {
         let shared = host::Shared {
             host: host.unchecked_into(),
             listening: core::cell::Cell::new(false),
-            attempts: Rc::default(),
-            aborts: Rc::clone(&self.aborts),
+            attempts: host::Attempts::default(),
         };
         *self.host.borrow_mut() = Some(Rc::new(shared));
     }
