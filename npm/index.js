@@ -2,7 +2,7 @@
 // made by wasm-bindgen); this file is the JavaScript face of it. `WorkPool` is an `EventTarget`
 // with p-queue's `size`, `pending`, `onIdle()` and `onEmpty()`, and the pool's failures are
 // instances of the classes exported here.
-import initCore, { PoolCore, setErrorFactory } from './workcrew_core.js';
+import initCore, { PoolCore, abortContext, setErrorFactory } from './workcrew_core.js';
 
 /** A failure of the pool's making (a job's own errors come back as they were thrown). */
 export class WorkPoolError extends Error {
@@ -54,30 +54,6 @@ export class JobEvent extends Event {
 
 const isThenable = (v) =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
-
-// An attempt's context: `signal` is a getter that makes the AbortController only when read.
-const CONTROLLER = Symbol('workcrew.controller');
-const REASON = Symbol('workcrew.reason');
-
-function contextPrototype(shutdown) {
-  const proto = { shutdown };
-  Object.defineProperty(proto, 'signal', {
-    get() {
-      let c = this[CONTROLLER];
-      if (c === undefined) {
-        c = this[CONTROLLER] = new AbortController();
-        if (REASON in this) c.abort(this[REASON]); // read after the attempt was dropped
-      }
-      return c.signal;
-    },
-  });
-  return proto;
-}
-
-function abortContext(ctx, reason) {
-  if (ctx[CONTROLLER] !== undefined) ctx[CONTROLLER].abort(reason);
-  else ctx[REASON] = reason;
-}
 
 /**
  * The fast path's jobs by id. Ids count up, so a power-of-two table indexed by the id's low bits
@@ -140,8 +116,9 @@ class Host {
   constructor(core, dispatch) {
     this.core = core;
     this.dispatch = dispatch;
-    // `shutdown` from the core's context prototype: it knows it is called from a job.
-    this.proto = contextPrototype(core.contextPrototype.shutdown);
+    // The core's context prototype: `shutdown`, and the `signal` getter that makes the
+    // attempt's AbortController only when read (src/web/job.rs).
+    this.proto = core.contextPrototype;
     // job id -> { id, fn, resolve, reject, attempt, ctx, value, error, timedOut, dropping }
     this.jobs = new JobTable();
   }

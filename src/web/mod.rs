@@ -363,6 +363,14 @@ std::thread_local! {
     static ERRORS: RefCell<Option<Function>> = const { RefCell::new(None) };
 }
 
+/// `abortContext(ctx, reason)`: fires a job context's signal with `reason` (when the job reads
+/// it, if it has not yet). The package's fast path uses it for the attempts it runs, so that the
+/// context's lazy `signal` is defined in one place (`job.rs`).
+#[wasm_bindgen(js_name = abortContext, skip_typescript)]
+pub fn abort_context(ctx: &Object, reason: &JsValue) {
+    job::abort_context(ctx, reason);
+}
+
 /// `setErrorFactory((name, message, attempts) => Error)`: called once by the package's
 /// `index.js`, so that `instanceof TimeoutError` and the like work.
 #[wasm_bindgen(js_name = setErrorFactory, skip_typescript)]
