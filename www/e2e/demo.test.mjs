@@ -163,14 +163,18 @@ test('a drain shutdown with queued jobs settles every job', async () => {
   const { page, errors } = await openDemo();
   await configure(page,
     { workers: 2, queue: 8, timeout: 5000, retries: 0 },
-    { latency: 300, failure: 0, hang: 0 });
+    { latency: 1000, failure: 0, hang: 0 });
   await burst(page, 8);
   await page.waitForFunction(() => Number(document.querySelector('[data-gauge="queued"]').textContent) === 6, null, WAIT);
   assert.equal(await gauge(page, 'running'), 2, 'both workers busy');
   await page.click('#drain');
   await page.waitForFunction(() => document.querySelector('#status').dataset.state === 'done', null, WAIT);
   const status = await page.locator('#status').textContent();
-  assert.match(status, /^Drained: 8 completed, 0 cancelled\. Every job settled: 8 submitted = 8 succeeded \+ 0 failed \+ 0 cancelled\./);
+  // `completed` counts the jobs that ended while the drain waited: all 8 unless a loaded machine
+  // delivered the click after the first ones had finished. Every job settles either way.
+  const m = /^Drained: (\d+) completed, 0 cancelled\. Every job settled: 8 submitted = 8 succeeded \+ 0 failed \+ 0 cancelled\./.exec(status);
+  assert.ok(m, status);
+  assert.ok(Number(m[1]) >= 1 && Number(m[1]) <= 8, `the drain waited for jobs (${m[1]} completed)`);
   assert.equal(await metric(page, 'succeeded'), 8);
   assert.equal(await gauge(page, 'queued'), 0);
   assert.equal(await gauge(page, 'running'), 0);
