@@ -2,7 +2,7 @@
 // made by wasm-bindgen); this file is the JavaScript face of it. `WorkPool` is an `EventTarget`
 // with p-queue's `size`, `pending`, `onIdle()` and `onEmpty()`, and the pool's failures are
 // instances of the classes exported here.
-import initCore, { PoolCore, abortContext, setErrorFactory } from './workcrew_core.js';
+import initCore, { PoolCore, abortContext, eventTypes, setErrorFactory } from './workcrew_core.js';
 
 /** A failure of the pool's making (a job's own errors come back as they were thrown). */
 export class WorkPoolError extends Error {
@@ -109,13 +109,11 @@ class JobTable {
  * The JavaScript side of the fast path (`src/web/host.rs`): jobs submitted without options keep
  * their function, value and promise here, and only numbers cross into wasm.
  */
-const EVENT_TYPES = ['queued', 'attemptStarted', 'attemptFailed', 'attemptTimedOut',
-  'retryScheduled', 'succeeded', 'failed', 'cancelled'];
-
 class Host {
   constructor(core, dispatch) {
     this.core = core;
     this.dispatch = dispatch;
+    this.types = eventTypes(); // an event's name by its code
     // The core's context prototype: `shutdown`, and the `signal` getter that makes the
     // attempt's AbortController only when read (src/web/job.rs).
     this.proto = core.contextPrototype;
@@ -176,7 +174,7 @@ class Host {
 
   // An event in numbers (`host_event` in src/web/mod.rs), built here only when someone listens.
   event(code, job, n, delay, error) {
-    const type = EVENT_TYPES[code];
+    const type = this.types[code];
     let e;
     if (code === 0) e = { type, job };
     else if (code >= 5) e = { type, job, attempts: n };

@@ -393,11 +393,8 @@ impl<S> LocalPool<S> {
         F: FnMut(Attempt) -> Fut + 'static,
         Fut: Future<Output = Result<(), ()>> + 'static,
     {
-        let permit = self.core.shared.queue.try_reserve().ok()?;
-        let handle = self.core.enqueue(permit, job);
-        let id = handle.job_id();
-        drop(handle); // detached: the job's end reaches JavaScript through its events
-        Some(id)
+        // Detached at once: the job's end reaches JavaScript through its events.
+        self.core.try_enqueue(job).ok().map(|handle| handle.job_id())
     }
 }
 
@@ -506,9 +503,18 @@ impl<S, K: Kind> Core<S, K> {
         &self,
         job: J,
     ) -> Result<Handle<J::Output, J::Error, K>, SubmitError<J>> {
+        self.try_enqueue(job).map_err(|(refused, job)| self.refuse(refused, job))
+    }
+
+    /// Enqueues `job` if there is room now; a refusal is not counted (see `refuse`).
+    #[allow(clippy::type_complexity)]
+    fn try_enqueue<J: IntoTask<K>>(
+        &self,
+        job: J,
+    ) -> Result<Handle<J::Output, J::Error, K>, (Refused, J)> {
         match self.shared.queue.try_reserve() {
             Ok(permit) => Ok(self.enqueue(permit, job)),
-            Err(refused) => Err(self.refuse(refused, job)),
+            Err(refused) => Err((refused, job)),
         }
     }
 

@@ -103,13 +103,11 @@ impl Attempts {
         let waker = {
             let mut slots = self.slots.borrow_mut();
             let Some(slot) = Self::slot_of(&mut slots, token) else { return };
-            match core::mem::replace(&mut slot.state, State::Done(ok)) {
-                State::Waiting(waker) => waker,
-                other => {
-                    slot.state = other; // already done, or freed: a late call changes nothing
-                    None
-                }
-            }
+            // Already done, or freed: a late call changes nothing.
+            let State::Waiting(waker) = &mut slot.state else { return };
+            let waker = waker.take();
+            slot.state = State::Done(ok);
+            waker
         };
         if let Some(w) = waker {
             w.wake();

@@ -363,6 +363,13 @@ std::thread_local! {
     static ERRORS: RefCell<Option<Function>> = const { RefCell::new(None) };
 }
 
+/// `eventTypes()`: the events' names, each at its code's position (what the host's `event`
+/// receives), so that the package's JavaScript reads them from here.
+#[wasm_bindgen(js_name = eventTypes, skip_typescript)]
+pub fn event_types() -> js_sys::Array {
+    EVENT_TYPES.iter().map(|t| JsValue::from_str(t)).collect()
+}
+
 /// `abortContext(ctx, reason)`: fires a job context's signal with `reason` (when the job reads
 /// it, if it has not yet). The package's fast path uses it for the attempts it runs, so that the
 /// context's lazy `signal` is defined in one place (`job.rs`).
@@ -442,13 +449,35 @@ fn tell_host(host: &host::Host, e: &JobEvent<'_>) {
     }
 }
 
-/// An event as numbers, for the host: the codes are the positions in `npm/index.js`'s
-/// `EVENT_TYPES`.
-fn host_event(host: &host::Host, e: &JobEvent<'_>) -> Result<(), JsValue> {
+/// The events' names in JavaScript; an event's code is its position here (`npm/index.js` reads
+/// them with `eventTypes()`).
+const EVENT_TYPES: [&str; 8] = [
+    "queued",
+    "attemptStarted",
+    "attemptFailed",
+    "attemptTimedOut",
+    "retryScheduled",
+    "succeeded",
+    "failed",
+    "cancelled",
+];
+
+/// An event as JavaScript sees it, in numbers: its code (see [`EVENT_TYPES`]), the attempt (codes
+/// 1 to 4) or the attempts (5 to 7), the delay in ms (`retryScheduled`), and the attempt's error
+/// (`attemptFailed` of a job whose error is a `JsValue`).
+struct EventParts<'a> {
+    code: u32,
+    n: u32,
+    delay: f64,
+    error: Option<&'a JsValue>,
+}
+
+fn event_parts<'a>(e: &JobEvent<'a>) -> EventParts<'a> {
     let (code, n, delay, error) = match *e {
         JobEvent::Queued { .. } => (0, 0, 0.0, None),
         JobEvent::AttemptStarted { attempt, .. } => (1, attempt, 0.0, None),
         JobEvent::AttemptFailed { attempt, error, .. } => (2, attempt, 0.0, error.downcast_ref()),
+        // wasm32 aborts on panic: a JavaScript job throws instead, which fails its attempt.
         JobEvent::AttemptPanicked { attempt, .. } => (2, attempt, 0.0, None),
         JobEvent::AttemptTimedOut { attempt, .. } => (3, attempt, 0.0, None),
         JobEvent::RetryScheduled { attempt, delay, .. } => {
@@ -458,38 +487,32 @@ fn host_event(host: &host::Host, e: &JobEvent<'_>) -> Result<(), JsValue> {
         JobEvent::Failed { attempts, .. } => (6, attempts, 0.0, None),
         JobEvent::Cancelled { attempts, .. } => (7, attempts, 0.0, None),
     };
-    host.event(code, e.job() as f64, n, delay, error.unwrap_or(&JsValue::UNDEFINED))
+    EventParts { code, n, delay, error }
 }
 
+/// An event in numbers, for the host to build and dispatch.
+fn host_event(host: &host::Host, e: &JobEvent<'_>) -> Result<(), JsValue> {
+    let p = event_parts(e);
+    host.event(p.code, e.job() as f64, p.n, p.delay, p.error.unwrap_or(&JsValue::UNDEFINED))
+}
+
+/// An event as an object, for a listener of the core itself (`onEvent` without the package's
+/// JavaScript side): the same fields as the host builds.
 fn event_object(e: &JobEvent<'_>) -> Object {
+    let p = event_parts(e);
     let o = Object::new();
-    let (kind, attempt, attempts) = match *e {
-        JobEvent::Queued { .. } => ("queued", None, None),
-        JobEvent::AttemptStarted { attempt, .. } => ("attemptStarted", Some(attempt), None),
-        JobEvent::AttemptFailed { attempt, error, .. } => {
-            if let Some(error) = error.downcast_ref::<JsValue>() {
-                set(&o, "error", error.clone());
-            }
-            ("attemptFailed", Some(attempt), None)
-        }
-        JobEvent::AttemptTimedOut { attempt, .. } => ("attemptTimedOut", Some(attempt), None),
-        // wasm32 aborts on panic: a JavaScript job throws instead, which fails its attempt.
-        JobEvent::AttemptPanicked { attempt, .. } => ("attemptFailed", Some(attempt), None),
-        JobEvent::RetryScheduled { attempt, delay, .. } => {
-            set(&o, "delay", delay.as_secs_f64() * 1000.0);
-            ("retryScheduled", Some(attempt), None)
-        }
-        JobEvent::Succeeded { attempts, .. } => ("succeeded", None, Some(attempts)),
-        JobEvent::Failed { attempts, .. } => ("failed", None, Some(attempts)),
-        JobEvent::Cancelled { attempts, .. } => ("cancelled", None, Some(attempts)),
-    };
-    set(&o, "type", JsValue::from_str(wasm_bindgen::intern(kind)));
+    set(&o, "type", JsValue::from_str(wasm_bindgen::intern(EVENT_TYPES[p.code as usize])));
     set(&o, "job", e.job() as f64);
-    if let Some(a) = attempt {
-        set(&o, "attempt", a);
+    match p.code {
+        0 => {}
+        1..=4 => set(&o, "attempt", p.n),
+        _ => set(&o, "attempts", p.n),
     }
-    if let Some(a) = attempts {
-        set(&o, "attempts", a);
+    if p.code == 4 {
+        set(&o, "delay", p.delay);
+    }
+    if let Some(error) = p.error {
+        set(&o, "error", error.clone());
     }
     o
 }
