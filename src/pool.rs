@@ -107,50 +107,142 @@ pub struct ShutdownReport {
     pub metrics: Metrics,
 }
 
-// --- Pool ---------------------------------------------------------------------------------------
+// --- what both pools have ---------------------------------------------------------------------
+
+/// The methods `Pool` and `LocalPool` share, written once: each is a call into the core.
+macro_rules! common {
+    ($pool:ident, $kind:ty) => {
+        impl<S> $pool<S> {
+            pub(crate) fn from_shared(shared: Arc<Shared<S, $kind>>) -> Self {
+                Self { core: Core { shared } }
+            }
+
+            /// A snapshot of the counters and gauges.
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// # workcrew::native::block_on(async {
+            /// let pool = workcrew::Pool::builder().build()?;
+            /// let m = pool.metrics();
+            /// assert_eq!((m.submitted, m.queued, m.running), (0, 0, 0));
+            /// # Ok::<_, workcrew::BuildError>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn metrics(&self) -> Metrics {
+                self.core.metrics()
+            }
+
+            /// The number of workers.
+            pub fn workers(&self) -> usize {
+                self.core.shared.workers
+            }
+
+            /// The queue's capacity.
+            pub fn capacity(&self) -> usize {
+                self.core.shared.queue.capacity()
+            }
+
+            /// Whether the pool has stopped accepting jobs.
+            pub fn is_closed(&self) -> bool {
+                self.core.shared.queue.is_closed()
+            }
+
+            /// Stops accepting jobs, without waiting. Queued and running jobs go on; see
+            /// [`shutdown`](Self::shutdown) to wait for them.
+            pub fn close(&self) {
+                self.core.close();
+            }
+
+            /// Graceful shutdown: stops accepting jobs, lets every queued and running job finish, and
+            /// waits for the workers to stop. Calling it again, or concurrently, is harmless: each call
+            /// waits for the same end.
+            ///
+            /// **From inside one of the pool's own jobs** it cannot wait for its own worker, which is
+            /// busy running the caller. There it waits for every *other* worker to stop; the calling
+            /// job goes on once it returns, and any jobs still queued behind it then run on its worker
+            /// before that worker stops (none is lost). A shutdown from outside, meanwhile, does not
+            /// wait for a worker whose job is itself waiting in `shutdown`.
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// use workcrew::{Job, Pool};
+            ///
+            /// # workcrew::native::block_on(async {
+            /// let pool = Pool::builder().workers(2).build()?;
+            /// for i in 0..5 {
+            ///     drop(pool.submit(Job::new(move |_| async move { Ok::<_, ()>(i) })).await?);
+            /// }
+            /// let report = pool.shutdown().await;
+            /// assert_eq!(report.metrics.succeeded, 5);
+            /// assert!(pool.try_submit(Job::new(|_| async { Ok::<_, ()>(0) })).unwrap_err().is_closed());
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub async fn shutdown(&self) -> ShutdownReport {
+                self.core.drain(false).await
+            }
+
+            /// Abort: stops accepting jobs, cancels every queued job, drops every running attempt at its
+            /// next await point, and waits for the workers to stop. Every handle resolves, the cancelled
+            /// ones with [`JobError::Cancelled`](crate::JobError::Cancelled).
+            ///
+            /// **From inside one of the pool's own jobs**, the calling job is running too, so it is
+            /// cancelled like every other: its attempt is dropped at this await, and `abort` does not
+            /// return there. Everything still settles; the calling job with
+            /// [`JobError::Cancelled`](crate::JobError::Cancelled).
+            pub async fn abort(&self) -> ShutdownReport {
+                self.core.abort().await
+            }
+
+            /// Graceful shutdown with a time limit: like [`shutdown`](Self::shutdown), but once
+            /// `timeout` has passed, whatever is still queued or running is cancelled as by
+            /// [`abort`](Self::abort), and the report says [`timed_out`](ShutdownReport::timed_out).
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// use std::time::Duration;
+            /// use workcrew::{Job, Pool};
+            ///
+            /// # workcrew::native::block_on(async {
+            /// let pool = Pool::builder().workers(1).build()?;
+            /// let stuck = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
+            /// let report = pool.shutdown_timeout(Duration::from_millis(20)).await;
+            /// assert!(report.timed_out);
+            /// assert!(stuck.await.unwrap_err().is_cancelled());
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub async fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport
+            where
+                S: Sleeper,
+            {
+                self.core.drain_until(timeout, false).await
+            }
+        }
+
+        impl<S> Clone for $pool<S> {
+            fn clone(&self) -> Self {
+                Self { core: self.core.clone() }
+            }
+        }
+
+        impl<S> core::fmt::Debug for $pool<S> {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                self.core.debug(stringify!($pool), f)
+            }
+        }
+    };
+}
+
+common!(Pool, SendKind);
+common!(LocalPool, LocalKind);
+
+// --- submitting to a Pool: Send jobs --------------------------------------------------------------
 
 impl<S> Pool<S> {
-    pub(crate) fn from_shared(shared: Arc<Shared<S, SendKind>>) -> Self {
-        Self { core: Core { shared } }
-    }
-
-    /// A snapshot of the counters and gauges.
-    ///
-    /// # Examples
-    ///
-    /// ```rust ignore-wasm32
-    /// # workcrew::native::block_on(async {
-    /// let pool = workcrew::Pool::builder().build()?;
-    /// let m = pool.metrics();
-    /// assert_eq!((m.submitted, m.queued, m.running), (0, 0, 0));
-    /// # Ok::<_, workcrew::BuildError>(())
-    /// # }).unwrap();
-    /// ```
-    pub fn metrics(&self) -> Metrics {
-        self.core.metrics()
-    }
-
-    /// The number of workers.
-    pub fn workers(&self) -> usize {
-        self.core.shared.workers
-    }
-
-    /// The queue's capacity.
-    pub fn capacity(&self) -> usize {
-        self.core.shared.queue.capacity()
-    }
-
-    /// Whether the pool has stopped accepting jobs.
-    pub fn is_closed(&self) -> bool {
-        self.core.shared.queue.is_closed()
-    }
-
-    /// Stops accepting jobs, without waiting. Queued and running jobs go on; see
-    /// [`shutdown`](Pool::shutdown) to wait for them.
-    pub fn close(&self) {
-        self.core.close();
-    }
-
     /// Submits a job, waiting for room in the queue if it is full.
     ///
     /// Fails with [`SubmitError::Closed`], handing the job back, if the pool is shut down (also
@@ -217,120 +309,11 @@ impl<S> Pool<S> {
     {
         self.core.try_submit(job).map(JobHandle::from_inner)
     }
-
-    /// Graceful shutdown: stops accepting jobs, lets every queued and running job finish, and
-    /// waits for the workers to stop. Calling it again, or concurrently, is harmless: each call
-    /// waits for the same end.
-    ///
-    /// **From inside one of the pool's own jobs** it cannot wait for its own worker, which is
-    /// busy running the caller. There it waits for every *other* worker to stop; the calling
-    /// job goes on once it returns, and any jobs still queued behind it then run on its worker
-    /// before that worker stops (none is lost). A shutdown from outside, meanwhile, does not
-    /// wait for a worker whose job is itself waiting in `shutdown`.
-    ///
-    /// # Examples
-    ///
-    /// ```rust ignore-wasm32
-    /// use workcrew::{Job, Pool};
-    ///
-    /// # workcrew::native::block_on(async {
-    /// let pool = Pool::builder().workers(2).build()?;
-    /// for i in 0..5 {
-    ///     drop(pool.submit(Job::new(move |_| async move { Ok::<_, ()>(i) })).await?);
-    /// }
-    /// let report = pool.shutdown().await;
-    /// assert_eq!(report.metrics.succeeded, 5);
-    /// assert!(pool.try_submit(Job::new(|_| async { Ok::<_, ()>(0) })).unwrap_err().is_closed());
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn shutdown(&self) -> ShutdownReport {
-        self.core.drain(false).await
-    }
-
-    /// Abort: stops accepting jobs, cancels every queued job, drops every running attempt at its
-    /// next await point, and waits for the workers to stop. Every handle resolves, the cancelled
-    /// ones with [`JobError::Cancelled`](crate::JobError::Cancelled).
-    ///
-    /// **From inside one of the pool's own jobs**, the calling job is running too, so it is
-    /// cancelled like every other: its attempt is dropped at this await, and `abort` does not
-    /// return there. Everything still settles; the calling job with
-    /// [`JobError::Cancelled`](crate::JobError::Cancelled).
-    pub async fn abort(&self) -> ShutdownReport {
-        self.core.abort().await
-    }
-
-    /// Graceful shutdown with a time limit: like [`shutdown`](Pool::shutdown), but once
-    /// `timeout` has passed, whatever is still queued or running is cancelled as by
-    /// [`abort`](Pool::abort), and the report says [`timed_out`](ShutdownReport::timed_out).
-    ///
-    /// # Examples
-    ///
-    /// ```rust ignore-wasm32
-    /// use std::time::Duration;
-    /// use workcrew::{Job, Pool};
-    ///
-    /// # workcrew::native::block_on(async {
-    /// let pool = Pool::builder().workers(1).build()?;
-    /// let stuck = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
-    /// let report = pool.shutdown_timeout(Duration::from_millis(20)).await;
-    /// assert!(report.timed_out);
-    /// assert!(stuck.await.unwrap_err().is_cancelled());
-    /// # Ok::<_, Box<dyn std::error::Error>>(())
-    /// # }).unwrap();
-    /// ```
-    pub async fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport
-    where
-        S: Sleeper,
-    {
-        self.core.drain_until(timeout, false).await
-    }
 }
 
-impl<S> Clone for Pool<S> {
-    fn clone(&self) -> Self {
-        Self { core: self.core.clone() }
-    }
-}
-
-impl<S> core::fmt::Debug for Pool<S> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.core.debug("Pool", f)
-    }
-}
-
-// --- LocalPool ----------------------------------------------------------------------------------
+// --- submitting to a LocalPool: jobs that need not be Send -------------------------------------
 
 impl<S> LocalPool<S> {
-    pub(crate) fn from_shared(shared: Arc<Shared<S, LocalKind>>) -> Self {
-        Self { core: Core { shared } }
-    }
-
-    /// A snapshot of the counters and gauges, as [`Pool::metrics`].
-    pub fn metrics(&self) -> Metrics {
-        self.core.metrics()
-    }
-
-    /// The number of workers.
-    pub fn workers(&self) -> usize {
-        self.core.shared.workers
-    }
-
-    /// The queue's capacity.
-    pub fn capacity(&self) -> usize {
-        self.core.shared.queue.capacity()
-    }
-
-    /// Whether the pool has stopped accepting jobs.
-    pub fn is_closed(&self) -> bool {
-        self.core.shared.queue.is_closed()
-    }
-
-    /// Stops accepting jobs, without waiting, as [`Pool::close`].
-    pub fn close(&self) {
-        self.core.close();
-    }
-
     /// Submits a job, waiting for room in the queue if it is full, as [`Pool::submit`]; the job
     /// need not be `Send`.
     pub fn submit<F, Fut, T, E, P>(&self, job: Job<F, P>) -> LocalSubmit<'_, S, Job<F, P>>
@@ -361,24 +344,6 @@ impl<S> LocalPool<S> {
         self.core.try_submit(job).map(LocalJobHandle::from_inner)
     }
 
-    /// Graceful shutdown, as [`Pool::shutdown`].
-    pub async fn shutdown(&self) -> ShutdownReport {
-        self.core.drain(false).await
-    }
-
-    /// Abort, as [`Pool::abort`].
-    pub async fn abort(&self) -> ShutdownReport {
-        self.core.abort().await
-    }
-
-    /// Graceful shutdown with a time limit, as [`Pool::shutdown_timeout`].
-    pub async fn shutdown_timeout(&self, timeout: Duration) -> ShutdownReport
-    where
-        S: Sleeper,
-    {
-        self.core.drain_until(timeout, false).await
-    }
-
     /// The core, for the JavaScript API (its shutdown from a job's continuation).
     #[cfg(feature = "web")]
     pub(crate) fn core(&self) -> &Core<S, LocalKind> {
@@ -395,18 +360,6 @@ impl<S> LocalPool<S> {
     {
         // Detached at once: the job's end reaches JavaScript through its events.
         self.core.try_enqueue(job).ok().map(|handle| handle.job_id())
-    }
-}
-
-impl<S> Clone for LocalPool<S> {
-    fn clone(&self) -> Self {
-        Self { core: self.core.clone() }
-    }
-}
-
-impl<S> core::fmt::Debug for LocalPool<S> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.core.debug("LocalPool", f)
     }
 }
 
