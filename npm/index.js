@@ -1,8 +1,12 @@
 // workcrew for JavaScript: the pool's core is Rust compiled to WebAssembly (`workcrew_core.js`,
-// made by wasm-bindgen); this file is the JavaScript face of it. `WorkPool` is an `EventTarget`
-// with p-queue's `size`, `pending`, `onIdle()` and `onEmpty()`, and the pool's failures are
-// instances of the classes exported here.
-import initCore, { PoolCore, abortContext, eventTypes, setErrorFactory } from './workcrew_core.js';
+// made by wasm-bindgen); this file is the JavaScript API. `WorkPool` is an `EventTarget` with
+// p-queue's `size`, `pending`, `onIdle()` and `onEmpty()`, and the pool's failures are instances
+// of the classes exported here.
+//
+// The split (see src/web/host.rs): Rust keeps the queue, the workers, timeouts, retries, backoff
+// and the metrics, and checks the options; this file keeps each job's function, value or error,
+// promise and attempt signals, and the listeners. Only numbers cross between the two.
+import initCore, { PoolCore, eventTypes } from './workcrew_core.js';
 
 /** A failure of the pool's making (a job's own errors come back as they were thrown). */
 export class WorkPoolError extends Error {
@@ -27,6 +31,7 @@ const makeError = (name, message, attempts) =>
   new (CLASSES[name] ?? WorkPoolError)(message, attempts);
 
 let ready;
+let loaded = false;
 /**
  * Loads the WebAssembly module, once: from `workcrew_core_bg.wasm` next to this file, or from
  * `input` (a URL, a `Response`, bytes or a `WebAssembly.Module`). Resolves with the module's
@@ -34,7 +39,7 @@ let ready;
  */
 export default function init(input) {
   ready ??= initCore(input === undefined ? undefined : { module_or_path: input }).then((wasm) => {
-    setErrorFactory(makeError);
+    loaded = true;
     return { memory: wasm.memory };
   });
   return ready;
@@ -54,6 +59,42 @@ export class JobEvent extends Event {
 
 const isThenable = (v) =>
   v !== null && (typeof v === 'object' || typeof v === 'function') && typeof v.then === 'function';
+
+// `typeof`, with null and arrays told apart: how messages name what they got, as the core's do.
+const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
+const notAFunction = (name, v) => new TypeError(`${name} must be a function, got ${kind(v)}`);
+
+const CONTROLLER = Symbol('workcrew.controller');
+const REASON = Symbol('workcrew.reason');
+
+/**
+ * The prototype of a pool's job contexts (`{ signal, attempt, job, shutdown }`): `shutdown`, and
+ * a `signal` getter that makes the attempt's `AbortController` only when a job reads it, so a job
+ * that never looks at its signal costs no controller.
+ */
+function contextPrototype(core) {
+  const proto = {
+    /** Shuts the job's own pool down without waiting for the job itself. */
+    shutdown: (options) => core.shutdown(options, true),
+  };
+  Object.defineProperty(proto, 'signal', {
+    get() {
+      let c = this[CONTROLLER];
+      if (c === undefined) {
+        c = this[CONTROLLER] = new AbortController();
+        if (REASON in this) c.abort(this[REASON]); // read after the attempt ended
+      }
+      return c.signal;
+    },
+  });
+  return proto;
+}
+
+/** Fires a context's signal with `reason`: at once if the job has read it, else when it does. */
+function abortContext(ctx, reason) {
+  if (ctx[CONTROLLER] !== undefined) ctx[CONTROLLER].abort(reason);
+  else ctx[REASON] = reason;
+}
 
 /**
  * The fast path's jobs by id. Ids count up, so a power-of-two table indexed by the id's low bits
@@ -105,29 +146,77 @@ class JobTable {
   }
 }
 
+const FULL = -1;
+const CLOSED = -2;
+
 /**
- * The JavaScript side of the fast path (`src/web/host.rs`): jobs submitted without options keep
- * their function, value and promise here, and only numbers cross into wasm.
+ * The JavaScript side of a pool (`Host` in src/web/host.rs): the jobs' records, by id, and the
+ * calls the core makes.
  */
 class Host {
-  constructor(core, dispatch) {
-    this.core = core;
+  constructor(dispatch) {
+    this.core = null;
+    this.proto = null;
     this.dispatch = dispatch;
+    this.listening = false; // whether `dispatch` wants every event
     this.types = eventTypes(); // an event's name by its code
-    // The core's context prototype: `shutdown`, and the `signal` getter that makes the
-    // attempt's AbortController only when read (src/web/job.rs).
-    this.proto = core.contextPrototype;
-    // job id -> { id, fn, resolve, reject, attempt, ctx, value, error, timedOut, dropping }
     this.jobs = new JobTable();
+    this.waiting = new Map(); // waiter -> record: submissions waiting for room in the queue
+    this.nextWaiter = 0;
   }
 
-  track(id, fn) {
-    return new Promise((resolve, reject) => {
-      this.jobs.set(id, {
-        id: 0, fn, resolve, reject, attempt: 0, ctx: null, value: undefined, error: undefined,
-        timedOut: false, dropping: null,
-      });
+  attach(core) {
+    this.core = core;
+    this.proto = contextPrototype(core);
+  }
+
+  // A submission's record and promise. `signal` (checked by the core): cancels the job.
+  record(fn, signal, id) {
+    let rec;
+    const promise = new Promise((resolve, reject) => {
+      rec = {
+        id, fn, resolve, reject, attempt: 0, ctx: null, value: undefined, error: undefined,
+        timedOut: false, dropping: null, signal: null, reason: undefined, onAbort: null,
+      };
     });
+    if (id >= 0) this.jobs.set(id, rec);
+    if (signal !== undefined && signal !== null) {
+      rec.signal = signal;
+      rec.onAbort = () => {
+        rec.reason = signal.reason;
+        if (rec.id >= 0) this.core.cancel(rec.id); // it settles as cancelled, with this reason
+        else rec.reject(rec.reason); // still waiting for room: it is cancelled once admitted
+      };
+      signal.addEventListener('abort', rec.onAbort, { once: true });
+    }
+    return { rec, promise };
+  }
+
+  track(id, fn, options) {
+    return this.record(fn, options?.signal, id).promise;
+  }
+
+  // The queue was full: the core calls `admitted(waiter, id)` once there is room.
+  wait(fn, options) {
+    const { rec, promise } = this.record(fn, options?.signal, FULL);
+    this.waiting.set(this.nextWaiter++, rec);
+    return promise;
+  }
+
+  admitted(waiter, id) {
+    const rec = this.waiting.get(waiter);
+    this.waiting.delete(waiter);
+    if (id === CLOSED) {
+      this.unwatch(rec);
+      rec.reject(new PoolClosedError('the pool is shut down'));
+      return;
+    }
+    this.jobs.set(id, rec);
+    if (rec.reason !== undefined) this.core.cancel(id);
+  }
+
+  unwatch(rec) {
+    if (rec.signal !== null) rec.signal.removeEventListener('abort', rec.onAbort);
   }
 
   startAttempt(job, attempt, token) {
@@ -160,8 +249,8 @@ class Host {
     }
   }
 
-  // The core dropped the attempt; why (a timeout, or not) is known right after, so its signal
-  // fires in a microtask.
+  // The core dropped the attempt; why (a timeout, the caller's signal, or an abort) is known by
+  // the end of this task, so its signal fires in a microtask.
   dropped(job, attempt) {
     const rec = this.jobs.get(job);
     if (rec === undefined || rec.attempt !== attempt) return;
@@ -169,17 +258,21 @@ class Host {
     rec.dropping = d;
     queueMicrotask(() => abortContext(d.ctx, d.timedOut
       ? new DOMException('the attempt timed out', 'TimeoutError')
-      : new DOMException('the job was cancelled', 'AbortError')));
+      : rec.reason !== undefined ? rec.reason : new DOMException('the job was cancelled', 'AbortError')));
   }
 
-  // An event in numbers (`host_event` in src/web/mod.rs), built here only when someone listens.
-  event(code, job, n, delay, error) {
+  // An event in numbers (`event_parts` in src/web/mod.rs): the core sends every event while
+  // someone listens, else only a timeout and a job's end.
+  event(code, job, n, delay) {
+    if (code >= 5) this.settle(job, code, n);
+    else if (code === 3) this.timedOut(job);
+    if (!this.listening) return;
     const type = this.types[code];
     let e;
     if (code === 0) e = { type, job };
     else if (code >= 5) e = { type, job, attempts: n };
     else if (code === 4) e = { type, job, attempt: n, delay };
-    else if (code === 2) e = { type, job, attempt: n, error: error !== undefined ? error : this.jobs.get(job)?.error };
+    else if (code === 2) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
     else e = { type, job, attempt: n };
     this.dispatch(e);
   }
@@ -191,13 +284,18 @@ class Host {
     if (rec.dropping !== null) rec.dropping.timedOut = true;
   }
 
-  settle(job, outcome, attempts) {
+  // 5 succeeded, 6 failed, 7 cancelled.
+  settle(job, code, attempts) {
     const rec = this.jobs.get(job);
-    if (rec === undefined) return; // a job of the slow path: its promise settles in wasm
+    if (rec === undefined) return;
     this.jobs.delete(job);
-    if (outcome === 0) rec.resolve(rec.value);
-    else if (outcome === 2) rec.reject(new AbortError(`job cancelled after ${attempts} attempts`, attempts));
-    else if (rec.timedOut) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
+    this.unwatch(rec);
+    if (code === 5) rec.resolve(rec.value);
+    else if (code === 7) {
+      rec.reject(rec.reason !== undefined
+        ? rec.reason // the caller's signal, as fetch rejects
+        : new AbortError(`job cancelled after ${attempts} attempts`, attempts));
+    } else if (rec.timedOut) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
     else rec.reject(rec.error);
   }
 }
@@ -213,32 +311,35 @@ export class WorkPool extends EventTarget {
 
   constructor(options) {
     super();
-    if (ready === undefined) throw new Error('call init() (the default export) and await it first');
-    this.#core = new PoolCore(options); // checks every option, `onEvent` included
-    this.#core.onEvent(null); // events come through the host
-    this.#host = new Host(this.#core, this.#dispatch);
-    this.#core.attach(this.#host);
+    if (!loaded) throw new Error('call init() (the default export) and await it first');
+    this.#host = new Host(this.#dispatch);
+    this.#core = new PoolCore(options, this.#host); // checks every option, `onEvent` included
+    this.#host.attach(this.#core);
     this.#onEvent = options?.onEvent;
     this.#listen();
   }
 
   /** Runs `job`, waiting for room in the queue; resolves with its value. */
   submit(job, options) {
-    if (options === undefined && typeof job === 'function') {
-      const id = this.#core.push();
-      if (id >= 0) return this.#host.track(id, job);
+    if (typeof job !== 'function') return Promise.reject(notAFunction('job', job));
+    const host = this.#host;
+    let id;
+    try {
+      id = this.#core.push(options, host.nextWaiter); // checks the options
+    } catch (e) {
+      return Promise.reject(e); // bad options, or the signal's reason
     }
-    // Options, a full queue, a closed pool or bad input: the general path.
-    return this.#core.submit(job, options);
+    if (id >= 0) return host.track(id, job, options);
+    if (id === FULL) return host.wait(job, options);
+    return Promise.reject(new PoolClosedError('the pool is shut down'));
   }
 
   /** Like `submit`, but throws a `QueueFullError` or `PoolClosedError` at once. */
   trySubmit(job, options) {
-    if (options === undefined && typeof job === 'function') {
-      const id = this.#core.push();
-      if (id >= 0) return this.#host.track(id, job);
-    }
-    return this.#core.trySubmit(job, options);
+    if (typeof job !== 'function') throw notAFunction('job', job);
+    const id = this.#core.push(options, -1); // throws for bad options, or the signal's reason
+    if (id >= 0) return this.#host.track(id, job, options);
+    throw id === FULL ? new QueueFullError('the queue is full') : new PoolClosedError('the pool is shut down');
   }
 
   /** Counters and gauges. */
@@ -248,7 +349,7 @@ export class WorkPool extends EventTarget {
 
   /** Stops accepting jobs and drains; with `{ timeout }` (ms), cancels what is left then. */
   shutdown(options) {
-    return this.#core.shutdown(options);
+    return this.#core.shutdown(options, false);
   }
 
   /** Cancels queued jobs and aborts running attempts. */
@@ -258,8 +359,9 @@ export class WorkPool extends EventTarget {
 
   /** Replaces the listener of every event (`null` removes it). */
   onEvent(listener) {
-    this.#core.onEvent(listener); // checks it
-    this.#core.onEvent(null); // events come through the host
+    if (listener !== null && listener !== undefined && typeof listener !== 'function') {
+      throw notAFunction('listener', listener);
+    }
     this.#onEvent = listener ?? undefined;
     this.#listen();
   }
@@ -318,8 +420,9 @@ export class WorkPool extends EventTarget {
 
   // Events cross from wasm only while someone listens.
   #listen() {
-    const wanted = this.#onEvent || this.#listeners > 0 || this.#idle.length || this.#empty.length;
-    this.#core.listen(Boolean(wanted));
+    const wanted = Boolean(this.#onEvent || this.#listeners > 0 || this.#idle.length || this.#empty.length);
+    this.#host.listening = wanted;
+    this.#core.listen(wanted);
   }
 
   #dispatch = (event) => {

@@ -114,11 +114,6 @@ impl<T, E, K: Kind> Handle<T, E, K> {
         Self { cell, job, done: false, _result: PhantomData }
     }
 
-    #[cfg_attr(not(feature = "web"), allow(dead_code))]
-    pub(crate) fn job_id(&self) -> u64 {
-        self.job
-    }
-
     fn cancel(&self) -> bool {
         K::job(&self.cell).cancel() != crate::state::Cancelled::No
     }

@@ -350,16 +350,26 @@ impl<S> LocalPool<S> {
         &self.core
     }
 
-    /// The JavaScript API's fast path: submits if there is room now and returns the job's id,
-    /// without counting a refusal (the caller then waits for room through `submit`).
+    /// The JavaScript API's submission: enqueues if there is room now. A full queue's refusal is
+    /// counted only if `count_full` (else the caller waits for room through `submit`, which
+    /// counts nothing unless the pool closes first).
     #[cfg(feature = "web")]
-    pub(crate) fn try_push<F, Fut>(&self, job: Job<F>) -> Option<u64>
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn try_push<F, Fut, P>(
+        &self,
+        job: Job<F, P>,
+        count_full: bool,
+    ) -> Result<LocalJobHandle<(), ()>, SubmitError<Job<F, P>>>
     where
         F: FnMut(Attempt) -> Fut + 'static,
         Fut: Future<Output = Result<(), ()>> + 'static,
+        P: RetryIf<()> + 'static,
     {
-        // Detached at once: the job's end reaches JavaScript through its events.
-        self.core.try_enqueue(job).ok().map(|handle| handle.job_id())
+        match self.core.try_enqueue(job) {
+            Ok(handle) => Ok(LocalJobHandle::from_inner(handle)),
+            Err((Refused::Full, job)) if !count_full => Err(SubmitError::Full(job)),
+            Err((refused, job)) => Err(self.core.refuse(refused, job)),
+        }
     }
 }
 

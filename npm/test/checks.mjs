@@ -1,8 +1,13 @@
-// The package's behaviour, checked the same way in Node and in a bundled page: `run(workcrew)`
-// takes the package's exports and resolves with { passed, failures }.
+// The package's behaviour (the JavaScript API), checked the same way in Node and in a bundled
+// page: `run(workcrew)` takes the package's exports and resolves with { passed, failures }.
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hang = ({ signal }) =>
   new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+const flaky = (failures) => ({ attempt }) => {
+  if (attempt <= failures) throw new Error(`fail ${attempt}`);
+  return Promise.resolve(`ok@${attempt}`);
+};
+const balanced = (m) => m.submitted === m.succeeded + m.failed + m.cancelled;
 
 export async function run(wc) {
   const { default: init, WorkPool, WorkPoolError, TimeoutError, AbortError, QueueFullError,
@@ -108,15 +113,250 @@ export async function run(wc) {
     check(seen === 1 && (await other) === 'other' && pool.closed, 'a job shuts its own pool down with ctx.shutdown()');
   }
 
-  // Bad input: errors that name the field.
+  // Retries until it succeeds; values come back as returned, plain or promised.
   {
-    let e;
-    try { new WorkPool({ workers: 0 }); } catch (err) { e = err; }
-    check(e instanceof RangeError && /workers/.test(e.message), 'workers: 0 is a RangeError naming workers');
-    const pool = new WorkPool();
-    const bad = await rejection(pool.submit(async () => 1, { timeout: 'soon' }));
-    check(bad.error instanceof TypeError && /timeout/.test(bad.error.message), 'a bad timeout is a TypeError naming timeout');
+    const pool = new WorkPool({ workers: 2, retries: 3, backoff: { kind: 'none' } });
+    check((await pool.submit(flaky(2))) === 'ok@3', 'a job is retried until it succeeds');
+    let m = pool.metrics();
+    check(m.succeeded === 1 && m.retried === 2 && m.attempts === 3, `succeeded 1, retried 2, attempts 3 (got ${m.succeeded}, ${m.retried}, ${m.attempts})`);
+    check((await pool.submit(() => 42)) === 42 && (await pool.submit(() => null)) === null, 'a plain return value is the value');
+    check((await pool.submit(() => ({ then(ok) { ok('thenable'); } }))) === 'thenable', 'a thenable is adopted');
+    const mine = new Error('mine');
+    const rejected = await rejection(pool.submit(async () => { throw mine; }));
+    const thrown = await rejection(pool.submit(() => { throw 'a string'; }));
+    check(rejected.error === mine && thrown.error === 'a string', 'a rejection, or a thrown non-Error, comes back as it was');
+    m = (await pool.shutdown()).metrics;
+    check(m.failed === 2 && balanced(m), 'metrics: 2 failed, and they balance');
+  }
+
+  // abort(): every promise settles; the running attempts' signals fire.
+  {
+    const pool = new WorkPool({ workers: 2, queue: 10 });
+    let fired = 0;
+    const jobs = [0, 1, 2, 3, 4].map(() => rejection(pool.submit((ctx) => { ctx.signal.addEventListener('abort', () => fired++); return hang(ctx); })));
+    await sleep(10);
+    const report = await pool.abort();
+    const outcomes = await Promise.all(jobs);
+    check(report.cancelled === 5 && outcomes.every((o) => o.error instanceof AbortError), 'abort() settles every job with an AbortError');
+    await sleep(1);
+    check(fired === 2, `the two running attempts saw their signals fire (got ${fired})`);
+  }
+
+  // shutdown({ timeout }): drains what it can, cancels the rest at the timeout.
+  {
+    const pool = new WorkPool({ workers: 1 });
+    const quick = rejection(pool.submit(() => sleep(5).then(() => 'quick')));
+    const slow = rejection(pool.submit(() => sleep(10_000).then(() => 'slow')));
+    const report = await pool.shutdown({ timeout: 50 });
+    check(report.timedOut === true && report.completed === 1 && report.cancelled === 1, 'shutdown({ timeout }) completes one job and cancels the other');
+    check((await quick).value === 'quick' && (await slow).error instanceof AbortError, 'the drained job resolves; the cancelled one rejects with an AbortError');
+    check(balanced(report.metrics), 'the report\'s metrics balance');
+  }
+
+  // trySubmit: refused at once when full, and counted.
+  {
+    const pool = new WorkPool({ workers: 1, queue: 1 });
+    const running = rejection(pool.trySubmit(hang));
+    await sleep(5); // the worker takes it
+    const queued = rejection(pool.trySubmit(hang));
+    let full;
+    try { pool.trySubmit(() => 1); } catch (e) { full = e; }
+    check(full instanceof QueueFullError && pool.metrics().rejected === 1, 'trySubmit on a full queue throws at once, and the refusal is counted');
+    await pool.abort();
+    check((await running).error instanceof AbortError && (await queued).error instanceof AbortError, 'abort() rejects the running and the queued job');
+    let closed;
+    try { pool.trySubmit(() => 1); } catch (e) { closed = e; }
+    check(closed instanceof PoolClosedError, 'trySubmit on a closed pool throws a PoolClosedError');
+  }
+
+  // submit on a full queue waits for room, in order; a signal cancels a waiting submission.
+  {
+    const pool = new WorkPool({ workers: 1, queue: 1 });
+    const order = [];
+    const jobs = [1, 2, 3, 4].map((i) => pool.submit(() => sleep(2).then(() => order.push(i))));
+    const c = new AbortController();
+    const waiting = rejection(pool.submit(() => order.push('never'), { signal: c.signal }));
+    c.abort('changed my mind');
+    const outcome = await waiting;
+    check(outcome.error === 'changed my mind' && order.length === 0, `a submission waiting for room rejects at once with signal.reason (after ${order.length} jobs)`);
+    await Promise.all(jobs);
+    await sleep(5);
+    check(order.join() === '1,2,3,4', `waiting submissions run in order (got ${order.join()})`);
+    const m = (await pool.shutdown()).metrics;
+    check(m.submitted === 5 && m.cancelled === 1 && m.rejected === 0 && balanced(m), 'the waiting one was admitted, then cancelled; nothing was refused');
+  }
+
+  // A throwing listener is counted and logged; the pool goes on.
+  {
+    let calls = 0;
+    const pool = new WorkPool({ workers: 1, retries: 1, backoff: { kind: 'none' }, onEvent: () => { calls++; throw new Error('a bug in the listener'); } });
+    const log = console.error;
+    let logged = 0;
+    console.error = () => { logged++; };
+    let values;
+    try {
+      values = await Promise.all([0, 1, 2].map(() => pool.submit(flaky(1))));
+    } finally {
+      console.error = log;
+    }
+    const m = pool.metrics();
+    check(values.every((v) => v === 'ok@2') && calls === 18 && logged === 18 && m.listenerErrors === 18, `six events a job, each thrown from, logged and counted (calls ${calls}, logged ${logged}, counted ${m.listenerErrors})`);
     await pool.shutdown();
+  }
+
+  // pool.shutdown() or pool.abort() from inside a job.
+  {
+    let pool = new WorkPool({ workers: 1 });
+    const own = await pool.submit(async () => (await pool.shutdown()).metrics.succeeded);
+    check(own === 0 && (await pool.shutdown()).metrics.workers === 0, 'pool.shutdown() called as a job starts does not wait for that job');
+    pool = new WorkPool({ workers: 2 });
+    const other = rejection(pool.submit(hang));
+    const aborter = rejection(pool.submit(async () => { await sleep(1); await pool.abort(); return 'after'; }));
+    check((await aborter).error instanceof AbortError && (await other).error instanceof AbortError, 'abort() from inside a job cancels it and the others');
+    check((await pool.shutdown()).metrics.cancelled === 2, 'both counted as cancelled');
+  }
+
+  // Many mixed jobs: every promise settles, every timed-out attempt is aborted, metrics balance.
+  {
+    const pool = new WorkPool({ workers: 8, queue: 16, timeout: 30, retries: 1, backoff: { kind: 'none' } });
+    let aborted = 0;
+    const kinds = [
+      (i) => () => i,
+      () => () => { throw 'no'; },
+      (i) => () => sleep(1).then(() => i),
+      () => (ctx) => { ctx.signal.addEventListener('abort', () => aborted++); return hang(ctx); },
+    ];
+    const outcomes = await Promise.all(Array.from({ length: 200 }, (_, i) => rejection(pool.submit(kinds[i % 4](i)))));
+    const ok = outcomes.filter((o) => 'value' in o).length;
+    const m = pool.metrics();
+    check(ok === 100 && m.submitted === 200 && balanced(m) && m.queued === 0 && m.running === 0, `200 mixed jobs: 100 resolve, 100 reject, metrics balance (got ${ok})`);
+    await sleep(1);
+    check(aborted === 100, `every timed-out attempt's signal fired (got ${aborted})`);
+    await pool.shutdown();
+  }
+
+  // Bad input: every option with its invalid values throws the documented error, naming the
+  // field, and touches nothing.
+  {
+    const cases = [
+      [5, 'TypeError', 'options must be an object'], [[], 'TypeError', 'options must be an object'],
+      [{ workers: 0 }, 'RangeError', 'workers'], [{ workers: 4097 }, 'RangeError', 'workers'],
+      [{ workers: 1.5 }, 'RangeError', 'workers'], [{ workers: '4' }, 'TypeError', 'workers'],
+      [{ workers: null }, 'TypeError', 'workers'], [{ queue: 0 }, 'RangeError', 'queue'],
+      [{ queue: -1 }, 'RangeError', 'queue'], [{ queue: 1e12 }, 'RangeError', 'queue'],
+      [{ timeout: -1 }, 'RangeError', 'timeout'], [{ timeout: 1e300 }, 'RangeError', 'timeout'],
+      [{ timeout: NaN }, 'RangeError', 'timeout'], [{ timeout: '1s' }, 'TypeError', 'timeout'],
+      [{ retries: -1 }, 'RangeError', 'retries'], [{ retries: 2 ** 32 }, 'RangeError', 'retries'],
+      [{ retries: true }, 'TypeError', 'retries'], [{ backoff: 'linear' }, 'TypeError', 'backoff'],
+      [{ backoff: {} }, 'TypeError', 'backoff.kind'],
+      [{ backoff: { kind: 'fibonacci', delay: 1 } }, 'RangeError', 'backoff.kind'],
+      [{ backoff: { kind: 'linear' } }, 'TypeError', 'backoff.delay'],
+      [{ backoff: { kind: 'linear', delay: -5 } }, 'RangeError', 'backoff.delay'],
+      [{ backoff: { kind: 'exponential', delay: 1, factor: 1.5 } }, 'RangeError', 'backoff.factor'],
+      [{ backoff: { kind: 'constant', delay: 1, max: -1 } }, 'RangeError', 'backoff.max'],
+      [{ backoff: { kind: 'constant', delay: 1, jitter: 1 } }, 'TypeError', 'backoff.jitter'],
+      [{ backoff: { kind: 'none', delay: 1, dealy: 2 } }, 'TypeError', 'dealy'],
+      [{ onEvent: 1 }, 'TypeError', 'onEvent'], [{ worker: 1 }, 'TypeError', 'worker'],
+    ];
+    const wrong = [];
+    for (const [options, name, field] of cases) {
+      let e;
+      try { new WorkPool(options); } catch (err) { e = err; }
+      if (!(e instanceof globalThis[name]) || !e.message.includes(field)) wrong.push(`${JSON.stringify(options)}: ${e}`);
+    }
+    check(wrong.length === 0, `each bad pool option is a TypeError or RangeError naming its field (${wrong.join('; ')})`);
+    const pool = new WorkPool();
+    const notFn = (await rejection(pool.submit(42))).error;
+    check(notFn instanceof TypeError && notFn.message === 'job must be a function, got number', 'submit(42): "job must be a function, got number"');
+    const jobCases = [[{ timeout: -1 }, RangeError, 'timeout'], [{ timeout: 'soon' }, TypeError, 'timeout'], [{ retries: 0.5 }, RangeError, 'retries'], [{ signal: {} }, TypeError, 'signal'], [{ priority: 1 }, TypeError, 'priority']];
+    const badJobs = [];
+    for (const [options, C, field] of jobCases) {
+      const e = (await rejection(pool.submit(() => 1, options))).error;
+      if (!(e instanceof C) || !e.message.includes(field)) badJobs.push(`${JSON.stringify(options)}: ${e}`);
+    }
+    check(badJobs.length === 0, `each bad job option rejects with a TypeError or RangeError naming its field (${badJobs.join('; ')})`);
+    let e1, e2;
+    try { pool.trySubmit(null); } catch (e) { e1 = e; }
+    try { pool.onEvent(3); } catch (e) { e2 = e; }
+    const e3 = (await rejection(pool.shutdown({ timeout: -3 }))).error;
+    check(e1 instanceof TypeError && e2 instanceof TypeError && /listener/.test(e2.message) && e3 instanceof RangeError, 'trySubmit(null), onEvent(3) and shutdown({ timeout: -3 }) are refused');
+    check(pool.metrics().submitted === 0 && (await pool.submit(() => 7)) === 7, 'none of it touched the pool, which still works');
+    await pool.shutdown();
+  }
+
+  // Fuzzing: random options and random job behaviours. Every constructor builds a pool or throws
+  // a TypeError or RangeError; every submission settles; the metrics balance; nothing traps.
+  {
+    const rng = (seed) => {
+      let a = seed >>> 0; // mulberry32, so a failing case replays from its seed
+      return () => { a = (a + 0x6D2B79F5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+    };
+    const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
+    const KEYS = ['workers', 'queue', 'timeout', 'retries', 'backoff', 'onEvent', 'signal', 'kind', 'delay', 'max', 'factor', 'jitter', 'bogus'];
+    const value = (r, depth) => pick(r, [
+      () => undefined, () => null, () => NaN, () => Infinity, () => -Infinity, () => -1, () => 0, () => 1,
+      () => 0.5, () => 2 ** 31, () => 2 ** 53, () => 1e300, () => Math.floor(r() * 100), () => '',
+      () => '5', () => 'linear', () => true, () => false, () => [], () => [1, 2], () => () => {},
+      () => Symbol('s'), () => 10n, () => (depth < 2 ? options(r, depth + 1) : {}),
+      () => AbortSignal.abort('fuzzed'), () => new AbortController().signal,
+    ])();
+    const options = (r, depth = 0) => {
+      if (r() < 0.1) return value(r, depth + 1);
+      const o = {};
+      for (let i = Math.floor(r() * 4); i > 0; i--) {
+        const key = pick(r, KEYS);
+        o[key] = key === 'backoff' && r() < 0.5
+          ? { kind: pick(r, ['none', 'constant', 'linear', 'exponential', 'x', 3]), delay: value(r, 2), jitter: value(r, 2) }
+          : value(r, depth + 1);
+      }
+      return o;
+    };
+    const randomJob = (r) => {
+      const k = Math.floor(r() * 9);
+      return ({ signal, attempt }) => {
+        switch (k) {
+          case 0: return Promise.resolve(attempt);
+          case 1: return Promise.reject(new Error('rejected'));
+          case 2: throw new TypeError('thrown');
+          case 3: return 42;
+          case 4: return undefined;
+          case 5: return { then(ok) { ok('thenable'); } };
+          case 6: return new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
+          case 7: return new Promise((ok) => setTimeout(ok, 2, 'slow'));
+          default: throw null;
+        }
+      };
+    };
+    const watchdog = (p, ms) => Promise.race([p.then(() => 'settled', () => 'settled'), sleep(ms).then(() => 'HANG')]);
+    let built = 0, refused = 0, submitted = 0;
+    const wrong = [];
+    for (let seed = 0; seed < 300; seed++) {
+      const r = rng(seed);
+      let pool;
+      try {
+        pool = new WorkPool(options(r));
+        built++;
+      } catch (e) {
+        if (!(e instanceof TypeError || e instanceof RangeError)) wrong.push(`seed ${seed}: ${e}`);
+        refused++;
+        pool = new WorkPool({ workers: 2, timeout: 20, retries: 1 });
+      }
+      const pending = [];
+      for (let i = 0; i < 8; i++) {
+        const job = r() < 0.1 ? options(r) : randomJob(r);
+        // Jobs that wait for their signal hang by design without a timeout: most get one.
+        const opts = r() < 0.5 ? options(r) : { timeout: 30 };
+        let p;
+        try { p = pool.trySubmit(job, opts); } catch { p = pool.submit(job, opts); } // refused at once: the waiting path too
+        submitted++;
+        pending.push(watchdog(p, 2000));
+      }
+      await sleep(20);
+      const report = await pool.abort(); // ends what waits for its signal with no timeout
+      if ((await Promise.all(pending)).includes('HANG')) wrong.push(`seed ${seed}: a submission never settled`);
+      if (!balanced(report.metrics)) wrong.push(`seed ${seed}: metrics ${JSON.stringify(report.metrics)}`);
+    }
+    check(wrong.length === 0 && built > 20 && refused > 100, `fuzz: ${built + refused} option objects (${built} valid, ${refused} refused), ${submitted} submissions (${wrong.slice(0, 3).join('; ')})`);
   }
 
   return { passed, failures };

@@ -1,59 +1,152 @@
-//! The fast path of the package's `submit`: the job's function, its value and its promise stay
-//! in JavaScript (`npm/index.js`), and only numbers cross into wasm. Rust keeps what it is for:
-//! the queue, the workers, timeouts, retries, backoff and the metrics.
+//! One job's path between the package's JavaScript (the host, `npm/index.js`) and the pool.
+//! The job's function, its value or error, its promise and its attempts' signals stay in
+//! JavaScript; only numbers cross. Rust keeps what it is for: the queue, the workers, timeouts,
+//! retries, backoff and the metrics.
 //!
-//! Per job: `push()` enqueues it and returns its id; a worker calls the host's
-//! `startAttempt(job, attempt, token)` for each attempt, which calls the function and, when it
-//! settles, `attemptDone(token, ok)`; at the end, the host's `settle(job, outcome, attempts)`
-//! resolves or rejects the job's promise with the value or error it kept.
+//! 1. `push(options, waiter)` (`mod.rs`) enqueues the job and returns its id (or, when the
+//!    queue is full, the host's `admitted(waiter, id)` gives it once there is room).
+//! 2. A worker calls the host's `startAttempt(job, attempt, token)` for each attempt: the host
+//!    calls the function and, when what it returned settles, `attemptDone(token, ok)`.
+//! 3. An attempt dropped before it ended (a timeout, a cancel, an abort) is told with
+//!    `dropped(job, attempt)`: the host fires its signal.
+//! 4. Events reach the host as `event(code, job, n, delay)`: every event while someone listens,
+//!    else only those it needs (`attemptTimedOut`, and the job's end, on which it settles the
+//!    job's promise with the value or error it kept).
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::cell::{Cell, RefCell};
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use wasm_bindgen::prelude::*;
 
-use crate::{Attempt, Job};
+use super::options::JobOptions;
+use crate::{Attempt, Job, JobEvent, LocalJobHandle};
 
 #[wasm_bindgen]
 extern "C" {
-    /// The JavaScript side of a pool: `npm/index.js` keeps each job's function, value and
-    /// promise there.
+    /// The JavaScript side of a pool (`Host` in `npm/index.js`).
     pub(crate) type Host;
     /// Calls the job's function for this attempt.
     #[wasm_bindgen(method, js_name = startAttempt)]
     fn start_attempt(this: &Host, job: f64, attempt: u32, token: u32);
-    /// The attempt was dropped before it ended (a timeout, a cancel, an abort): the host fires
-    /// its signal, with a reason that says which.
+    /// The attempt was dropped before it ended: the host fires its signal, with a reason that
+    /// says why (known by the end of the current event-loop task).
     #[wasm_bindgen(method)]
     fn dropped(this: &Host, job: f64, attempt: u32);
-    /// The job ended: 0 succeeded, 1 failed, 2 cancelled.
+    /// A submission that waited for room got its id (or -2: the pool closed first).
     #[wasm_bindgen(method)]
-    pub(crate) fn settle(this: &Host, job: f64, outcome: u32, attempts: u32);
-    /// The job's latest attempt timed out.
-    #[wasm_bindgen(method, js_name = timedOut)]
-    pub(crate) fn timed_out(this: &Host, job: f64);
-    /// An event, in numbers (see `event_code`), for the host to build and dispatch: `n` is
-    /// the attempt or the attempts, `delay` the backoff in ms, `error` the attempt's error (for
-    /// `attemptFailed` of a job on the general path).
+    pub(crate) fn admitted(this: &Host, waiter: f64, job: f64);
+    /// An event, in numbers (see `super::event_parts`). It throws only if a listener threw.
     #[wasm_bindgen(method, catch)]
-    pub(crate) fn event(
-        this: &Host,
-        code: u32,
-        job: f64,
-        n: u32,
-        delay: f64,
-        error: &JsValue,
-    ) -> Result<(), JsValue>;
+    fn event(this: &Host, code: u32, job: f64, n: u32, delay: f64) -> Result<(), JsValue>;
 }
 
-/// How a job's end is told to the host.
-pub(crate) const SUCCEEDED: u32 = 0;
-pub(crate) const FAILED: u32 = 1;
-pub(crate) const CANCELLED: u32 = 2;
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = error)]
+    fn log_error(e: &JsValue);
+}
+
+/// What a pool shares with its jobs and its event observer.
+pub(crate) struct Shared {
+    pub(crate) host: Host,
+    /// Whether the host wants every event (someone listens).
+    pub(crate) listening: Cell<bool>,
+    pub(crate) attempts: Attempts,
+    /// Submissions waiting for room in the queue.
+    pub(crate) waiting: Cell<u32>,
+    /// The handles of jobs submitted with a `signal`, by id (ascending): what `cancel` needs.
+    cancellable: RefCell<Vec<(u64, LocalJobHandle<(), ()>)>>,
+    /// Calls of a listener that threw (each caught and logged).
+    pub(crate) listener_errors: Cell<u64>,
+}
+
+impl Shared {
+    pub(crate) fn new(host: Host) -> Self {
+        Self {
+            host,
+            listening: Cell::new(false),
+            attempts: Attempts::default(),
+            waiting: Cell::new(0),
+            cancellable: RefCell::default(),
+            listener_errors: Cell::new(0),
+        }
+    }
+
+    /// A job was enqueued: keeps its handle if it can be cancelled, else lets it go (its end
+    /// reaches the host as an event). Returns its id.
+    pub(crate) fn admitted(&self, handle: LocalJobHandle<(), ()>, cancellable: bool) -> f64 {
+        let id = handle.job_id();
+        if cancellable {
+            let mut handles = self.cancellable.borrow_mut();
+            let at = handles.partition_point(|(j, _)| *j < id);
+            handles.insert(at, (id, handle));
+        }
+        id as f64
+    }
+
+    /// Cancels `job`, if it was submitted with a signal and has not ended.
+    pub(crate) fn cancel(&self, job: u64) -> bool {
+        // Taken out first: cancelling may end the job at once, which `forget`s it.
+        let handle = {
+            let mut handles = self.cancellable.borrow_mut();
+            match handles.binary_search_by_key(&job, |(j, _)| *j) {
+                Ok(at) => handles.remove(at).1,
+                Err(_) => return false,
+            }
+        };
+        handle.cancel()
+    }
+
+    fn forget(&self, job: u64) {
+        let mut handles = self.cancellable.borrow_mut();
+        if let Ok(at) = handles.binary_search_by_key(&job, |(j, _)| *j) {
+            drop(handles.remove(at)); // the job has ended
+        }
+    }
+
+    /// The pool's event observer: tells the host what it needs, or everything while someone
+    /// listens. A listener that throws is counted and logged; the pool goes on.
+    pub(crate) fn event(&self, e: &JobEvent<'_>) {
+        let (code, n, delay) = super::event_parts(e);
+        let ends = code >= 5;
+        if ends {
+            self.forget(e.job());
+        }
+        if !(ends || code == 3 || self.listening.get()) {
+            return;
+        }
+        if let Err(error) = self.host.event(code, e.job() as f64, n, delay) {
+            self.listener_errors.set(self.listener_errors.get() + 1);
+            log_error(&error);
+        }
+    }
+}
+
+/// A job whose function the host keeps, with a submission's options.
+pub(crate) fn job(
+    shared: Rc<Shared>,
+    options: Option<JobOptions>,
+) -> Job<impl FnMut(Attempt) -> HostAttempt + 'static> {
+    let mut job = Job::new(move |attempt: Attempt| {
+        let (job, number) = (attempt.job_id(), attempt.number());
+        let token = shared.attempts.take_slot();
+        // The host may call `attemptDone` before it returns (a plain value, or a throw).
+        shared.host.start_attempt(job as f64, number, token);
+        HostAttempt { shared: Rc::clone(&shared), token, job, number, ended: false }
+    });
+    if let Some(o) = options {
+        if let Some(retries) = o.retries {
+            job = job.retries(retries);
+        }
+        job.timeout = o.timeout;
+        job.backoff = o.backoff;
+    }
+    job
+}
 
 /// The attempts in flight, by token: where `attemptDone` finds the attempt to wake. A token
 /// carries its slot's generation, so a late `attemptDone` of an attempt that was dropped (timed
@@ -139,26 +232,7 @@ impl Attempts {
     }
 }
 
-/// What a fast-path job needs from its pool.
-pub(crate) struct Shared {
-    pub(crate) host: Host,
-    /// Whether the host wants events (someone listens).
-    pub(crate) listening: core::cell::Cell<bool>,
-    pub(crate) attempts: Attempts,
-}
-
-/// A job whose function lives on the host.
-pub(crate) fn host_job(shared: Rc<Shared>) -> Job<impl FnMut(Attempt) -> HostAttempt + 'static> {
-    Job::new(move |attempt: Attempt| {
-        let (job, number) = (attempt.job_id(), attempt.number());
-        let token = shared.attempts.take_slot();
-        // The host may call `attemptDone` before it returns (a plain value, or a throw).
-        shared.host.start_attempt(job as f64, number, token);
-        HostAttempt { shared: Rc::clone(&shared), token, job, number, ended: false }
-    })
-}
-
-/// One attempt of a host job: done when the host says so.
+/// One attempt of a job whose function the host keeps: done when the host says so.
 pub(crate) struct HostAttempt {
     shared: Rc<Shared>,
     token: u32,

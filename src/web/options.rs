@@ -6,7 +6,8 @@ use alloc::string::String;
 use core::time::Duration;
 
 use js_sys::{Function, Object, Reflect};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 use crate::{Backoff, MAX_QUEUE, MAX_WORKERS};
 
@@ -190,21 +191,22 @@ pub(crate) struct PoolOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) backoff: Backoff,
-    pub(crate) on_event: Option<Function>,
 }
 
 impl PoolOptions {
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
         let f =
             Fields::top(value, &["workers", "queue", "timeout", "retries", "backoff", "onEvent"])?;
-        Ok(Self {
+        let options = Self {
             workers: f.integer("workers", 1.0, MAX_WORKERS as f64)?.map_or(4, |n| n as usize),
             queue: f.integer("queue", 1.0, MAX_QUEUE as f64)?.map_or(1024, |n| n as usize),
             timeout: f.millis("timeout")?,
             retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map_or(0, |n| n as u32),
             backoff: f.backoff("backoff")?.unwrap_or_default(),
-            on_event: f.function("onEvent")?,
-        })
+        };
+        // `onEvent` is checked here too; the host keeps it.
+        f.function("onEvent")?;
+        Ok(options)
     }
 }
 
@@ -214,10 +216,12 @@ pub(crate) struct JobOptions {
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) retries: Option<u32>,
     pub(crate) backoff: Option<Backoff>,
-    pub(crate) signal: Option<JsValue>,
+    /// Whether the submission has a `signal` (the host listens to it and calls `cancel`).
+    pub(crate) signal: bool,
 }
 
 impl JobOptions {
+    /// Checks every field; then, if `signal` has already fired, fails with its reason.
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
         let f = Fields::top(value, &["timeout", "retries", "backoff", "signal"])?;
         let timeout = match f.get("timeout")? {
@@ -227,18 +231,36 @@ impl JobOptions {
         let signal = match f.get("signal")? {
             None => None,
             Some(s) if s.is_null() => None,
-            Some(s) if super::signal::is_abort_signal(&s) => Some(s),
-            Some(s) => {
-                return Err(type_error(&format!("signal must be an AbortSignal, got {}", kind(&s))))
-            }
+            Some(s) => match s.dyn_into::<AbortSignal>() {
+                Ok(s) => Some(s),
+                Err(s) => {
+                    let got = kind(&s);
+                    return Err(type_error(&format!("signal must be an AbortSignal, got {got}")));
+                }
+            },
         };
-        Ok(Self {
+        let options = Self {
             timeout,
             retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map(|n| n as u32),
             backoff: f.backoff("backoff")?,
-            signal,
-        })
+            signal: signal.is_some(),
+        };
+        match signal {
+            Some(s) if s.aborted() => Err(s.reason()),
+            _ => Ok(options),
+        }
     }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `AbortSignal`, bound directly (no `web-sys`).
+    #[wasm_bindgen(extends = Object)]
+    type AbortSignal;
+    #[wasm_bindgen(method, getter)]
+    fn aborted(this: &AbortSignal) -> bool;
+    #[wasm_bindgen(method, getter)]
+    fn reason(this: &AbortSignal) -> JsValue;
 }
 
 /// `pool.shutdown(options)`.
