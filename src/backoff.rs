@@ -161,10 +161,20 @@ impl Backoff {
 }
 
 /// Converts nanoseconds to a `Duration`, saturating at `Duration::MAX`.
+///
+/// Long division by 10⁹, 32 bits at a time in `u64`s: dividing a `u128` would link a 1 KB
+/// routine from `compiler_builtins` into every build (firmware and the `.wasm` included).
 fn from_nanos(nanos: u128) -> Duration {
-    const NANOS_PER_SEC: u128 = 1_000_000_000;
-    match u64::try_from(nanos / NANOS_PER_SEC) {
-        Ok(secs) => Duration::new(secs, (nanos % NANOS_PER_SEC) as u32),
+    const NANOS_PER_SEC: u64 = 1_000_000_000;
+    let (mut secs, mut rem) = (0u128, 0u64);
+    for shift in [96, 64, 32, 0] {
+        // rem < 10⁹ < 2³⁰, so this fits, and so does the quotient in 32 bits.
+        let part = (rem << 32) | u64::from((nanos >> shift) as u32);
+        secs = (secs << 32) | u128::from(part / NANOS_PER_SEC);
+        rem = part % NANOS_PER_SEC;
+    }
+    match u64::try_from(secs) {
+        Ok(secs) => Duration::new(secs, rem as u32),
         Err(_) => Duration::MAX,
     }
 }
@@ -182,6 +192,17 @@ mod tests {
     use super::*;
 
     const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn from_nanos_divides_exactly_and_saturates() {
+        let max = Duration::MAX.as_nanos();
+        for n in [0, 1, 999_999_999, 1_000_000_000, 1 << 64, (1 << 64) + 7, max - 1, max] {
+            let d = from_nanos(n);
+            assert_eq!(d.as_nanos(), n, "{n}");
+        }
+        assert_eq!(from_nanos(max + 1), Duration::MAX);
+        assert_eq!(from_nanos(u128::MAX), Duration::MAX);
+    }
 
     #[test]
     fn schedules() {

@@ -10,7 +10,7 @@
 //! | tokio | `tokio::time::sleep` |
 //! | async-io / smol | `\|d\| async move { async_io::Timer::after(d).await; }` |
 //! | embassy | `\|d\| embassy_time::Timer::after(d.try_into().unwrap())` |
-//! | browser | `\|d\| gloo_timers::future::sleep(d)` |
+//! | browser | `workcrew::web::WebTimer` (`setTimeout`) |
 //!
 //! A pool cannot be built without one: the builder takes it as an argument, so forgetting it is a
 //! compile-time error, not a runtime panic.

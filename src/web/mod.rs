@@ -18,7 +18,6 @@ pub use timer::{WebSleep, WebTimer};
 
 use alloc::boxed::Box;
 use alloc::rc::Rc;
-use alloc::string::ToString;
 use core::future::Future;
 use core::pin::Pin;
 
@@ -65,8 +64,9 @@ impl WorkPool {
         if let Some(timeout) = o.timeout {
             builder = builder.timeout(timeout);
         }
+        // Cannot fail: `parse` checked the same limits, and names the field.
         let (pool, workers) =
-            builder.build_workers().map_err(|e| options::range_error(&e.to_string()))?;
+            builder.build_workers().map_err(|_| options::range_error("invalid pool options"))?;
         for worker in workers {
             wasm_bindgen_futures::spawn_local(worker);
         }
