@@ -76,7 +76,10 @@ export interface Metrics {
   attempts: number;
   retried: number;
   timedOut: number;
-  /** Calls of the `onEvent` listener that threw: each caught and logged; the pool goes on. */
+  /**
+   * Calls of an `onEvent` or `on()` listener that threw: each caught and logged; the other
+   * listeners still run, and the pool goes on.
+   */
   listenerErrors: number;
   queued: number;
   running: number;
@@ -159,8 +162,10 @@ export class WorkPool extends EventTarget {
   /** Throws a TypeError or RangeError naming the field for bad options. */
   constructor(options?: WorkPoolOptions);
   /**
-   * Runs `job`, waiting for room in the queue. Rejects with the job's own error, a
-   * `WorkPoolError`, or the caller's `signal.reason`.
+   * Runs `job`, waiting for room in the queue (submissions that wait are admitted in order; one
+   * whose `signal` fires while it waits rejects at once). Rejects with the job's own error, a
+   * `WorkPoolError`, or the caller's `signal.reason`. Bad options reject with a TypeError or
+   * RangeError naming the field.
    */
   submit<T>(job: JobFunction<T>, options?: JobOptions): Promise<T>;
   /** Like `submit`, but throws a QueueFullError or PoolClosedError at once instead of waiting. */
@@ -173,6 +178,15 @@ export class WorkPool extends EventTarget {
   abort(): Promise<ShutdownReport>;
   /** Replaces the listener of every event (`null` removes it). */
   onEvent(listener: ((event: JobEventData) => void) | null): void;
+  /**
+   * Calls `listener` with each event of `type`, as a plain object (what `onEvent` receives),
+   * until the returned function is called. Cheaper than `addEventListener`, which makes an
+   * `Event` per event. A `type` that is not an event's name is a RangeError.
+   */
+  on<K extends JobEventType>(
+    type: K,
+    listener: (event: Extract<JobEventData, { type: K }>) => void,
+  ): () => void;
   /** Jobs waiting in the queue. */
   readonly size: number;
   /** Jobs running now. */

@@ -163,6 +163,7 @@ class Host {
     this.jobs = new JobTable();
     this.waiting = new Map(); // waiter -> record: submissions waiting for room in the queue
     this.nextWaiter = 0;
+    this.listenerErrors = 0; // calls of `onEvent` or `on()` listeners that threw
   }
 
   attach(core) {
@@ -274,7 +275,7 @@ class Host {
     else if (code === 4) e = { type, job, attempt: n, delay };
     else if (code === 2) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
     else e = { type, job, attempt: n };
-    this.dispatch(e);
+    this.dispatch(e, code);
   }
 
   timedOut(job) {
@@ -306,6 +307,8 @@ export class WorkPool extends EventTarget {
   #host;
   #onEvent;
   #listeners = 0;
+  #on = []; // by event code: the listeners added with on(), copied on write
+  #onCount = 0;
   #idle = [];
   #empty = [];
 
@@ -344,18 +347,29 @@ export class WorkPool extends EventTarget {
 
   /** Counters and gauges. */
   metrics() {
-    return this.#core.metrics();
+    return this.#withListenerErrors(this.#core.metrics());
   }
 
   /** Stops accepting jobs and drains; with `{ timeout }` (ms), cancels what is left then. */
   shutdown(options) {
-    return this.#core.shutdown(options, false);
+    return this.#core.shutdown(options, false).then(this.#report);
   }
 
   /** Cancels queued jobs and aborts running attempts. */
   abort() {
-    return this.#core.abort();
+    return this.#core.abort().then(this.#report);
   }
+
+  // The core counts jobs and attempts; listeners are JavaScript's, and counted here.
+  #withListenerErrors(m) {
+    m.listenerErrors = this.#host.listenerErrors;
+    return m;
+  }
+
+  #report = (r) => {
+    this.#withListenerErrors(r.metrics);
+    return r;
+  };
 
   /** Replaces the listener of every event (`null` removes it). */
   onEvent(listener) {
@@ -364,6 +378,30 @@ export class WorkPool extends EventTarget {
     }
     this.#onEvent = listener ?? undefined;
     this.#listen();
+  }
+
+  /**
+   * Calls `listener` with each event of `type`, as a plain object (what `onEvent` receives),
+   * until the returned function is called. Cheaper than `addEventListener`, which makes an
+   * `Event` per event.
+   */
+  on(type, listener) {
+    if (typeof type !== 'string') throw new TypeError(`type must be a string, got ${kind(type)}`);
+    const code = this.#host.types.indexOf(type);
+    if (code < 0) throw new RangeError(`type must be one of ${this.#host.types.join(', ')}, got "${type}"`);
+    if (typeof listener !== 'function') throw notAFunction('listener', listener);
+    this.#on[code] = [...(this.#on[code] ?? []), listener];
+    this.#onCount++;
+    this.#listen();
+    let on = true;
+    return () => {
+      if (!on) return;
+      on = false;
+      const rest = this.#on[code].filter((f, i, all) => f !== listener || all.indexOf(listener) !== i);
+      this.#on[code] = rest.length ? rest : undefined;
+      this.#onCount--;
+      this.#listen();
+    };
   }
 
   /** Jobs waiting in the queue. */
@@ -420,18 +458,29 @@ export class WorkPool extends EventTarget {
 
   // Events cross from wasm only while someone listens.
   #listen() {
-    const wanted = Boolean(this.#onEvent || this.#listeners > 0 || this.#idle.length || this.#empty.length);
+    const wanted = Boolean(this.#onEvent || this.#listeners > 0 || this.#onCount > 0 || this.#idle.length || this.#empty.length);
     this.#host.listening = wanted;
     this.#core.listen(wanted);
   }
 
-  #dispatch = (event) => {
+  #dispatch = (event, code) => {
     if (this.#listeners > 0) this.dispatchEvent(new JobEvent(event));
+    const fns = this.#on[code];
+    if (fns !== undefined) for (const f of fns) this.#call(f, event);
+    if (this.#onEvent) this.#call(this.#onEvent, event);
     if (this.#empty.length && this.size === 0) this.#wake(this.#empty);
     if (this.#idle.length && this.size === 0 && this.pending === 0) this.#wake(this.#idle);
-    // Last, so that a throwing listener is counted by the core (`listenerErrors`).
-    if (this.#onEvent) this.#onEvent(event);
   };
+
+  // A listener that throws is logged and counted (`listenerErrors`); the others still run.
+  #call(f, event) {
+    try {
+      f(event);
+    } catch (e) {
+      this.#host.listenerErrors++;
+      console.error(e);
+    }
+  }
 
   // After the jobs' own promises have settled: a macrotask later.
   #wake(waiters) {

@@ -21,6 +21,7 @@ async function workcrew(n, { listen = 'none', ...extra } = {}) {
   let events = 0;
   const pool = new WorkPool({ workers: 8, queue: n, ...extra });
   if (listen === 'onEvent') pool.onEvent(() => { events++; });
+  if (listen === 'on') for (const t of EVENTS) pool.on(t, () => { events++; });
   if (listen === 'addEventListener') for (const t of EVENTS) pool.addEventListener(t, () => { events++; });
   const t0 = performance.now();
   const promises = new Array(n);
@@ -108,6 +109,7 @@ const variants = [
   [`(a) WorkPool, no listener, ${N} jobs`, () => workcrew(N)],
   [`(a) p-queue, no listener, ${N} jobs`, () => pqueue(N)],
   [`(b) WorkPool, onEvent (every event), ${N} jobs`, () => workcrew(N, { listen: 'onEvent' })],
+  [`(b) WorkPool, on() (all 8 types), ${N} jobs`, () => workcrew(N, { listen: 'on' })],
   [`(b) WorkPool, addEventListener (all 8 types), ${N} jobs`, () => workcrew(N, { listen: 'addEventListener' })],
   [`(b) p-queue, listeners on active, completed, error, next, ${N} jobs`, () => pqueue(N, true)],
   [`(c) WorkPool, timeout 1000 ms + 2 retries, ${M} jobs`, () => workcrew(M, { timeout: 1000, retries: 2, backoff: { kind: 'none' } })],

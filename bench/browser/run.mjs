@@ -93,6 +93,7 @@ async function bench() {
   console.log(`| p-queue | ${mem.pqueue.js.toFixed(0)} | – | ${mem.pqueue.js.toFixed(0)} |`);
   const a = ms('(a) p-queue') / ms('(a) WorkPool');
   const b = ms('(b) p-queue') / ms('(b) WorkPool, onEvent');
+  const bOn = ms('(b) p-queue') / ms('(b) WorkPool, on()');
   const b2 = ms('(b) p-queue') / ms('(b) WorkPool, addEventListener');
   const c = ms('(c) p-queue') / ms('(c) WorkPool');
   const d = wcBytes / mem.pqueue.js;
@@ -101,6 +102,7 @@ async function bench() {
   console.log('|---|---:|---|');
   console.log(`| (a) ≥ 2× p-queue's throughput, no listeners | ${a.toFixed(2)}× | ${verdict(a >= 2)} |`);
   console.log(`| (b) ≥ 1.5× p-queue's, a listener for every event (onEvent) | ${b.toFixed(2)}× | ${verdict(b >= 1.5)} |`);
+  console.log(`| (b) the same with on() for all 8 types | ${bOn.toFixed(2)}× | ${verdict(bOn >= 1.5)} |`);
   console.log(`| (b) the same with addEventListener for all 8 types | ${b2.toFixed(2)}× | ${verdict(b2 >= 1.5)} |`);
   console.log(`| (c) ≥ 2× p-queue + p-retry, timeout and retries | ${c.toFixed(2)}× | ${verdict(c >= 2)} |`);
   console.log(`| (d) memory per queued job ≤ p-queue's | ${d.toFixed(2)}× | ${verdict(d <= 1)} |`);

@@ -89,6 +89,34 @@ export async function run(wc) {
     await pool.shutdown();
   }
 
+  // on(type, listener): plain objects, per type, until unsubscribed; a throwing one is counted.
+  {
+    const pool = new WorkPool({ retries: 1, backoff: { kind: 'none' } });
+    const seen = [];
+    const offStarted = pool.on('attemptStarted', (e) => seen.push(`${e.type}:${e.attempt}`));
+    pool.on('succeeded', (e) => seen.push(`${e.type}:${e.attempts}`));
+    pool.on('succeeded', () => { throw new Error('a bug in this listener'); });
+    pool.on('succeeded', () => seen.push('after the throwing one'));
+    const log = console.error;
+    console.error = () => {};
+    try {
+      await pool.submit(flaky(1));
+      offStarted();
+      offStarted(); // twice: nothing more
+      await pool.submit(() => 'again');
+    } finally {
+      console.error = log;
+    }
+    check(seen.join() === 'attemptStarted:1,attemptStarted:2,succeeded:2,after the throwing one,succeeded:1,after the throwing one', `on(): each type's listeners, in order, until unsubscribed (${seen.join()})`);
+    check(pool.metrics().listenerErrors === 2, 'on(): a throwing listener is counted, and the others still run');
+    let e1, e2, e3;
+    try { pool.on('started', () => {}); } catch (e) { e1 = e; }
+    try { pool.on(3, () => {}); } catch (e) { e2 = e; }
+    try { pool.on('queued', 'no'); } catch (e) { e3 = e; }
+    check(e1 instanceof RangeError && /attemptStarted/.test(e1.message) && e2 instanceof TypeError && /type/.test(e2.message) && e3 instanceof TypeError && /listener/.test(e3.message), 'on(): an unknown type is a RangeError, a non-string or a non-function a TypeError');
+    await pool.shutdown();
+  }
+
   // size, pending, onEmpty(), onIdle().
   {
     const pool = new WorkPool({ workers: 1 });

@@ -39,7 +39,7 @@ extern "C" {
     /// A submission that waited for room got its id (or -2: the pool closed first).
     #[wasm_bindgen(method)]
     pub(crate) fn admitted(this: &Host, waiter: f64, job: f64);
-    /// An event, in numbers (see `super::event_parts`). It throws only if a listener threw.
+    /// An event, in numbers (see `super::event_parts`).
     #[wasm_bindgen(method, catch)]
     fn event(this: &Host, code: u32, job: f64, n: u32, delay: f64) -> Result<(), JsValue>;
 }
@@ -60,8 +60,6 @@ pub(crate) struct Shared {
     pub(crate) waiting: Cell<u32>,
     /// The handles of jobs submitted with a `signal`, by id (ascending): what `cancel` needs.
     cancellable: RefCell<Vec<(u64, LocalJobHandle<(), ()>)>>,
-    /// Calls of a listener that threw (each caught and logged).
-    pub(crate) listener_errors: Cell<u64>,
 }
 
 impl Shared {
@@ -72,7 +70,6 @@ impl Shared {
             attempts: Attempts::default(),
             waiting: Cell::new(0),
             cancellable: RefCell::default(),
-            listener_errors: Cell::new(0),
         }
     }
 
@@ -109,7 +106,8 @@ impl Shared {
     }
 
     /// The pool's event observer: tells the host what it needs, or everything while someone
-    /// listens. A listener that throws is counted and logged; the pool goes on.
+    /// listens. (The host catches, logs and counts what its listeners throw; should it throw
+    /// all the same, that is logged here and the pool goes on.)
     pub(crate) fn event(&self, e: &JobEvent<'_>) {
         let (code, n, delay) = super::event_parts(e);
         let ends = code >= 5;
@@ -120,7 +118,6 @@ impl Shared {
             return;
         }
         if let Err(error) = self.host.event(code, e.job() as f64, n, delay) {
-            self.listener_errors.set(self.listener_errors.get() + 1);
             log_error(&error);
         }
     }

@@ -143,7 +143,7 @@ impl WorkPool {
 
     /// `metrics()`: the counters and gauges as a plain object.
     pub fn metrics(&self) -> JsValue {
-        metrics_object(&self.pool.metrics(), self.shared.listener_errors.get()).into()
+        metrics_object(&self.pool.metrics()).into()
     }
 
     /// `shutdown(options, fromJob)`: drain, or drain for at most `options.timeout` ms, then
@@ -193,11 +193,9 @@ impl WorkPool {
 impl WorkPool {
     /// A shutdown's promise of its report (one promise type for both kinds of shutdown).
     fn report(&self, shutdown: Pin<Box<dyn Future<Output = ShutdownReport>>>) -> Promise {
-        let shared = Rc::clone(&self.shared);
-        wasm_bindgen_futures::future_to_promise(async move {
-            let report = shutdown.await;
-            Ok(report_object(&report, shared.listener_errors.get()).into())
-        })
+        wasm_bindgen_futures::future_to_promise(
+            async move { Ok(report_object(&shutdown.await).into()) },
+        )
     }
 }
 
@@ -245,7 +243,8 @@ fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
 }
 
-fn metrics_object(m: &Metrics, listener_errors: u64) -> Object {
+/// The metrics as a plain object (the host adds `listenerErrors`, which it counts).
+fn metrics_object(m: &Metrics) -> Object {
     let o = Object::new();
     for (k, v) in [
         ("submitted", m.submitted),
@@ -257,7 +256,6 @@ fn metrics_object(m: &Metrics, listener_errors: u64) -> Object {
         ("attempts", m.attempts),
         ("retried", m.retried),
         ("timedOut", m.timed_out),
-        ("listenerErrors", listener_errors),
         ("queued", m.queued),
         ("running", m.running),
         ("workers", m.workers),
@@ -267,11 +265,11 @@ fn metrics_object(m: &Metrics, listener_errors: u64) -> Object {
     o
 }
 
-fn report_object(r: &ShutdownReport, listener_errors: u64) -> Object {
+fn report_object(r: &ShutdownReport) -> Object {
     let o = Object::new();
     set(&o, "completed", r.completed as f64);
     set(&o, "cancelled", r.cancelled as f64);
     set(&o, "timedOut", r.timed_out);
-    set(&o, "metrics", metrics_object(&r.metrics, listener_errors));
+    set(&o, "metrics", metrics_object(&r.metrics));
     o
 }

@@ -28,6 +28,11 @@ export async function example(): Promise<number> {
   pool.addEventListener('attemptTimedOut', (e: JobEvent) => {
     timeline.push(e.job, e.attempt ?? 0);
   });
+  const off: () => void = pool.on('retryScheduled', (e) => {
+    const delay: number = e.delay; // narrowed by the type: retryScheduled has a delay
+    void delay;
+  });
+  off();
   const controller = new AbortController();
   const value: number = await pool.submit(async ({ signal, attempt, job }) => {
     const res = await fetch(`/api/item/${1 + (job % 8)}?latency=100`, { signal });
