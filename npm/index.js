@@ -146,6 +146,9 @@ class JobTable {
   }
 }
 
+// Why the caller's signal cancelled the job: its reason, or `undefined` if it has not fired.
+const callerReason = (rec) => (rec.caller === null ? undefined : rec.caller.reason);
+
 const FULL = -1;
 const CLOSED = -2;
 
@@ -177,18 +180,20 @@ class Host {
     const promise = new Promise((resolve, reject) => {
       rec = {
         id, fn, resolve, reject, attempt: 0, ctx: null, value: undefined, error: undefined,
-        timedOut: false, dropping: null, signal: null, reason: undefined, onAbort: null,
+        timedOut: false, dropping: null, caller: null,
       };
     });
     if (id >= 0) this.jobs.set(id, rec);
     if (signal !== undefined && signal !== null) {
-      rec.signal = signal;
-      rec.onAbort = () => {
-        rec.reason = signal.reason;
+      // The caller's signal, and its reason once it fired (never `undefined` then).
+      const caller = { signal, reason: undefined, onAbort: null };
+      caller.onAbort = () => {
+        caller.reason = signal.reason;
         if (rec.id >= 0) this.core.cancel(rec.id); // it settles as cancelled, with this reason
-        else rec.reject(rec.reason); // still waiting for room: it is cancelled once admitted
+        else rec.reject(caller.reason); // still waiting for room: it is cancelled once admitted
       };
-      signal.addEventListener('abort', rec.onAbort, { once: true });
+      rec.caller = caller;
+      signal.addEventListener('abort', caller.onAbort, { once: true });
     }
     return { rec, promise };
   }
@@ -213,11 +218,11 @@ class Host {
       return;
     }
     this.jobs.set(id, rec);
-    if (rec.reason !== undefined) this.core.cancel(id);
+    if (callerReason(rec) !== undefined) this.core.cancel(id);
   }
 
   unwatch(rec) {
-    if (rec.signal !== null) rec.signal.removeEventListener('abort', rec.onAbort);
+    if (rec.caller !== null) rec.caller.signal.removeEventListener('abort', rec.caller.onAbort);
   }
 
   startAttempt(job, attempt, token) {
@@ -259,7 +264,7 @@ class Host {
     rec.dropping = d;
     queueMicrotask(() => abortContext(d.ctx, d.timedOut
       ? new DOMException('the attempt timed out', 'TimeoutError')
-      : rec.reason !== undefined ? rec.reason : new DOMException('the job was cancelled', 'AbortError')));
+      : callerReason(rec) ?? new DOMException('the job was cancelled', 'AbortError')));
   }
 
   // An event in numbers (`event_parts` in src/web/mod.rs): the core sends every event while
@@ -293,8 +298,9 @@ class Host {
     this.unwatch(rec);
     if (code === 5) rec.resolve(rec.value);
     else if (code === 7) {
-      rec.reject(rec.reason !== undefined
-        ? rec.reason // the caller's signal, as fetch rejects
+      const reason = callerReason(rec);
+      rec.reject(reason !== undefined
+        ? reason // the caller's signal, as fetch rejects
         : new AbortError(`job cancelled after ${attempts} attempts`, attempts));
     } else if (rec.timedOut) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
     else rec.reject(rec.error);

@@ -214,6 +214,19 @@ export async function run(wc) {
     check(m.submitted === 5 && m.cancelled === 1 && m.rejected === 0 && balanced(m), 'the waiting one was admitted, then cancelled; nothing was refused');
   }
 
+  // A shutdown while submissions wait for room: they are refused, the others cancelled.
+  {
+    const pool = new WorkPool({ workers: 1, queue: 1 });
+    const running = rejection(pool.submit(hang));
+    const queued = rejection(pool.submit(hang));
+    const waiting = rejection(pool.submit(() => 'never'));
+    await sleep(5);
+    const report = await pool.shutdown({ timeout: 10 });
+    const m = report.metrics;
+    check((await waiting).error instanceof PoolClosedError && (await running).error instanceof AbortError && (await queued).error instanceof AbortError, 'a shutdown refuses the waiting submission (PoolClosedError) and cancels the rest');
+    check(m.submitted === 2 && m.rejected === 1 && m.cancelled === 2 && balanced(m), `counted: 2 submitted and cancelled, 1 refused (got ${m.submitted}, ${m.rejected}, ${m.cancelled})`);
+  }
+
   // A throwing listener is counted and logged; the pool goes on.
   {
     let calls = 0;
