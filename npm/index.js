@@ -68,26 +68,31 @@ const CONTROLLER = Symbol('workcrew.controller');
 const REASON = Symbol('workcrew.reason');
 
 /**
- * The prototype of a pool's job contexts (`{ signal, attempt, job, shutdown }`): `shutdown`, and
- * a `signal` getter that makes the attempt's `AbortController` only when a job reads it, so a job
+ * The class of a pool's job contexts (`{ signal, attempt, job, shutdown }`): `shutdown`, and a
+ * `signal` getter that makes the attempt's `AbortController` only when a job reads it, so a job
  * that never looks at its signal costs no controller.
  */
-function contextPrototype(core) {
-  const proto = {
-    /** Shuts the job's own pool down without waiting for the job itself. */
-    shutdown: (options) => core.shutdown(options, true),
-  };
-  Object.defineProperty(proto, 'signal', {
-    get() {
+function contextClass(core) {
+  return class JobContext {
+    constructor(attempt, job) {
+      this.attempt = attempt;
+      this.job = job;
+    }
+
+    get signal() {
       let c = this[CONTROLLER];
       if (c === undefined) {
         c = this[CONTROLLER] = new AbortController();
         if (REASON in this) c.abort(this[REASON]); // read after the attempt ended
       }
       return c.signal;
-    },
-  });
-  return proto;
+    }
+
+    /** Shuts the job's own pool down without waiting for the job itself. */
+    shutdown(options) {
+      return core.shutdown(options, true);
+    }
+  };
 }
 
 /** Fires a context's signal with `reason`: at once if the job has read it, else when it does. */
@@ -146,11 +151,30 @@ class JobTable {
   }
 }
 
+// `push`'s answers besides a job's id (src/web/mod.rs).
+const FULL = -1;
+const CLOSED = -2;
+
+/** What the host keeps of a submission until it settles. */
+class Submission {
+  constructor(fn, resolve, reject) {
+    this.id = FULL; // until admitted (JobTable.set)
+    this.fn = fn;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.attempt = 0; // the latest attempt's number, its context, its value or error
+    this.ctx = null;
+    this.value = undefined;
+    this.error = undefined;
+    this.timedOut = false;
+    this.dropping = null; // the latest dropped attempt, until its signal fires
+    this.caller = null; // the caller's signal: { signal, reason, onAbort }
+  }
+}
+
 // Why the caller's signal cancelled the job: its reason, or `undefined` if it has not fired.
 const callerReason = (rec) => (rec.caller === null ? undefined : rec.caller.reason);
 
-const FULL = -1;
-const CLOSED = -2;
 
 /**
  * The JavaScript side of a pool (`Host` in src/web/host.rs): the jobs' records, by id, and the
@@ -159,7 +183,7 @@ const CLOSED = -2;
 class Host {
   constructor(dispatch) {
     this.core = null;
-    this.proto = null;
+    this.Context = null;
     this.dispatch = dispatch;
     this.listening = false; // whether `dispatch` wants every event
     this.types = eventTypes(); // an event's name by its code
@@ -171,42 +195,38 @@ class Host {
 
   attach(core) {
     this.core = core;
-    this.proto = contextPrototype(core);
+    this.Context = contextClass(core);
   }
 
-  // A submission's record and promise. `signal` (checked by the core): cancels the job.
-  record(fn, signal, id) {
+  // A submission: its record, kept until the job settles, and its promise.
+  track(id, fn, signal) {
     let rec;
-    const promise = new Promise((resolve, reject) => {
-      rec = {
-        id, fn, resolve, reject, attempt: 0, ctx: null, value: undefined, error: undefined,
-        timedOut: false, dropping: null, caller: null,
-      };
-    });
-    if (id >= 0) this.jobs.set(id, rec);
-    if (signal !== undefined && signal !== null) {
-      // The caller's signal, and its reason once it fired (never `undefined` then).
-      const caller = { signal, reason: undefined, onAbort: null };
-      caller.onAbort = () => {
-        caller.reason = signal.reason;
-        if (rec.id >= 0) this.core.cancel(rec.id); // it settles as cancelled, with this reason
-        else rec.reject(caller.reason); // still waiting for room: it is cancelled once admitted
-      };
-      rec.caller = caller;
-      signal.addEventListener('abort', caller.onAbort, { once: true });
-    }
-    return { rec, promise };
-  }
-
-  track(id, fn, options) {
-    return this.record(fn, options?.signal, id).promise;
+    const promise = new Promise((resolve, reject) => { rec = new Submission(fn, resolve, reject); });
+    this.jobs.set(id, rec);
+    if (signal !== undefined && signal !== null) this.watch(rec, signal);
+    return promise;
   }
 
   // The queue was full: the core calls `admitted(waiter, id)` once there is room.
-  wait(fn, options) {
-    const { rec, promise } = this.record(fn, options?.signal, FULL);
+  wait(fn, signal) {
+    let rec;
+    const promise = new Promise((resolve, reject) => { rec = new Submission(fn, resolve, reject); });
     this.waiting.set(this.nextWaiter++, rec);
+    if (signal !== undefined && signal !== null) this.watch(rec, signal);
     return promise;
+  }
+
+  // The caller's signal (checked by the core) cancels the job.
+  watch(rec, signal) {
+    // Its reason once it fired (never `undefined` then).
+    const caller = { signal, reason: undefined, onAbort: null };
+    caller.onAbort = () => {
+      caller.reason = signal.reason;
+      if (rec.id >= 0) this.core.cancel(rec.id); // it settles as cancelled, with this reason
+      else rec.reject(caller.reason); // still waiting for room: it is cancelled once admitted
+    };
+    rec.caller = caller;
+    signal.addEventListener('abort', caller.onAbort, { once: true });
   }
 
   admitted(waiter, id) {
@@ -227,32 +247,33 @@ class Host {
 
   startAttempt(job, attempt, token) {
     const rec = this.jobs.get(job);
-    const ctx = Object.create(this.proto);
-    ctx.attempt = attempt;
-    ctx.job = job;
+    const ctx = new this.Context(attempt, job);
     rec.attempt = attempt;
     rec.ctx = ctx;
     rec.timedOut = false;
     rec.dropping = null;
     const core = this.core;
     let v;
+    let promise = null;
     try {
       v = rec.fn(ctx);
+      // Inside the try: a hostile `then` getter throws here, and must not throw into the core.
+      if (isThenable(v)) promise = Promise.resolve(v);
     } catch (e) {
       rec.error = e;
       core.attemptDone(token, false);
       return;
     }
-    if (isThenable(v)) {
-      // A late settlement of an attempt that was dropped changes nothing.
-      Promise.resolve(v).then(
-        (x) => { if (rec.attempt === attempt) { rec.value = x; core.attemptDone(token, true); } },
-        (e) => { if (rec.attempt === attempt) { rec.error = e; core.attemptDone(token, false); } },
-      );
-    } else {
+    if (promise === null) {
       rec.value = v;
       core.attemptDone(token, true);
+      return;
     }
+    // A late settlement of an attempt that was dropped changes nothing.
+    promise.then(
+      (x) => { if (rec.attempt === attempt) { rec.value = x; core.attemptDone(token, true); } },
+      (e) => { if (rec.attempt === attempt) { rec.error = e; core.attemptDone(token, false); } },
+    );
   }
 
   // The core dropped the attempt; why (a timeout, the caller's signal, or an abort) is known by
@@ -268,7 +289,8 @@ class Host {
   }
 
   // An event in numbers (`event_parts` in src/web/mod.rs): the core sends every event while
-  // someone listens, else only a timeout and a job's end.
+  // someone listens, else only a timeout and a job's end. It must not throw into the core:
+  // the listeners' errors are caught where they are called (`WorkPool.#call`).
   event(code, job, n, delay) {
     if (code >= 5) this.settle(job, code, n);
     else if (code === 3) this.timedOut(job);
@@ -333,21 +355,25 @@ export class WorkPool extends EventTarget {
     if (typeof job !== 'function') return Promise.reject(notAFunction('job', job));
     const host = this.#host;
     let id;
-    try {
-      id = this.#core.push(options, host.nextWaiter); // checks the options
-    } catch (e) {
-      return Promise.reject(e); // bad options, or the signal's reason
+    if (options === undefined) id = this.#core.push(host.nextWaiter);
+    else {
+      try {
+        id = this.#core.pushWith(options, host.nextWaiter); // checks the options
+      } catch (e) {
+        return Promise.reject(e); // bad options, or the signal's reason
+      }
     }
-    if (id >= 0) return host.track(id, job, options);
-    if (id === FULL) return host.wait(job, options);
+    if (id >= 0) return host.track(id, job, options?.signal);
+    if (id === FULL) return host.wait(job, options?.signal);
     return Promise.reject(new PoolClosedError('the pool is shut down'));
   }
 
   /** Like `submit`, but throws a `QueueFullError` or `PoolClosedError` at once. */
   trySubmit(job, options) {
     if (typeof job !== 'function') throw notAFunction('job', job);
-    const id = this.#core.push(options, -1); // throws for bad options, or the signal's reason
-    if (id >= 0) return this.#host.track(id, job, options);
+    // pushWith throws for bad options, or the signal's reason.
+    const id = options === undefined ? this.#core.push(-1) : this.#core.pushWith(options, -1);
+    if (id >= 0) return this.#host.track(id, job, options?.signal);
     throw id === FULL ? new QueueFullError('the queue is full') : new PoolClosedError('the pool is shut down');
   }
 

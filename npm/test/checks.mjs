@@ -149,12 +149,15 @@ export async function run(wc) {
     check(m.succeeded === 1 && m.retried === 2 && m.attempts === 3, `succeeded 1, retried 2, attempts 3 (got ${m.succeeded}, ${m.retried}, ${m.attempts})`);
     check((await pool.submit(() => 42)) === 42 && (await pool.submit(() => null)) === null, 'a plain return value is the value');
     check((await pool.submit(() => ({ then(ok) { ok('thenable'); } }))) === 'thenable', 'a thenable is adopted');
+    const hostile = new Error('a then getter that throws');
+    const odd = await rejection(pool.submit(() => ({ get then() { throw hostile; } })));
+    check(odd.error === hostile && (await pool.submit(() => 'still here')) === 'still here', "a value whose then getter throws fails the attempt with that error, and the pool goes on");
     const mine = new Error('mine');
     const rejected = await rejection(pool.submit(async () => { throw mine; }));
     const thrown = await rejection(pool.submit(() => { throw 'a string'; }));
     check(rejected.error === mine && thrown.error === 'a string', 'a rejection, or a thrown non-Error, comes back as it was');
     m = (await pool.shutdown()).metrics;
-    check(m.failed === 2 && balanced(m), 'metrics: 2 failed, and they balance');
+    check(m.failed === 3 && balanced(m), `metrics: 3 failed, and they balance (got ${m.failed})`);
   }
 
   // abort(): every promise settles; the running attempts' signals fire.

@@ -39,15 +39,10 @@ extern "C" {
     /// A submission that waited for room got its id (or -2: the pool closed first).
     #[wasm_bindgen(method)]
     pub(crate) fn admitted(this: &Host, waiter: f64, job: f64);
-    /// An event, in numbers (see `super::event_parts`).
-    #[wasm_bindgen(method, catch)]
-    fn event(this: &Host, code: u32, job: f64, n: u32, delay: f64) -> Result<(), JsValue>;
-}
-
-#[wasm_bindgen]
-extern "C" {
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    fn log_error(e: &JsValue);
+    /// An event, in numbers (see `super::event_parts`). It never throws: the host catches
+    /// what its listeners throw.
+    #[wasm_bindgen(method)]
+    fn event(this: &Host, code: u32, job: f64, n: u32, delay: f64);
 }
 
 /// What a pool shares with its jobs and its event observer.
@@ -106,8 +101,7 @@ impl Shared {
     }
 
     /// The pool's event observer: tells the host what it needs, or everything while someone
-    /// listens. (The host catches, logs and counts what its listeners throw; should it throw
-    /// all the same, that is logged here and the pool goes on.)
+    /// listens.
     pub(crate) fn event(&self, e: &JobEvent<'_>) {
         let (code, n, delay) = super::event_parts(e);
         let ends = code >= 5;
@@ -117,9 +111,7 @@ impl Shared {
         if !(ends || code == 3 || self.listening.get()) {
             return;
         }
-        if let Err(error) = self.host.event(code, e.job() as f64, n, delay) {
-            log_error(&error);
-        }
+        self.host.event(code, e.job() as f64, n, delay);
     }
 }
 

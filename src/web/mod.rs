@@ -73,43 +73,23 @@ impl WorkPool {
         Ok(WorkPool { pool, shared })
     }
 
-    /// `push(options, waiter)`: enqueues a job whose function the host keeps, with the
-    /// submission's `options` (`undefined` for none), and returns its id.
+    /// `push(waiter)`: enqueues a job submitted without options, whose function the host
+    /// keeps, and returns its id.
     ///
     /// When the queue is full it returns -1: with `waiter` ≥ 0 (`submit`), the job waits for
     /// room and the host's `admitted(waiter, id)` tells its id later (or -2 if the pool closed
     /// first); with `waiter` < 0 (`trySubmit`), the job is refused and the refusal counted.
-    /// Returns -2 if the pool is closed. Throws a `TypeError`/`RangeError` for bad options, or
-    /// the signal's reason if `options.signal` has already fired; then nothing is enqueued.
-    pub fn push(&self, options: JsValue, waiter: f64) -> Result<f64, JsValue> {
-        let options =
-            if options.is_undefined() { None } else { Some(JobOptions::parse(&options)?) };
-        let cancellable = options.as_ref().is_some_and(|o| o.signal);
-        let job = host::job(Rc::clone(&self.shared), options);
-        // Once submissions wait, later ones queue up behind them: first come, first admitted.
-        let job = if waiter >= 0.0 && self.shared.waiting.get() > 0 {
-            job
-        } else {
-            // A refusal counts unless the job is to wait.
-            match self.pool.try_push(job, waiter < 0.0) {
-                Ok(handle) => return Ok(self.shared.admitted(handle, cancellable)),
-                Err(SubmitError::Closed(_)) => return Ok(CLOSED),
-                Err(SubmitError::Full(_)) if waiter < 0.0 => return Ok(FULL),
-                Err(SubmitError::Full(job)) => job,
-            }
-        };
-        let (pool, shared) = (self.pool.clone(), Rc::clone(&self.shared));
-        shared.waiting.set(shared.waiting.get() + 1);
-        wasm_bindgen_futures::spawn_local(async move {
-            let submitted = pool.submit(job).await;
-            shared.waiting.set(shared.waiting.get() - 1);
-            let id = match submitted {
-                Ok(handle) => shared.admitted(handle, cancellable),
-                Err(_) => CLOSED,
-            };
-            shared.host.admitted(waiter, id);
-        });
-        Ok(FULL)
+    /// Returns -2 if the pool is closed.
+    pub fn push(&self, waiter: f64) -> f64 {
+        self.enqueue(None, waiter)
+    }
+
+    /// `pushWith(options, waiter)`: [`push`](Self::push) with the submission's options. Throws a
+    /// `TypeError`/`RangeError` for bad options, or the signal's reason if `options.signal` has
+    /// already fired; then nothing is enqueued.
+    #[wasm_bindgen(js_name = pushWith)]
+    pub fn push_with(&self, options: JsValue, waiter: f64) -> Result<f64, JsValue> {
+        Ok(self.enqueue(Some(JobOptions::parse(&options)?), waiter))
     }
 
     /// `cancel(id)`: the submission's `signal` fired. Cancels the job (if it has not ended) and
@@ -191,6 +171,36 @@ impl WorkPool {
 }
 
 impl WorkPool {
+    /// Enqueues a job whose function the host keeps (see `push`).
+    fn enqueue(&self, options: Option<JobOptions>, waiter: f64) -> f64 {
+        let cancellable = options.as_ref().is_some_and(|o| o.signal);
+        let job = host::job(Rc::clone(&self.shared), options);
+        // Once submissions wait, later ones queue up behind them: first come, first admitted.
+        let job = if waiter >= 0.0 && self.shared.waiting.get() > 0 {
+            job
+        } else {
+            // A refusal counts unless the job is to wait.
+            match self.pool.try_push(job, waiter < 0.0) {
+                Ok(handle) => return self.shared.admitted(handle, cancellable),
+                Err(SubmitError::Closed(_)) => return CLOSED,
+                Err(SubmitError::Full(_)) if waiter < 0.0 => return FULL,
+                Err(SubmitError::Full(job)) => job,
+            }
+        };
+        let (pool, shared) = (self.pool.clone(), Rc::clone(&self.shared));
+        shared.waiting.set(shared.waiting.get() + 1);
+        wasm_bindgen_futures::spawn_local(async move {
+            let submitted = pool.submit(job).await;
+            shared.waiting.set(shared.waiting.get() - 1);
+            let id = match submitted {
+                Ok(handle) => shared.admitted(handle, cancellable),
+                Err(_) => CLOSED,
+            };
+            shared.host.admitted(waiter, id);
+        });
+        FULL
+    }
+
     /// A shutdown's promise of its report (one promise type for both kinds of shutdown).
     fn report(&self, shutdown: Pin<Box<dyn Future<Output = ShutdownReport>>>) -> Promise {
         wasm_bindgen_futures::future_to_promise(
