@@ -198,32 +198,28 @@ class Host {
     this.Context = contextClass(core);
   }
 
-  // A submission: its record, kept until the job settles, and its promise.
+  // A submission: its record, kept until the job settles, and its promise. `id` is FULL for a
+  // submission that waits for room: the core calls `admitted(waiter, id)` once there is some.
   track(id, fn, signal) {
     let rec;
     const promise = new Promise((resolve, reject) => { rec = new Submission(fn, resolve, reject); });
-    this.jobs.set(id, rec);
-    if (signal !== undefined && signal !== null) this.watch(rec, signal);
-    return promise;
-  }
-
-  // The queue was full: the core calls `admitted(waiter, id)` once there is room.
-  wait(fn, signal) {
-    let rec;
-    const promise = new Promise((resolve, reject) => { rec = new Submission(fn, resolve, reject); });
-    this.waiting.set(this.nextWaiter++, rec);
+    if (id === FULL) this.waiting.set(this.nextWaiter++, rec);
+    else this.jobs.set(id, rec);
     if (signal !== undefined && signal !== null) this.watch(rec, signal);
     return promise;
   }
 
   // The caller's signal (checked by the core) cancels the job.
   watch(rec, signal) {
-    // Its reason once it fired (never `undefined` then).
-    const caller = { signal, reason: undefined, onAbort: null };
-    caller.onAbort = () => {
-      caller.reason = signal.reason;
-      if (rec.id >= 0) this.core.cancel(rec.id); // it settles as cancelled, with this reason
-      else rec.reject(caller.reason); // still waiting for room: it is cancelled once admitted
+    // `reason`: the signal's, once it fired (never `undefined` then).
+    const caller = {
+      signal,
+      reason: undefined,
+      onAbort: () => {
+        caller.reason = signal.reason;
+        if (rec.id >= 0) this.core.cancel(rec.id); // it settles as cancelled, with this reason
+        else rec.reject(caller.reason); // still waiting for room: it is cancelled once admitted
+      },
     };
     rec.caller = caller;
     signal.addEventListener('abort', caller.onAbort, { once: true });
@@ -363,9 +359,8 @@ export class WorkPool extends EventTarget {
         return Promise.reject(e); // bad options, or the signal's reason
       }
     }
-    if (id >= 0) return host.track(id, job, options?.signal);
-    if (id === FULL) return host.wait(job, options?.signal);
-    return Promise.reject(new PoolClosedError('the pool is shut down'));
+    if (id === CLOSED) return Promise.reject(new PoolClosedError('the pool is shut down'));
+    return host.track(id, job, options?.signal); // an id, or FULL: it waits for room
   }
 
   /** Like `submit`, but throws a `QueueFullError` or `PoolClosedError` at once. */

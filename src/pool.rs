@@ -350,15 +350,14 @@ impl<S> LocalPool<S> {
         &self.core
     }
 
-    /// The JavaScript API's submission: enqueues if there is room now. A full queue's refusal is
-    /// counted only if `count_full` (else the caller waits for room through `submit`, which
-    /// counts nothing unless the pool closes first).
+    /// The JavaScript API's `submit`: enqueues if there is room now. A full queue hands the job
+    /// back without counting a refusal (the caller then waits for room with
+    /// [`submit`](Self::submit)); a closed pool's refusal is counted, as `try_submit` counts it.
     #[cfg(feature = "web")]
     #[allow(clippy::type_complexity)]
     pub(crate) fn try_push<F, Fut, P>(
         &self,
         job: Job<F, P>,
-        count_full: bool,
     ) -> Result<LocalJobHandle<(), ()>, SubmitError<Job<F, P>>>
     where
         F: FnMut(Attempt) -> Fut + 'static,
@@ -367,9 +366,16 @@ impl<S> LocalPool<S> {
     {
         match self.core.try_enqueue(job) {
             Ok(handle) => Ok(LocalJobHandle::from_inner(handle)),
-            Err((Refused::Full, job)) if !count_full => Err(SubmitError::Full(job)),
+            Err((Refused::Full, job)) => Err(SubmitError::Full(job)),
             Err((refused, job)) => Err(self.core.refuse(refused, job)),
         }
+    }
+
+    /// Jobs waiting in the queue, without a whole metrics snapshot: the JavaScript API's
+    /// `size`, read after every event while someone awaits `onEmpty()` or `onIdle()`.
+    #[cfg(feature = "web")]
+    pub(crate) fn queued(&self) -> usize {
+        self.core.shared.queue.len()
     }
 }
 

@@ -82,22 +82,15 @@ impl Shared {
 
     /// Cancels `job`, if it was submitted with a signal and has not ended.
     pub(crate) fn cancel(&self, job: u64) -> bool {
-        // Taken out first: cancelling may end the job at once, which `forget`s it.
-        let handle = {
-            let mut handles = self.cancellable.borrow_mut();
-            match handles.binary_search_by_key(&job, |(j, _)| *j) {
-                Ok(at) => handles.remove(at).1,
-                Err(_) => return false,
-            }
-        };
-        handle.cancel()
+        // Taken out first: cancelling may end the job at once, whose event then finds nothing.
+        self.take(job).is_some_and(|handle| handle.cancel())
     }
 
-    fn forget(&self, job: u64) {
+    /// `job`'s handle, if it was submitted with a signal and has not ended.
+    fn take(&self, job: u64) -> Option<LocalJobHandle<(), ()>> {
         let mut handles = self.cancellable.borrow_mut();
-        if let Ok(at) = handles.binary_search_by_key(&job, |(j, _)| *j) {
-            drop(handles.remove(at)); // the job has ended
-        }
+        let at = handles.binary_search_by_key(&job, |(j, _)| *j).ok()?;
+        Some(handles.remove(at).1)
     }
 
     /// The pool's event observer: tells the host what it needs, or everything while someone
@@ -106,7 +99,7 @@ impl Shared {
         let (code, n, delay) = super::event_parts(e);
         let ends = code >= 5;
         if ends {
-            self.forget(e.job());
+            drop(self.take(e.job())); // the job has ended: nothing left to cancel
         }
         if !(ends || code == 3 || self.listening.get()) {
             return;

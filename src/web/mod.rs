@@ -112,7 +112,7 @@ impl WorkPool {
     /// Jobs waiting in the queue.
     #[wasm_bindgen(getter)]
     pub fn size(&self) -> f64 {
-        self.pool.metrics().queued as f64
+        self.pool.queued() as f64
     }
 
     /// Jobs running now.
@@ -179,8 +179,10 @@ impl WorkPool {
         let job = if waiter >= 0.0 && self.shared.waiting.get() > 0 {
             job
         } else {
-            // A refusal counts unless the job is to wait.
-            match self.pool.try_push(job, waiter < 0.0) {
+            // `trySubmit` counts a full queue's refusal; `submit` waits instead.
+            let tried =
+                if waiter < 0.0 { self.pool.try_submit(job) } else { self.pool.try_push(job) };
+            match tried {
                 Ok(handle) => return self.shared.admitted(handle, cancellable),
                 Err(SubmitError::Closed(_)) => return CLOSED,
                 Err(SubmitError::Full(_)) if waiter < 0.0 => return FULL,
