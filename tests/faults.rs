@@ -319,3 +319,176 @@ fn a_local_pool_job_submits_and_shuts_down_its_own_pool() {
     assert_eq!(sim.live(), 0, "both workers stopped");
     assert_eq!(pool.metrics().succeeded, 2);
 }
+
+// --- the review's risks: workers lost mid-submit, shutdowns inside jobs, a worker's budget -------
+
+/// A submission holds its reserved place while the observer runs (between the reservation and
+/// the push). If every worker is lost right then — here the observer drops them, as an executor
+/// stopping on another thread would — the job can no longer run, so it must settle now.
+#[test]
+fn a_job_enqueued_while_the_last_worker_is_lost_settles_at_once() {
+    type Held = Arc<Mutex<Option<Box<dyn std::any::Any + Send>>>>;
+    let held: Held = Arc::new(Mutex::new(None));
+    let h = Arc::clone(&held);
+    let (pool, workers) = PoolBuilder::new(|_: Duration| async {})
+        .workers(2)
+        .on_event(move |e| {
+            if let JobEvent::Queued { .. } = e {
+                let workers = h.lock().unwrap().take(); // the guard is gone before they drop
+                drop(workers);
+            }
+        })
+        .build_workers()
+        .unwrap();
+    *held.lock().unwrap() = Some(Box::new(workers));
+    let job = pool.try_submit(ok(1)).unwrap();
+    let m = pool.metrics();
+    assert_eq!(m.workers, 0);
+    assert!(job.is_finished(), "the job was stranded in a queue no worker will read");
+    assert_eq!((m.submitted, m.cancelled, m.queued), (1, 1, 0));
+    assert_eq!(future::block_on(job), Err(JobError::Cancelled { attempts: 0 }));
+    assert!(pool.try_submit(ok(2)).unwrap_err().is_closed());
+}
+
+/// A gate a job waits on, polled with the worker's own timer.
+#[derive(Clone, Default)]
+struct Gate(Arc<std::sync::atomic::AtomicBool>);
+
+impl Gate {
+    fn open(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn wait(self) {
+        while !self.0.load(std::sync::atomic::Ordering::SeqCst) {
+            NativeTimer.sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Blocks the test thread up to `limit` for `handle`, without awaiting it: whether it finished.
+fn finishes_within<T, E>(handle: &workcrew::JobHandle<T, E>, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while !handle.is_finished() && start.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    handle.is_finished()
+}
+
+#[test]
+fn a_job_awaiting_two_shutdowns_at_once_still_waits_for_the_other_worker() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let gate = Gate::default();
+    let g = gate.clone();
+    let sibling = pool.try_submit(Job::new(move |_| g.clone().wait().then_ok())).unwrap();
+    let p = pool.clone();
+    let stopper = pool
+        .try_submit(Job::new(move |_| {
+            let p = p.clone();
+            async move {
+                until(&p, |m| m.running >= 2).await;
+                let (a, b) = future::zip(p.shutdown(), p.shutdown()).await;
+                Ok::<_, ()>((a.metrics.succeeded, b.metrics.succeeded))
+            }
+        }))
+        .unwrap();
+    // Counting the two shutdowns as two workers let them return at once, the sibling running.
+    assert!(!finishes_within(&stopper, Duration::from_millis(200)), "returned before the sibling");
+    gate.open();
+    assert_eq!(future::block_on(sibling), Ok(()));
+    assert_eq!(future::block_on(stopper), Ok((1, 1)));
+    let report = workcrew::native::block_on(pool.shutdown());
+    assert_eq!((report.metrics.succeeded, report.metrics.workers), (2, 0));
+}
+
+#[test]
+fn a_shutdown_started_by_a_job_that_returned_no_longer_excuses_its_worker() {
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let (first, last) = (Gate::default(), Gate::default());
+    let f = first.clone();
+    let blocker = pool.try_submit(Job::new(move |_| f.clone().wait().then_ok())).unwrap();
+    let (started, started_rx) = std::sync::mpsc::channel();
+    let p = pool.clone();
+    // The job starts a shutdown inside its poll, hands it to another thread and returns, as a
+    // JavaScript job that calls `ctx.shutdown()` without awaiting it does.
+    let starter = pool
+        .try_submit(Job::new(move |_| {
+            let p = p.clone();
+            let started = started.clone();
+            async move {
+                until(&p, |m| m.running >= 2 && m.queued >= 1).await;
+                let mut shutdown = Box::pin(async move { p.shutdown().await });
+                assert!(future::poll_once(shutdown.as_mut()).await.is_none(), "blocker runs");
+                started.send(shutdown).unwrap();
+                Ok::<_, ()>(())
+            }
+        }))
+        .unwrap();
+    let l = last.clone();
+    let behind = pool.try_submit(Job::new(move |_| l.clone().wait().then_ok())).unwrap();
+    let handed_off = started_rx.recv().unwrap();
+    assert_eq!(future::block_on(starter), Ok(()));
+    // The starter's worker now runs `behind`; the blocker's worker stops once it is done.
+    first.open();
+    assert_eq!(future::block_on(blocker), Ok(()));
+    let outside = std::thread::spawn({
+        let pool = pool.clone();
+        move || workcrew::native::block_on(pool.shutdown())
+    });
+    let other = std::thread::spawn(move || workcrew::native::block_on(handed_off));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!outside.is_finished(), "a shutdown returned while a worker still ran a job");
+    assert!(!other.is_finished(), "the handed-off shutdown returned while a worker ran a job");
+    last.open();
+    assert_eq!(future::block_on(behind), Ok(()));
+    let (a, b) = (outside.join().unwrap(), other.join().unwrap());
+    assert_eq!((a.metrics.succeeded, a.metrics.workers), (3, 0));
+    assert_eq!((b.metrics.succeeded, b.metrics.workers), (3, 0));
+}
+
+/// `Ok(())` once a future is done: the gated jobs' shape.
+trait ThenOk: Future<Output = ()> + Sized {
+    async fn then_ok(self) -> Result<(), ()> {
+        self.await;
+        Ok(())
+    }
+}
+
+impl<F: Future<Output = ()>> ThenOk for F {}
+
+/// A job that resubmits itself is always ready: its worker must still let the executor's other
+/// tasks run, after a budget of jobs, as tokio's cooperative budget does.
+#[test]
+fn a_worker_yields_to_other_tasks_between_jobs_that_are_always_ready() {
+    let mut sim = Sim::new();
+    let (pool, workers) =
+        LocalPoolBuilder::new(|_: Duration| async {}).workers(1).queue(4).build_workers().unwrap();
+    workers.into_iter().for_each(|w| sim.spawn(w));
+    let done = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    fn chain(
+        pool: workcrew::LocalPool<impl workcrew::Sleeper + 'static>,
+        done: std::rc::Rc<std::cell::Cell<u32>>,
+        left: u32,
+    ) {
+        let p = pool.clone();
+        let job = Job::new(move |_| {
+            done.set(done.get() + 1);
+            if left > 0 {
+                chain(p.clone(), done.clone(), left - 1);
+            }
+            future::ready(Ok::<_, ()>(()))
+        });
+        drop(pool.try_submit(job).unwrap());
+    }
+    chain(pool.clone(), done.clone(), 10_000);
+    let seen = std::rc::Rc::new(std::cell::Cell::new(None));
+    let (d, s) = (done.clone(), seen.clone());
+    sim.spawn(async move { s.set(Some(d.get())) });
+    sim.run_until_stalled();
+    assert_eq!(done.get(), 10_001);
+    let seen = seen.get().unwrap();
+    assert!(seen < 1_000, "the other task waited for {seen} jobs");
+    pool.close();
+    sim.run_until_stalled();
+    assert_eq!(sim.live(), 0);
+}
