@@ -42,7 +42,7 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
 ) -> Ended {
     // The job's function runs "inside the job" too: a shutdown it starts before it first
     // awaits is recognised as its own.
-    if let Err(message) = polling_job(shared, || job.begin(Attempt::new(job.id(), n))) {
+    if let Err(message) = polling_job(shared, job.id(), || job.begin(Attempt::new(job.id(), n))) {
         return Ended::Panicked(message); // the job's function itself panicked
     }
     // The clock starts now; the timer future is only polled once the attempt waits.
@@ -59,7 +59,9 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     // A begun attempt is polled at least once, so "attempts made" counts only attempts whose
     // function really ran; a cancel request drops it at its next await point.
     let ended = core::future::poll_fn(|cx| {
-        if let Poll::Ready(polled) = polling_job(shared, || job.poll_attempt(cx, n, &emit)) {
+        if let Poll::Ready(polled) =
+            polling_job(shared, job.id(), || job.poll_attempt(cx, n, &emit))
+        {
             return Poll::Ready(match polled {
                 Polled::Succeeded => Ended::Succeeded,
                 Polled::Failed { retry } => Ended::Failed { retry },

@@ -181,7 +181,7 @@ macro_rules! common {
             /// # }).unwrap();
             /// ```
             pub async fn shutdown(&self) -> ShutdownReport {
-                self.core.drain(false).await
+                self.core.drain(None).await
             }
 
             /// Abort: stops accepting jobs, cancels every queued job, drops every running attempt at its
@@ -219,7 +219,7 @@ macro_rules! common {
             where
                 S: Sleeper,
             {
-                self.core.drain_until(timeout, false).await
+                self.core.drain_until(timeout, None).await
             }
         }
 
@@ -396,25 +396,25 @@ impl<S, K: Kind> Core<S, K> {
     }
 
     /// Closes the pool and waits for the workers to stop (see [`Pool::shutdown`]).
-    /// `from_job`: the caller is one of the pool's jobs, though not inside its poll (a
-    /// JavaScript job's continuation), so it must not wait for its own worker.
-    pub(crate) async fn drain(&self, from_job: bool) -> ShutdownReport {
+    /// `from_job`: the id of the job that asks, though not from inside its poll (a JavaScript
+    /// job's continuation): while that job runs, its worker is not waited for.
+    pub(crate) async fn drain(&self, from_job: Option<u64>) -> ShutdownReport {
         let before = self.metrics();
         self.close();
         self.workers_done(from_job).await;
         self.report(before, false)
     }
 
-    /// Whether the caller is inside a poll of one of this pool's jobs (or its function call).
+    /// The job of this pool whose poll (or function call) the caller is inside, if any.
     #[cfg_attr(not(feature = "web"), allow(dead_code))]
-    pub(crate) fn is_inside_own_job(&self) -> bool {
+    pub(crate) fn inside_own_job(&self) -> Option<u64> {
         crate::worker::inside_job(&self.shared)
     }
 
     async fn abort(&self) -> ShutdownReport {
         let before = self.metrics();
         self.abort_now();
-        self.workers_done(false).await;
+        self.workers_done(None).await;
         self.report(before, false)
     }
 
@@ -422,16 +422,15 @@ impl<S, K: Kind> Core<S, K> {
         let shared = &*self.shared;
         shared.set_aborted();
         self.close();
-        while let Some(task) = shared.queue.try_pop() {
-            shared.discard(shared.counters.outside(), task);
-        }
+        shared.discard_queued();
     }
 
-    /// Waits until every worker has stopped, except those whose job is waiting in a shutdown
-    /// of this pool (the caller's own worker among them, if the caller is one of its jobs).
-    /// Once the pool is aborted, a caller inside a job never gets here: its worker drops it.
-    fn workers_done(&self, from_job: bool) -> WorkersDone<'_, S, K> {
-        WorkersDone { shared: &self.shared, listener: None, from_job, counted: false }
+    /// Waits until every worker has stopped, except those running a job that is waiting in a
+    /// shutdown of this pool (the caller's own worker among them, if the caller is one of its
+    /// jobs). Once the pool is aborted, a caller inside a job never gets here: its worker
+    /// drops it.
+    fn workers_done(&self, from_job: Option<u64>) -> WorkersDone<'_, S, K> {
+        WorkersDone { shared: &self.shared, listener: None, from_job, registered: None }
     }
 
     fn report(&self, before: Metrics, timed_out: bool) -> ShutdownReport {
@@ -445,21 +444,27 @@ impl<S, K: Kind> Core<S, K> {
     }
 
     /// [`Pool::shutdown_timeout`]; `from_job` as in [`drain`](Core::drain).
-    pub(crate) async fn drain_until(&self, timeout: Duration, from_job: bool) -> ShutdownReport
+    pub(crate) async fn drain_until(
+        &self,
+        timeout: Duration,
+        from_job: Option<u64>,
+    ) -> ShutdownReport
     where
         S: Sleeper,
     {
         let before = self.metrics();
         self.close();
-        let mut done = pin!(self.workers_done(from_job));
-        let mut timer = pin!(self.shared.sleeper.sleep(timeout));
-        let timed_out = core::future::poll_fn(|cx| {
-            if done.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(false);
-            }
-            timer.as_mut().poll(cx).map(|()| true)
-        })
-        .await;
+        let timed_out = {
+            let mut done = pin!(self.workers_done(from_job));
+            let mut timer = pin!(self.shared.sleeper.sleep(timeout));
+            core::future::poll_fn(|cx| {
+                if done.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(false);
+                }
+                timer.as_mut().poll(cx).map(|()| true)
+            })
+            .await
+        };
         if timed_out {
             self.abort_now();
             self.workers_done(from_job).await;
@@ -499,7 +504,11 @@ impl<S, K: Kind> Core<S, K> {
         if shared.has_observer() {
             shared.emit(shared.counters.outside(), JobEvent::Queued { job: id });
         }
-        permit.send(task);
+        if !permit.send(task) {
+            // Every worker is gone (an executor dropped them) and none saw this job: drain it
+            // here, so it settles now (see `queue.rs`).
+            shared.discard_queued();
+        }
         handle
     }
 
@@ -618,14 +627,15 @@ impl<S, K: Kind, J: IntoTask<K>> SubmitCore<'_, S, K, J> {
     }
 }
 
-/// Waits for the workers to stop (see `Pool::workers_done`).
+/// Waits for the workers to stop (see [`Shared::workers_done`]).
 struct WorkersDone<'a, S, K: Kind> {
     shared: &'a Shared<S, K>,
     listener: Option<EventListener>,
-    /// The caller is one of the pool's jobs, outside its poll (see `Pool::drain`).
-    from_job: bool,
-    /// Whether this wait counts itself in `waiting_in_shutdown`.
-    counted: bool,
+    /// The job that asked for this shutdown, when the caller said so (a JavaScript job's
+    /// continuation, which no worker is polling); otherwise the job being polled is found.
+    from_job: Option<u64>,
+    /// The job this wait is registered for in [`Shared::enter_shutdown`].
+    registered: Option<u64>,
 }
 
 impl<S, K: Kind> Future for WorkersDone<'_, S, K> {
@@ -634,36 +644,37 @@ impl<S, K: Kind> Future for WorkersDone<'_, S, K> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let shared = this.shared;
-        let in_poll = crate::worker::inside_job(shared);
+        let polled_in = crate::worker::inside_job(shared);
         if shared.is_aborted() {
-            if in_poll {
+            if polled_in.is_some() {
                 // The calling job is being cancelled by the abort: its worker drops it right
                 // after this poll. Returning first would race with that drop.
                 return Poll::Pending;
             }
-            if this.counted {
-                // A job's continuation (JavaScript): the abort cancels that job too, so its
-                // worker stops like the others; wait for it.
-                this.counted = false;
-                shared.waiting_in_shutdown.fetch_sub(1, Ordering::AcqRel);
+            // A job's continuation (JavaScript): the abort cancels that job too, so its worker
+            // stops like the others; wait for it.
+            if let Some(job) = this.registered.take() {
+                shared.leave_shutdown(job);
             }
-        } else if !this.counted && (in_poll || this.from_job) {
-            this.counted = true;
-            shared.waiting_in_shutdown.fetch_add(1, Ordering::AcqRel);
-            shared.workers_changed.notify(usize::MAX);
+        } else if this.registered.is_none() {
+            if let Some(job) = polled_in.or(this.from_job) {
+                this.registered = Some(job);
+                shared.enter_shutdown(job);
+            }
         }
-        let done = || {
-            let waiting = shared.waiting_in_shutdown.load(Ordering::Acquire);
-            shared.live_workers.load(Ordering::Acquire) <= waiting
-        };
-        crate::sync::poll_until(done, &shared.workers_changed, &mut this.listener, cx)
+        crate::sync::poll_until(
+            || shared.workers_done(),
+            &shared.workers_changed,
+            &mut this.listener,
+            cx,
+        )
     }
 }
 
 impl<S, K: Kind> Drop for WorkersDone<'_, S, K> {
     fn drop(&mut self) {
-        if self.counted {
-            self.shared.waiting_in_shutdown.fetch_sub(1, Ordering::AcqRel);
+        if let Some(job) = self.registered {
+            self.shared.leave_shutdown(job);
         }
     }
 }

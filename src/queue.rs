@@ -5,7 +5,13 @@
 //! so a refused job is handed back untouched, and a reserved place can always be filled: the
 //! queue closes for pushes only once it is closed **and** every place is released.
 //!
-//! `state` packs the count of reserved places (`state >> 1`) and a closed bit (`state & 1`).
+//! `state` packs the count of reserved places (`state >> 2`), a closed bit (`state & 1`) and an
+//! abandoned bit (`state & 2`): set when the last worker is gone, so nothing will ever pop again.
+//!
+//! A job pushed into an abandoned queue must still settle. The last worker out sets the bit,
+//! then drains; a submitter pushes, then reads the state with a read-modify-write
+//! ([`Permit::send`]). Both touch the one state word, so one comes first: either the drain
+//! sees the pushed job, or the submitter sees the bit and drains the queue itself.
 //!
 //! Wake-ups cost nothing when nobody waits: both events are notified with `notify(1)`, which is
 //! a single atomic load while a listener is already notified or none is listening. Each woken
@@ -26,7 +32,9 @@ use event_listener::{Event, EventListener};
 use crate::sync::{AtomicUsize, Ordering};
 
 const CLOSED: usize = 1;
-const ONE: usize = 2;
+const ABANDONED: usize = 2;
+const ONE: usize = 4;
+const COUNT_SHIFT: u32 = 2;
 
 pub(crate) struct Queue<T> {
     items: ConcurrentQueue<T>,
@@ -52,14 +60,21 @@ pub(crate) struct Permit<'a, T> {
 }
 
 impl<T> Permit<'_, T> {
-    /// Puts `item` into the reserved place.
-    pub(crate) fn send(self, item: T) {
+    /// Puts `item` into the reserved place. Returns `false` if the queue was abandoned (no
+    /// worker is left): then the caller must drain it, as nobody else will (see the module docs).
+    #[must_use = "a job pushed into an abandoned queue must be drained by its submitter"]
+    pub(crate) fn send(self, item: T) -> bool {
         let queue = self.queue;
         core::mem::forget(self);
         // The queue stays open for pushes while any place is reserved, so this cannot fail.
         let pushed = queue.items.push(item);
         debug_assert!(pushed.is_ok());
+        // A read-modify-write, not a load: ordered against `abandon`'s on the same word.
+        if queue.state.fetch_add(0, Ordering::AcqRel) & ABANDONED != 0 {
+            return false;
+        }
         queue.ready.notify(1);
+        true
     }
 }
 
@@ -89,7 +104,7 @@ impl<T> Queue<T> {
             if state & CLOSED != 0 {
                 return Err(Refused::Closed);
             }
-            if state >> 1 >= self.capacity {
+            if state >> COUNT_SHIFT >= self.capacity {
                 return Err(Refused::Full);
             }
             match self.state.compare_exchange_weak(
@@ -175,10 +190,10 @@ impl<T> Queue<T> {
 
     fn release(&self) {
         let prev = self.state.fetch_sub(ONE, Ordering::AcqRel);
-        if prev == ONE | CLOSED {
+        if prev & !ABANDONED == ONE | CLOSED {
             self.close_items();
         }
-        if (prev >> 1) - 1 <= self.low_water {
+        if (prev >> COUNT_SHIFT) - 1 <= self.low_water {
             self.room.notify(1);
         }
     }
@@ -192,8 +207,18 @@ impl<T> Queue<T> {
     /// Stops accepting jobs. Queued jobs stay until popped; once none is left, `pop` returns
     /// `None`. Waiting submitters are woken and refused.
     pub(crate) fn close(&self) {
-        let prev = self.state.fetch_or(CLOSED, Ordering::AcqRel);
-        if prev >> 1 == 0 {
+        self.close_with(CLOSED);
+    }
+
+    /// Closes the queue for good because no worker is left to pop it: a submitter that pushes
+    /// after this sees it in [`Permit::send`]. The caller drains what is queued.
+    pub(crate) fn abandon(&self) {
+        self.close_with(CLOSED | ABANDONED);
+    }
+
+    fn close_with(&self, bits: usize) {
+        let prev = self.state.fetch_or(bits, Ordering::AcqRel);
+        if prev >> COUNT_SHIFT == 0 {
             self.close_items();
         }
         self.room.notify(usize::MAX);
@@ -205,7 +230,7 @@ impl<T> Queue<T> {
 
     /// Places reserved: jobs queued, plus submissions being enqueued right now.
     pub(crate) fn len(&self) -> usize {
-        self.state.load(Ordering::Acquire) >> 1
+        self.state.load(Ordering::Acquire) >> COUNT_SHIFT
     }
 
     pub(crate) fn capacity(&self) -> usize {

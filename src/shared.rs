@@ -1,6 +1,7 @@
 //! The state a pool's handles and its workers share, and the defaults every job inherits.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::time::Duration;
 
 use event_listener::Event;
@@ -9,7 +10,7 @@ use crate::backoff::splitmix64;
 use crate::cell::RunJob;
 use crate::metrics::{Counters, PoolCounters};
 use crate::queue::Queue;
-use crate::sync::{widen, AtomicBool, AtomicUsize, Counter, Ordering};
+use crate::sync::{widen, AtomicBool, AtomicUsize, Counter, CounterValue, Lock, Ordering, Padded};
 use crate::task::Kind;
 use crate::{Backoff, JobEvent, Metrics};
 
@@ -36,13 +37,17 @@ pub(crate) struct Shared<S, K: Kind> {
     pub(crate) abort: Event,
     /// Workers not yet stopped.
     pub(crate) live_workers: AtomicUsize,
-    /// Workers whose job is waiting in this pool's own `shutdown` (see `Pool::shutdown`).
-    pub(crate) waiting_in_shutdown: AtomicUsize,
-    /// Workers inside a poll of a job's attempt right now (how a shutdown called from inside a
-    /// job recognises itself without thread-locals, on single-threaded executors).
+    /// Per worker: the id + 1 of the job it runs now, 0 while it runs none.
+    running: Box<[Padded<Counter>]>,
+    /// The jobs (as [`slot`] values) that wait in a shutdown of this pool, once per waiting
+    /// shutdown (see [`Shared::workers_done`]). Locked only by shutdowns, never by a worker.
+    in_shutdown: Lock<Vec<CounterValue>>,
+    /// The id + 1 of the job a worker is polling right now, 0 outside any poll: how a shutdown
+    /// called from inside a job recognises its job without thread-locals. Exact where one thread
+    /// polls the pool's workers (the single-threaded executors `no_std` users run).
     #[cfg(not(feature = "std"))]
-    pub(crate) polling: AtomicUsize,
-    /// Notified when a worker stops, or starts waiting in `shutdown`.
+    pub(crate) polling: Counter,
+    /// Notified when a worker stops, or a job starts waiting in `shutdown`.
     pub(crate) workers_changed: Event,
     /// Live `Pool` clones; the last one to go closes the queue.
     pub(crate) handles: AtomicUsize,
@@ -67,9 +72,10 @@ impl<S, K: Kind> Shared<S, K> {
             aborted: AtomicBool::new(false),
             abort: Event::new(),
             live_workers: AtomicUsize::new(workers),
-            waiting_in_shutdown: AtomicUsize::new(0),
+            running: (0..workers).map(|_| Padded::default()).collect(),
+            in_shutdown: Lock::new(Vec::new()),
             #[cfg(not(feature = "std"))]
-            polling: AtomicUsize::new(0),
+            polling: Counter::new(0),
             workers_changed: Event::new(),
             handles: AtomicUsize::new(1),
             seed: Counter::new(0),
@@ -114,6 +120,59 @@ impl<S, K: Kind> Shared<S, K> {
         splitmix64(n ^ seed)
     }
 
+    /// Records that worker `index` runs job `id` now (`None`: no job).
+    pub(crate) fn set_running(&self, index: usize, id: Option<u64>) {
+        self.running[index].store(id.map_or(0, slot), Ordering::Release);
+    }
+
+    /// Job `id` starts waiting in a shutdown of this pool: its worker, while it runs that job,
+    /// is not waited for (it is busy waiting too).
+    pub(crate) fn enter_shutdown(&self, id: u64) {
+        self.in_shutdown.lock().push(slot(id));
+        self.workers_changed.notify(usize::MAX);
+    }
+
+    /// One shutdown of job `id` no longer waits.
+    pub(crate) fn leave_shutdown(&self, id: u64) {
+        let mut waiting = self.in_shutdown.lock();
+        if let Some(i) = waiting.iter().position(|&j| j == slot(id)) {
+            waiting.swap_remove(i);
+        }
+    }
+
+    /// Whether a shutdown may return: every worker has stopped, except those running a job
+    /// that is itself waiting in a shutdown of this pool. Once the pool is aborted every worker
+    /// stops soon (it drops its job), so then only "all stopped" will do.
+    pub(crate) fn workers_done(&self) -> bool {
+        let live = self.live_workers.load(Ordering::Acquire);
+        if live == 0 {
+            return true;
+        }
+        if self.is_aborted() {
+            return false;
+        }
+        let waiting = self.in_shutdown.lock();
+        if waiting.is_empty() {
+            return false;
+        }
+        let parked = self
+            .running
+            .iter()
+            .filter(|job| {
+                let job = job.load(Ordering::Acquire);
+                job != 0 && waiting.contains(&job)
+            })
+            .count();
+        live <= parked
+    }
+
+    /// Takes every job still queued and ends each as cancelled (an abort, or no worker left).
+    pub(crate) fn discard_queued(&self) {
+        while let Some(task) = self.queue.try_pop() {
+            self.discard(self.counters.outside(), task);
+        }
+    }
+
     /// Ends a job taken from the queue that will not run: cancelled by its handle while queued,
     /// or now, by the pool (abort, no worker left). It is counted and reported here, once, by
     /// whoever took it from the queue, into `counters`.
@@ -125,6 +184,13 @@ impl<S, K: Kind> Shared<S, K> {
         job.clear();
         crate::catch::quietly(move || drop(task));
     }
+}
+
+/// Job `id` as a per-worker slot holds it: `id + 1`, in a counter's width (so ids are compared
+/// modulo 2³² on targets without 64-bit atomics); 0 stands for no job.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn slot(id: u64) -> CounterValue {
+    id.wrapping_add(1) as CounterValue
 }
 
 impl<S, K: Kind> core::fmt::Debug for Shared<S, K> {

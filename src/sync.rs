@@ -65,10 +65,12 @@ pub(crate) fn widen(value: impl Into<CounterValue>) -> u64 {
     value.into() as u64
 }
 
+/// The integer a [`Counter`] holds.
 #[cfg(target_has_atomic = "64")]
-type CounterValue = u64;
+pub(crate) type CounterValue = u64;
+/// The integer a [`Counter`] holds.
 #[cfg(not(target_has_atomic = "64"))]
-type CounterValue = usize;
+pub(crate) type CounterValue = usize;
 
 /// Aligns a value to its own cache line, so counters written by different threads do not
 /// invalidate each other's caches (128 bytes: two lines, as adjacent-line prefetchers pair them).

@@ -20,15 +20,16 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
     index: usize,
 ) -> impl Future<Output = ()> {
     // Outside the async block, so a worker dropped before it ever ran is still counted out.
-    let exit = ExitGuard(shared);
+    let exit = ExitGuard(shared, index);
     async move {
         let shared = &*exit.0;
         let counters = shared.counters.worker(index);
         // One listener serves the worker's whole life: abort happens at most once.
         let mut abort = None;
         let mut ready = None;
+        let mut budget = Budget::new();
         while let Some(task) =
-            core::future::poll_fn(|cx| shared.queue.poll_pop(&mut ready, cx)).await
+            budget.watch(core::future::poll_fn(|cx| shared.queue.poll_pop(&mut ready, cx))).await
         {
             let job = K::job(&task);
             let overrides = if shared.is_aborted() { None } else { job.start() };
@@ -36,16 +37,64 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
                 shared.discard(counters, task); // cancelled while queued, or aborted
                 continue;
             };
+            shared.set_running(index, Some(job.id()));
             // The job first: a job that is ready at once never touches the abort listener.
             // If the abort wins, dropping the job's loop settles it as cancelled.
-            futures_lite::future::or(
-                run_job(shared, counters, job, overrides),
-                aborted(shared, &mut abort),
-            )
-            .await;
+            budget
+                .watch(futures_lite::future::or(
+                    run_job(shared, counters, job, overrides),
+                    aborted(shared, &mut abort),
+                ))
+                .await;
+            shared.set_running(index, None);
+            budget.spend().await;
             // The last reference may be ours (a detached handle): the job's value or error is
             // dropped here, and a panic in its destructor is caught.
             crate::catch::quietly(move || drop(task));
+        }
+    }
+}
+
+/// A worker's cooperative budget, as tokio's: after [`Budget::JOBS`] jobs in a row that never
+/// waited (each was queued and ready at once, as a job that resubmits itself is), the worker
+/// yields once, so the executor's other tasks get a turn (on a single-threaded executor they
+/// would otherwise wait until the queue runs dry). A worker that waited, for a job or inside
+/// one, has given its executor a turn already and starts a fresh budget.
+struct Budget {
+    left: u32,
+    waited: bool,
+}
+
+impl Budget {
+    /// Jobs in a row before a worker yields: tokio's budget of 128 polls, counted in jobs.
+    const JOBS: u32 = 128;
+
+    fn new() -> Self {
+        Self { left: Self::JOBS, waited: false }
+    }
+
+    /// `future`, noting whether it ever waited (returned `Pending`).
+    async fn watch<F: Future>(&mut self, future: F) -> F::Output {
+        let mut future = core::pin::pin!(future);
+        let waited = &mut self.waited;
+        core::future::poll_fn(|cx| {
+            let poll = future.as_mut().poll(cx);
+            *waited |= poll.is_pending();
+            poll
+        })
+        .await
+    }
+
+    /// One job done: yields once the budget is spent without a wait.
+    async fn spend(&mut self) {
+        if core::mem::take(&mut self.waited) {
+            self.left = Self::JOBS;
+            return;
+        }
+        self.left -= 1;
+        if self.left == 0 {
+            self.left = Self::JOBS;
+            futures_lite::future::yield_now().await;
         }
     }
 }
@@ -65,56 +114,63 @@ fn aborted<'a, S, K: Kind>(
 /// The last worker out closes the queue and cancels whatever is still in it: with no worker
 /// left nothing would run those jobs. Submissions are refused from then on
 /// ([`SubmitError::Closed`](crate::SubmitError::Closed)), and `Metrics::workers` shows 0.
-struct ExitGuard<S, K: Kind>(Arc<Shared<S, K>>);
+struct ExitGuard<S, K: Kind>(Arc<Shared<S, K>>, usize);
 
 impl<S, K: Kind> Drop for ExitGuard<S, K> {
     fn drop(&mut self) {
         let shared = &*self.0;
+        shared.set_running(self.1, None); // dropped mid-job, it runs that job no more
         if shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            shared.queue.close();
-            while let Some(task) = shared.queue.try_pop() {
-                shared.discard(shared.counters.outside(), task);
-            }
+            shared.queue.abandon();
+            shared.discard_queued();
         }
         shared.workers_changed.notify(usize::MAX);
     }
 }
 
-/// Whether the caller is inside a poll of one of `shared`'s jobs: how a shutdown started from
-/// inside a job knows not to wait for its own worker.
+/// The job of `shared` whose poll (or function call) the caller is inside, if any: how a
+/// shutdown started from inside a job knows which worker not to wait for.
 #[cfg(feature = "std")]
-pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> bool {
-    POLLING.with(|p| p.get() == shared as *const _ as usize)
+pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> Option<u64> {
+    let (pool, job) = POLLING.with(|p| p.get());
+    (pool == shared as *const _ as usize).then_some(job)
 }
 
-/// Without `std` there are no thread-locals: a worker mid-poll means the caller is inside a
-/// job, which is exact on single-threaded executors (the browser, embedded), the ones `no_std`
-/// users run.
+/// Without `std` there are no thread-locals: the job a worker is polling right now is taken to
+/// be the caller's, which is exact where one thread polls the pool's workers (the browser,
+/// single-threaded embedded executors). With workers on several cores, or on executors of
+/// several interrupt priorities, a shutdown called from outside a job while a worker polls
+/// one is taken for that job's own, and does not wait for that job's worker.
 #[cfg(not(feature = "std"))]
-pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> bool {
-    shared.polling.load(Ordering::Acquire) > 0
+pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> Option<u64> {
+    let job = crate::sync::widen(shared.polling.load(Ordering::Acquire));
+    (job != 0).then(|| job - 1)
 }
 
 #[cfg(feature = "std")]
 std::thread_local! {
-    /// The pool (its `Shared`'s address) whose job this thread is polling, or 0.
-    static POLLING: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    /// The pool (its `Shared`'s address) and job whose poll this thread is in, or `(0, 0)`.
+    static POLLING: core::cell::Cell<(usize, u64)> = const { core::cell::Cell::new((0, 0)) };
 }
 
-/// Runs `poll` (a poll of a job's attempt) marked as inside one of `shared`'s jobs.
-pub(crate) fn polling_job<S, K: Kind, R>(shared: &Shared<S, K>, poll: impl FnOnce() -> R) -> R {
+/// Runs `poll` (a poll of job `id`'s attempt, or its function call) marked as inside that job.
+pub(crate) fn polling_job<S, K: Kind, R>(
+    shared: &Shared<S, K>,
+    id: u64,
+    poll: impl FnOnce() -> R,
+) -> R {
     #[cfg(feature = "std")]
     {
-        let outer = POLLING.with(|p| p.replace(shared as *const _ as usize));
+        let outer = POLLING.with(|p| p.replace((shared as *const _ as usize, id)));
         let r = poll();
         POLLING.with(|p| p.set(outer));
         r
     }
     #[cfg(not(feature = "std"))]
     {
-        shared.polling.fetch_add(1, Ordering::AcqRel);
+        let outer = shared.polling.swap(crate::shared::slot(id), Ordering::AcqRel);
         let r = poll();
-        shared.polling.fetch_sub(1, Ordering::AcqRel);
+        shared.polling.store(outer, Ordering::Release);
         r
     }
 }
