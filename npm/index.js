@@ -90,7 +90,7 @@ function contextClass(core) {
 
     /** Shuts the job's own pool down without waiting for the job itself. */
     shutdown(options) {
-      return core.shutdown(options, true);
+      return core.shutdown(options, this.job);
     }
   };
 }
@@ -379,7 +379,7 @@ export class WorkPool extends EventTarget {
 
   /** Stops accepting jobs and drains; with `{ timeout }` (ms), cancels what is left then. */
   shutdown(options) {
-    return this.#core.shutdown(options, false).then(this.#report);
+    return this.#core.shutdown(options, -1).then(this.#report);
   }
 
   /** Cancels queued jobs and aborts running attempts. */

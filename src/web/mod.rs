@@ -127,15 +127,16 @@ impl WorkPool {
     }
 
     /// `shutdown(options, fromJob)`: drain, or drain for at most `options.timeout` ms, then
-    /// cancel the rest. `fromJob`: called through a job's `ctx.shutdown`, so it does not wait for
-    /// the caller's own job; a call made as a job starts (before its first `await`) is
-    /// recognised as the job's own without it.
-    pub fn shutdown(&self, options: JsValue, from_job: bool) -> Promise {
+    /// cancel the rest. `fromJob`: the id of the job whose `ctx.shutdown` called it (-1 for
+    /// none), so it does not wait for that job's worker while the job runs; a call made as a job
+    /// starts (before its first `await`) is recognised as the job's own without it.
+    pub fn shutdown(&self, options: JsValue, from_job: f64) -> Promise {
         let timeout = match options::shutdown_timeout(&options) {
             Ok(d) => d,
             Err(e) => return Promise::reject(&e),
         };
-        let from_job = from_job || self.pool.core().is_inside_own_job();
+        let from_job =
+            if from_job >= 0.0 { Some(from_job as u64) } else { self.pool.core().inside_own_job() };
         let pool = self.pool.clone();
         self.report(Box::pin(async move {
             match timeout {
