@@ -1,0 +1,179 @@
+//! The Lua scripts: each check of ownership and the step it guards run as one atomic step on
+//! the server, so no other consumer can claim an entry between the check and the ack.
+//!
+//! Every script names the stream (and the dead stream) in `KEYS`; the idempotency keys of the
+//! producer share the queue's hash tag, so on a Redis Cluster a queue lives in one slot.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Enqueue with an idempotency key. `KEYS[1]` stream; `ARGV[1]` key prefix of the job ids,
+/// `ARGV[2]` their time to live (ms), then per job: id, payload, timeout ms (`""` for none),
+/// retries (`""` for none). Per job it returns `{1, new entry id}` or `{0, the first entry's id}`.
+pub(crate) static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+local ttl = tonumber(ARGV[2])
+local i = 3
+while i + 3 <= #ARGV do
+  local jid, p, t, r = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local key = ARGV[1] .. jid
+  local seen = redis.call('GET', key)
+  if seen then
+    out[#out + 1] = {0, seen}
+  else
+    local f = {'v', '1', 'id', jid, 'p', p}
+    if t ~= '' then f[#f + 1] = 'timeout_ms'; f[#f + 1] = t end
+    if r ~= '' then f[#f + 1] = 'retries'; f[#f + 1] = r end
+    local eid = redis.call('XADD', KEYS[1], '*', unpack(f))
+    redis.call('SET', key, eid, 'PX', ttl)
+    out[#out + 1] = {1, eid}
+  end
+  i = i + 4
+end
+return out
+"#,
+    )
+});
+
+/// Ack and delete the entries this consumer still owns. `KEYS[1]` stream; `ARGV[1]` group,
+/// `ARGV[2]` consumer, then the entry ids. Returns 1 (acked) or 0 (not ours: refused) per id.
+pub(crate) static ACK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
+  if #p == 1 then
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    redis.call('XDEL', KEYS[1], id)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"#,
+    )
+});
+
+/// Move one entry this consumer owns to the dead stream, with why, then ack and delete it.
+/// `KEYS[1]` stream, `KEYS[2]` dead stream; `ARGV`: group, consumer, entry id, reason, attempts,
+/// error text, the dead stream's approximate maximum length. Returns 1, or 0 if not ours.
+pub(crate) static DEAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local id = ARGV[3]
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
+if #p == 0 then return 0 end
+local e = redis.call('XRANGE', KEYS[1], id, id)
+local f = {}
+if #e == 1 then f = e[1][2] end
+local extra = {'entry', id, 'reason', ARGV[4], 'attempts', ARGV[5], 'deliveries', p[1][4],
+  'consumer', ARGV[2], 'error', ARGV[6]}
+for _, v in ipairs(extra) do f[#f + 1] = v end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', unpack(f))
+redis.call('XACK', KEYS[1], ARGV[1], id)
+redis.call('XDEL', KEYS[1], id)
+return 1
+"#,
+    )
+});
+
+/// Give entries back without spending a delivery: each one this consumer owns moves to the
+/// parking consumer with its delivery count lowered by one and an idle time that any lease
+/// has passed, so the next XAUTOCLAIM takes it at once and brings the count back.
+/// `KEYS[1]` stream; `ARGV`: group, consumer, parking consumer, idle ms, then the ids.
+/// Returns 1 (released) or 0 (not ours) per id.
+pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+for i = 5, #ARGV do
+  local id = ARGV[i]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
+  if #p == 1 then
+    local n = p[1][4] - 1
+    if n < 0 then n = 0 end
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, id, 'IDLE', ARGV[4], 'RETRYCOUNT', n, 'JUSTID')
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+"#,
+    )
+});
+
+/// Renew the leases of the entries this consumer still owns (XCLAIM ... JUSTID resets their
+/// idle time and leaves their delivery count alone). `KEYS[1]` stream; `ARGV`: group, consumer,
+/// then the ids. Returns the ids that are no longer ours.
+pub(crate) static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local lost = {}
+local mine = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
+  if #p == 1 then mine[#mine + 1] = id else lost[#lost + 1] = id end
+end
+if #mine > 0 then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(mine), 'JUSTID')
+end
+return lost
+"#,
+    )
+});
+
+/// Recovery: XAUTOCLAIM entries idle past the lease, from the cursor on; those delivered more
+/// than `max_deliveries` times go to the dead stream without running. `KEYS[1]` stream,
+/// `KEYS[2]` dead stream; `ARGV`: group, consumer, min idle ms, cursor, count, max deliveries,
+/// dead stream's maximum length. Returns `{next cursor, {{id, fields, deliveries}...}, {dead id...}}`.
+pub(crate) static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local r = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', ARGV[5])
+local run, dead = {}, {}
+local max = tonumber(ARGV[6])
+for _, e in ipairs(r[2]) do
+  local id = e[1]
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
+  local n = 1
+  if #p == 1 then n = p[1][4] end
+  if n > max then
+    local f = e[2]
+    local extra = {'entry', id, 'reason', 'deliveries', 'attempts', '0', 'deliveries', n,
+      'consumer', ARGV[2], 'error', 'delivered more than max_deliveries times'}
+    for _, v in ipairs(extra) do f[#f + 1] = v end
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', unpack(f))
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    redis.call('XDEL', KEYS[1], id)
+    dead[#dead + 1] = id
+  else
+    run[#run + 1] = {id, e[2], n}
+  end
+end
+return {r[1], run, dead}
+"#,
+    )
+});
+
+/// Leave the group if nothing is pending for this consumer (a consumer's name is used once, so
+/// a clean exit removes it). `KEYS[1]` stream; `ARGV`: group, consumer. Returns 1 if removed.
+pub(crate) static LEAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+if #p == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+  return 1
+end
+return 0
+"#,
+    )
+});
