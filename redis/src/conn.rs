@@ -107,10 +107,13 @@ impl Redis {
     pub(crate) fn connect(&self, extra_read_wait: Duration) -> Result<redis::Connection, Error> {
         let client = redis::Client::open(self.info.clone())
             .map_err(|_| Error::InvalidUrl("the connection settings were refused"))?;
-        let conn = client.get_connection_with_timeout(self.connect_timeout).map_err(classify)?;
+        let mut conn =
+            client.get_connection_with_timeout(self.connect_timeout).map_err(classify)?;
         let io = Some(self.io_timeout + extra_read_wait);
         conn.set_read_timeout(io).map_err(classify)?;
         conn.set_write_timeout(Some(self.io_timeout)).map_err(classify)?;
+        // A server that wants a password and got none answers NOAUTH only to a command.
+        redis::cmd("PING").query::<()>(&mut conn).map_err(classify)?;
         Ok(conn)
     }
 }

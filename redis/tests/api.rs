@@ -1,0 +1,195 @@
+//! The adapter in-process against a real `redis-server`: idempotent enqueue, the consumer's
+//! metrics and outcomes, and who may connect (a password, an ACL user limited to the queue's
+//! keys, a wrong password refused at once).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use workcrew::Pool;
+use workcrew_redis::{Consumer, Enqueue, Error, Outcome, Producer, Redis};
+
+fn consume_n(redis: Redis, queue: &str, n: usize) -> workcrew_redis::Metrics {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let pool = Pool::builder().workers(2).build().unwrap();
+    let consumer = Consumer::builder(redis, queue)
+        .lease(Duration::from_secs(5))
+        .on_settle(move |s| log.lock().unwrap().push(s.outcome))
+        .start(pool, |d, _| async move {
+            let v: serde_json::Value = d.json().map_err(|e| e.to_string())?;
+            assert!(v.get("n").is_some());
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    wait_for(Duration::from_secs(20), "all acked", || {
+        (consumer.metrics().acked == n as u64).then_some(())
+    });
+    let report = consumer.shutdown();
+    assert!(report.drained && report.left_group && report.abandoned == 0);
+    assert!(report.metrics.adds_up());
+    assert!(seen.lock().unwrap().iter().all(|o| *o == Outcome::Acked));
+    report.metrics
+}
+
+#[test]
+fn enqueue_is_idempotent_and_consumed_once() {
+    let server = Server::start(&[]);
+    let redis = Redis::from_url(&server.url()).unwrap();
+    let mut producer = Producer::connect(&redis, "api").unwrap();
+    let jobs: Vec<Enqueue> = (0..50)
+        .map(|i| Enqueue::json(format!("j{i}"), &serde_json::json!({ "n": i })).unwrap())
+        .collect();
+    let first = producer.enqueue_many(&jobs).unwrap();
+    assert!(first.iter().all(|e| !e.is_duplicate()));
+    let again = producer.enqueue_many(&jobs).unwrap();
+    assert!(again.iter().all(|e| e.is_duplicate()));
+    assert_eq!(
+        first.iter().map(|e| e.entry_id()).collect::<Vec<_>>(),
+        again.iter().map(|e| e.entry_id()).collect::<Vec<_>>()
+    );
+    assert!(matches!(
+        producer.enqueue(&Enqueue::new("", b"x".to_vec())),
+        Err(Error::InvalidInput(_))
+    ));
+    let m = consume_n(redis, "api", 50);
+    assert_eq!((m.read, m.acked, m.claimed, m.released), (50, 50, 0, 0));
+    let mut c = server.conn();
+    assert_eq!(xlen(&mut c, "{api}:stream"), 0);
+    assert_eq!(pending(&mut c, "api", None), 0);
+}
+
+#[test]
+fn bad_configuration_is_an_error_not_a_panic() {
+    assert!(matches!(Redis::from_url("http://example.com"), Err(Error::InvalidUrl(_))));
+    assert!(matches!(workcrew_redis::Keys::new("a{b}"), Err(Error::InvalidInput(_))));
+    let server = Server::start(&[]);
+    let redis = Redis::from_url(&server.url()).unwrap();
+    let pool = || Pool::builder().workers(1).build().unwrap();
+    let handler = |_, _| async { Ok::<(), String>(()) };
+    let zero_lease =
+        Consumer::builder(redis.clone(), "q").lease(Duration::ZERO).start(pool(), handler);
+    assert!(matches!(zero_lease, Err(Error::InvalidInput(_))));
+    let zero_deliveries =
+        Consumer::builder(redis.clone(), "q").max_deliveries(0).start(pool(), handler);
+    assert!(matches!(zero_deliveries, Err(Error::InvalidInput(_))));
+    let nobody =
+        Redis::from_url("redis://127.0.0.1:1").unwrap().connect_timeout(Duration::from_millis(500));
+    assert!(matches!(Producer::connect(&nobody, "q"), Err(Error::Connect(_))));
+}
+
+#[test]
+fn auth_password_and_acl_user() {
+    let server = Server::start(&["--requirepass", "s3cret-pw"]);
+    let mut admin = server.conn_as(Some("s3cret-pw"));
+    // An ACL user that may use only the keys of queue `authq`, and only the commands the
+    // adapter needs (docs/redis.md lists them).
+    let _: () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("worker")
+        .arg("on")
+        .arg(">w0rker-pw")
+        .arg("resetkeys")
+        .arg("~{authq}:*")
+        .arg("resetchannels")
+        .arg("-@all")
+        .arg("+ping")
+        .arg("+evalsha")
+        .arg("+eval")
+        .arg("+script|load")
+        .arg("+xreadgroup")
+        .arg("+xgroup|create")
+        .arg("+xgroup|delconsumer")
+        .arg("+xadd")
+        .arg("+xack")
+        .arg("+xdel")
+        .arg("+xclaim")
+        .arg("+xautoclaim")
+        .arg("+xpending")
+        .arg("+xrange")
+        .arg("+get")
+        .arg("+set")
+        .query(&mut admin)
+        .unwrap();
+    let port = server.port;
+
+    // A wrong password: a clear error at connect, at once, not a retry loop.
+    for url in [
+        format!("redis://:wrong@127.0.0.1:{port}"),
+        format!("redis://worker:wrong@127.0.0.1:{port}"),
+    ] {
+        let started = Instant::now();
+        let redis = Redis::from_url(&url).unwrap();
+        match Producer::connect(&redis, "authq") {
+            Err(Error::Auth(msg)) => assert!(!msg.contains("wrong"), "{msg}"),
+            other => panic!("expected Error::Auth, got {other:?}"),
+        }
+        let pool = Pool::builder().workers(1).build().unwrap();
+        let started_consumer =
+            Consumer::builder(redis, "authq").start(pool, |_, _| async { Ok::<(), String>(()) });
+        assert!(matches!(started_consumer, Err(Error::Auth(_))), "{started_consumer:?}");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    // No password at all.
+    let anonymous = Redis::from_url(&server.url()).unwrap();
+    assert!(matches!(Producer::connect(&anonymous, "authq"), Err(Error::Auth(_))));
+
+    // The password from the URL; the Debug output and errors never show it.
+    let with_password = Redis::from_url(&format!("redis://:s3cret-pw@127.0.0.1:{port}")).unwrap();
+    assert!(!format!("{with_password:?}").contains("s3cret"));
+    let mut producer = Producer::connect(&with_password, "authq").unwrap();
+    assert!(!format!("{producer:?}").contains("s3cret"));
+    producer.enqueue(&Enqueue::json("a0", &serde_json::json!({ "n": 0 })).unwrap()).unwrap();
+
+    // The ACL user, with the credentials given apart from the URL (as from the environment).
+    let worker = Redis::from_url(&server.url()).unwrap().username("worker").password("w0rker-pw");
+    assert!(!format!("{worker:?}").contains("w0rker-pw"));
+    let mut producer = Producer::connect(&worker, "authq").unwrap();
+    for i in 1..10 {
+        producer
+            .enqueue(&Enqueue::json(format!("a{i}"), &serde_json::json!({ "n": i })).unwrap())
+            .unwrap();
+    }
+    let m = consume_n(worker.clone(), "authq", 10);
+    assert_eq!(m.acked, 10);
+    // ... and it may not touch another queue's keys: refused at start, clearly.
+    let pool = Pool::builder().workers(1).build().unwrap();
+    let other = Consumer::builder(worker.clone(), "otherq")
+        .start(pool, |_, _| async { Ok::<(), String>(()) });
+    assert!(matches!(other, Err(Error::Auth(_))), "{other:?}");
+    let mut p = Producer::connect(&worker, "otherq").unwrap();
+    assert!(matches!(p.enqueue(&Enqueue::new("x", b"{}".to_vec())), Err(Error::Auth(_))));
+}
+
+#[test]
+fn released_and_cancelled_jobs_keep_their_deliveries() {
+    // A job cancelled by the pool (here: the pool aborted under the consumer) is released,
+    // not dead-lettered, and its delivery is not spent.
+    let server = Server::start(&[]);
+    let redis = Redis::from_url(&server.url()).unwrap();
+    enqueue(&server, "rel", "r", 3, "{}", None);
+    let pool = Pool::builder().workers(3).build().unwrap();
+    let consumer = Consumer::builder(redis, "rel")
+        .lease(Duration::from_secs(10))
+        .start(pool.clone(), |_, _| async {
+            workcrew::native::NativeTimer.sleep(Duration::from_secs(600)).await;
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    wait_for(Duration::from_secs(10), "3 running", || (pool.metrics().running == 3).then_some(()));
+    workcrew::native::block_on(pool.abort());
+    wait_for(Duration::from_secs(10), "3 released", || {
+        (consumer.metrics().released == 3).then_some(())
+    });
+    let mut c = server.conn();
+    for (id, who, deliveries) in pending_entries(&mut c, "rel") {
+        assert_eq!(who, workcrew_redis::PARKING_CONSUMER, "{id}");
+        assert_eq!(deliveries, 0, "{id}: released with its delivery given back");
+    }
+    let report = consumer.shutdown();
+    assert!(report.metrics.adds_up(), "{:?}", report.metrics);
+}
+
+use workcrew::Sleeper;
