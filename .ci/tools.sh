@@ -105,6 +105,11 @@ ensure_qemu_arm() {
   has qemu-system-arm || apt_install qemu-system-arm
 }
 
+# Debian's Redis 7 server, for the tests of workcrew-redis (redis/), which start their own.
+ensure_redis() {
+  has redis-server || apt_install redis-server
+}
+
 # npm packages of a folder with a package-lock.json, when missing or stale.
 ensure_npm_packages() {
   local dir
