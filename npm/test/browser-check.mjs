@@ -18,14 +18,19 @@ const server = createServer(async (req, res) => {
   }
 });
 await new Promise((r) => server.listen(0, '127.0.0.1', r));
-const browser = await chromium.launch({ executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium' });
+// gc() and exact heap figures, for the memory checks.
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: ['--js-flags=--expose-gc', '--enable-precise-memory-info'],
+});
 let code = 1;
 try {
   const page = await browser.newPage();
   page.on('pageerror', (e) => console.error(`page error: ${e}`));
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
-  await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
-  const { passed, failures } = await page.evaluate(() => window.__result);
+  await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 300_000 });
+  const { passed, failures, notes = [] } = await page.evaluate(() => window.__result);
+  for (const n of notes) console.log(`note: ${n}`);
   for (const f of failures) console.error(`FAIL ${f}`);
   console.log(`chromium: ${passed} passed, ${failures.length} failed`);
   code = failures.length ? 1 : 0;

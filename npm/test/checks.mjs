@@ -1,5 +1,6 @@
 // The package's behaviour (the JavaScript API), checked the same way in Node and in a bundled
-// page: `run(workcrew)` takes the package's exports and resolves with { passed, failures }.
+// page: `run(workcrew)` takes the package's exports and resolves with { passed, failures, notes }
+// (notes: figures measured on the way, and checks skipped).
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hang = ({ signal }) =>
   new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
@@ -13,9 +14,16 @@ export async function run(wc) {
   const { default: init, WorkPool, WorkPoolError, TimeoutError, AbortError, QueueFullError,
     PoolClosedError, JobEvent } = wc;
   const failures = [];
+  const notes = [];
   let passed = 0;
   const check = (ok, what) => (ok ? passed++ : failures.push(what));
   const rejection = (p) => p.then((v) => ({ value: v }), (e) => ({ error: e }));
+  // What a call returns, as `rejection`'s, or `{ threw: true, error }` if it throws at once.
+  const settled = (f) => {
+    let p;
+    try { p = f(); } catch (e) { return Promise.resolve({ threw: true, error: e }); }
+    return rejection(p);
+  };
 
   await init();
 
@@ -35,8 +43,8 @@ export async function run(wc) {
     const timedOut = rejection(pool.submit((ctx) => { const p = hang(ctx); ctx.signal.addEventListener('abort', () => reasons.push(ctx.signal.reason)); return p; }));
     await sleep(1); // the worker takes it
     const queued = rejection(pool.trySubmit(async () => 1));
-    const full = (() => { try { pool.trySubmit(async () => 1); } catch (e) { return e; } })();
-    check(full instanceof QueueFullError && full instanceof WorkPoolError && full.name === 'QueueFullError', 'a full queue throws a QueueFullError');
+    const full = await settled(() => pool.trySubmit(async () => 1));
+    check(full.error instanceof QueueFullError && full.error instanceof WorkPoolError && full.error.name === 'QueueFullError', 'a full queue rejects with a QueueFullError');
     const t = (await timedOut).error;
     check(t instanceof TimeoutError && t.name === 'TimeoutError' && t.attempts === 2, 'every attempt timed out: a TimeoutError with attempts 2');
     check(reasons.length === 2 && reasons.every((r) => r instanceof DOMException && r.name === 'TimeoutError'), "each timed-out attempt's signal.reason is a TimeoutError DOMException");
@@ -190,14 +198,12 @@ export async function run(wc) {
     const running = rejection(pool.trySubmit(hang));
     await sleep(5); // the worker takes it
     const queued = rejection(pool.trySubmit(hang));
-    let full;
-    try { pool.trySubmit(() => 1); } catch (e) { full = e; }
-    check(full instanceof QueueFullError && pool.metrics().rejected === 1, 'trySubmit on a full queue throws at once, and the refusal is counted');
+    const full = await settled(() => pool.trySubmit(() => 1));
+    check(!full.threw && full.error instanceof QueueFullError && pool.metrics().rejected === 1, 'trySubmit on a full queue rejects its promise at once (no throw), and the refusal is counted');
     await pool.abort();
     check((await running).error instanceof AbortError && (await queued).error instanceof AbortError, 'abort() rejects the running and the queued job');
-    let closed;
-    try { pool.trySubmit(() => 1); } catch (e) { closed = e; }
-    check(closed instanceof PoolClosedError, 'trySubmit on a closed pool throws a PoolClosedError');
+    const closed = await settled(() => pool.trySubmit(() => 1));
+    check(!closed.threw && closed.error instanceof PoolClosedError, 'trySubmit on a closed pool rejects its promise with a PoolClosedError (no throw)');
   }
 
   // submit on a full queue waits for room, in order; a signal cancels a waiting submission.
@@ -328,6 +334,161 @@ export async function run(wc) {
     await pool.shutdown();
   }
 
+  // trySubmit rejects its promise for a full queue, a closed pool or an already-fired signal;
+  // only bad arguments throw at once (a TypeError or RangeError, as fetch throws).
+  {
+    const pool = new WorkPool({ workers: 1, queue: 1 });
+    const running = rejection(pool.trySubmit(hang));
+    await sleep(5);
+    const queued = rejection(pool.trySubmit(hang));
+    const full = await settled(() => pool.trySubmit(() => 1));
+    const caught = await settled(() => pool.trySubmit(() => 1).catch((e) => e));
+    check(!full.threw && full.error instanceof QueueFullError && caught.value instanceof QueueFullError, 'trySubmit(f).catch(…) sees a full queue');
+    const gone = await settled(() => pool.trySubmit(() => 1, { signal: AbortSignal.abort('gone') }));
+    check(!gone.threw && gone.error === 'gone', 'trySubmit with a fired signal rejects with its reason');
+    const notFn = await settled(() => pool.trySubmit(42));
+    const badOption = await settled(() => pool.trySubmit(() => 1, { timeout: -1 }));
+    const unknown = await settled(() => pool.trySubmit(() => 1, { priority: 1 }));
+    check(notFn.threw && notFn.error instanceof TypeError && badOption.threw && badOption.error instanceof RangeError && unknown.threw && unknown.error instanceof TypeError, 'trySubmit throws at once for a bad argument: not a function (TypeError), a bad option (RangeError, TypeError)');
+    await pool.abort();
+    await running; await queued;
+    const closed = await settled(() => pool.trySubmit(() => 1));
+    check(!closed.threw && closed.error instanceof PoolClosedError, 'trySubmit on a shut-down pool rejects with a PoolClosedError');
+    const m = pool.metrics();
+    check(m.rejected === 3 && balanced(m), `the refusals of a full and of a closed pool are counted (rejected ${m.rejected})`);
+  }
+
+  // A dropped attempt that settles late completes nothing: not the attempt that took its token.
+  // (The token kept 12 generation bits: after exactly 4,095 or 8,191 jobs, B took A's.)
+  for (const between of [0, 4095, 4096, 8191]) {
+    const pool = new WorkPool({ workers: 1 });
+    let resolveA, resolveB, startedB;
+    const a = await rejection(pool.submit(() => new Promise((r) => { resolveA = r; }), { timeout: 5 }));
+    const plain = [];
+    for (let i = 0; i < between; i++) plain.push(pool.submit(() => i));
+    await Promise.all(plain);
+    const bStarted = new Promise((r) => { startedB = r; });
+    const b = rejection(pool.submit(() => { startedB(); return new Promise((r) => { resolveB = r; }); }));
+    await bStarted;
+    resolveA('A');
+    await sleep(2);
+    resolveB('B');
+    const got = await b;
+    check(a.error instanceof TimeoutError && got.value === 'B', `after ${between} jobs, a timed-out attempt that resolves late does not complete the next one (B got ${JSON.stringify(got.value ?? String(got.error))})`);
+    const m = (await pool.shutdown()).metrics;
+    check(m.succeeded === between + 1 && m.failed === 1 && balanced(m), `… and the metrics say so (succeeded ${m.succeeded})`);
+  }
+
+  // addEventListener's bookkeeping is EventTarget's: once no listener is left, events stop
+  // crossing (seen here as dispatchEvent calls), and a removal of what is not there removes
+  // nothing.
+  {
+    const pool = new WorkPool({ workers: 1 });
+    let dispatched = 0;
+    pool.dispatchEvent = function (e) { dispatched++; return EventTarget.prototype.dispatchEvent.call(this, e); };
+    const crossed = async () => { dispatched = 0; await pool.submit(() => 1); return dispatched; };
+    let calls = 0;
+    const L = () => { calls++; };
+    pool.addEventListener('succeeded', L, { once: true });
+    await pool.submit(() => 1);
+    const afterOnce = await crossed();
+    check(calls === 1 && afterOnce === 0, `a { once: true } listener, once called, is gone: no events cross (${afterOnce} dispatched)`);
+    const c = new AbortController();
+    pool.addEventListener('succeeded', L, { signal: c.signal });
+    c.abort();
+    const afterSignal = await crossed();
+    check(afterSignal === 0 && calls === 1, `a listener removed by its signal is gone: no events cross (${afterSignal} dispatched)`);
+    pool.addEventListener('succeeded', L);
+    pool.addEventListener('succeeded', L);
+    pool.addEventListener('succeeded', L, false);
+    pool.removeEventListener('succeeded', L);
+    const afterTwice = await crossed();
+    check(afterTwice === 0 && calls === 1, `the same listener added twice is one listener: one removal removes it (${afterTwice} dispatched)`);
+    pool.addEventListener('succeeded', L, { signal: AbortSignal.abort() });
+    const afterAborted = await crossed();
+    check(afterAborted === 0 && calls === 1, `a listener added with a fired signal is not added (${afterAborted} dispatched)`);
+    const seen = [];
+    const M = (e) => seen.push(e.type);
+    const H = { handleEvent(e) { seen.push(`handleEvent:${e.type}`); } };
+    pool.addEventListener('succeeded', M);
+    pool.addEventListener('queued', H, { once: true });
+    pool.removeEventListener('succeeded', L); // never added (any more)
+    pool.removeEventListener('queued', M); // another type
+    pool.removeEventListener('succeeded', M, { capture: true }); // another capture
+    pool.removeEventListener('succeeded', M, true);
+    await pool.submit(() => 1);
+    await pool.submit(() => 1);
+    check(seen.join() === 'handleEvent:queued,succeeded,succeeded', `a removal of what is not there removes nothing; handleEvent objects and once work (${seen.join()})`);
+    pool.removeEventListener('succeeded', M);
+    const afterAll = await crossed();
+    check(afterAll === 0, `once every listener is removed, no events cross (${afterAll} dispatched)`);
+    const d = new AbortController();
+    pool.addEventListener('succeeded', L, { signal: d.signal });
+    pool.removeEventListener('succeeded', L);
+    pool.addEventListener('succeeded', L); // a new registration: the old signal is not its own
+    d.abort();
+    await pool.submit(() => 1);
+    check(calls === 2, `a signal removes only the registration it came with (called ${calls - 1} time(s))`);
+    await pool.shutdown();
+  }
+
+  // A job that calls ctx.shutdown() without awaiting it, and returns: a shutdown from outside,
+  // started before or after that call, still waits for the job that runs next on that worker.
+  for (const outsideFirst of [false, true]) {
+    const pool = new WorkPool({ workers: 2 });
+    let releaseC, releaseB, openA;
+    const gate = new Promise((r) => { openA = r; });
+    const c = pool.submit(() => new Promise((r) => { releaseC = r; }));
+    const a = pool.submit(async (ctx) => { await gate; ctx.shutdown(); return 'a'; });
+    const b = pool.submit(() => new Promise((r) => { releaseB = r; }));
+    await sleep(5); // C on one worker, A on the other; B queued
+    let outsideDone = false;
+    let outside;
+    const shutdownFromOutside = () => { outside = pool.shutdown().then((r) => { outsideDone = true; return r; }); };
+    if (outsideFirst) shutdownFromOutside();
+    openA();
+    await sleep(5); // A called ctx.shutdown() and returned; its worker took B
+    if (!outsideFirst) shutdownFromOutside();
+    releaseC('c');
+    await sleep(30);
+    const early = outsideDone;
+    releaseB('b');
+    const report = await outside;
+    check(!early && (await a) === 'a' && (await b) === 'b' && (await c) === 'c' && report.metrics.workers === 0 && report.metrics.succeeded === 3, `after a job's unawaited ctx.shutdown(), pool.shutdown() (called ${outsideFirst ? 'before' : 'after'} it) waits for the job running on that job's worker (resolved early: ${early})`);
+  }
+
+  // `await using pool = new WorkPool()`: [Symbol.asyncDispose]() shuts it down gracefully; a
+  // pool that has ended still answers as a closed pool does.
+  {
+    const dispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+    const pool = new WorkPool({ workers: 1, queue: 4 });
+    check(typeof pool[dispose] === 'function', 'WorkPool has [Symbol.asyncDispose]()');
+    const job = pool.submit(() => sleep(5).then(() => 'done'));
+    const queued = pool.submit(() => 'queued');
+    const disposed = typeof pool[dispose] === 'function' ? await pool[dispose]() : 'missing';
+    check(disposed === undefined && pool.closed && (await job) === 'done' && (await queued) === 'queued', 'asyncDispose drains the pool (every job done) and resolves with nothing');
+    const m0 = pool.metrics();
+    const refused = await rejection(pool.submit(() => 1));
+    const tried = await settled(() => pool.trySubmit(() => 1));
+    const badShutdown = await rejection(pool.shutdown({ timeout: -3 }));
+    const again = await pool.shutdown();
+    const aborted = await pool.abort();
+    const badJob = await rejection(pool.submit(() => 1, { timeout: 'soon' }));
+    const badTry = await settled(() => pool.trySubmit(() => 1, { retries: -1 }));
+    const fired = await rejection(pool.submit(() => 1, { signal: AbortSignal.abort('late') }));
+    const m = pool.metrics();
+    check(refused.error instanceof PoolClosedError && !tried.threw && tried.error instanceof PoolClosedError && m.rejected === m0.rejected + 2, 'after the end: submit and trySubmit reject with PoolClosedError, counted');
+    check(badShutdown.error instanceof RangeError && again.completed === 0 && again.cancelled === 0 && !again.timedOut && aborted.cancelled === 0 && again.metrics.succeeded === 2, 'after the end: shutdown() and abort() report nothing more done; bad options are still refused');
+    check(badJob.error instanceof TypeError && badTry.threw && badTry.error instanceof RangeError && fired.error === 'late', 'after the end: bad job options still throw or reject as before, and a fired signal rejects with its reason');
+    check(pool.size === 0 && pool.pending === 0 && pool.workers === 1 && pool.queue === 4 && m.workers === 0 && balanced(m), 'after the end: size, pending, workers, queue and the metrics still answer');
+    pool.addEventListener('succeeded', () => {});
+    pool.onEvent(() => {});
+    const off = pool.on('queued', () => {});
+    off();
+    await pool.onIdle();
+    check(true, 'after the end: listeners can still be added and removed, onIdle() resolves');
+  }
+
   // Fuzzing: random options and random job behaviours. Every constructor builds a pool or throws
   // a TypeError or RangeError; every submission settles; the metrics balance; nothing traps.
   {
@@ -391,7 +552,8 @@ export async function run(wc) {
         // Jobs that wait for their signal hang by design without a timeout: most get one.
         const opts = r() < 0.5 ? options(r) : { timeout: 30 };
         let p;
-        try { p = pool.trySubmit(job, opts); } catch { p = pool.submit(job, opts); } // refused at once: the waiting path too
+        // Refused at once (a bad argument throws; a full queue rejects): the waiting path too.
+        try { p = pool.trySubmit(job, opts).catch((e) => (e instanceof QueueFullError ? pool.submit(job, opts) : Promise.reject(e))); } catch { p = pool.submit(job, opts); }
         submitted++;
         pending.push(watchdog(p, 2000));
       }
@@ -403,5 +565,69 @@ export async function run(wc) {
     check(wrong.length === 0 && built > 20 && refused > 100, `fuzz: ${built + refused} option objects (${built} valid, ${refused} refused), ${submitted} submissions (${wrong.slice(0, 3).join('; ')})`);
   }
 
-  return { passed, failures };
+  // Pools are collected: once shut down, and when never used and no longer referenced; a pool
+  // with a job in flight is kept until the job settles. Where gc() is exposed (node
+  // --expose-gc, Chromium's --js-flags=--expose-gc).
+  if (typeof globalThis.gc === 'function') {
+    const { memory } = await init();
+    const heapUsed = globalThis.process?.memoryUsage
+      ? () => globalThis.process.memoryUsage().heapUsed
+      : () => performance.memory.usedJSHeapSize;
+    const collect = async () => { for (let i = 0; i < 4; i++) { globalThis.gc(); await sleep(0); } };
+    const lifetime = async (refs) => {
+      const pool = new WorkPool({ workers: 2 });
+      if (refs !== undefined) refs.push(new WeakRef(pool));
+      await Promise.all([pool.submit(() => 1), pool.submit(async () => 2), pool.trySubmit(() => sleep(0))]);
+      await pool.shutdown();
+    };
+    for (let i = 0; i < 500; i++) await lifetime(); // warm-up
+    await collect();
+    const heap0 = heapUsed();
+    const wasm0 = memory.buffer.byteLength;
+    const N = 8000;
+    const refs = [];
+    for (let i = 0; i < N; i++) await lifetime(i % 80 === 0 ? refs : undefined);
+    await collect();
+    const heapPer = (heapUsed() - heap0) / N;
+    const wasmPer = (memory.buffer.byteLength - wasm0) / N;
+    const kept = refs.filter((r) => r.deref() !== undefined).length;
+    notes.push(`memory: ${N} pools made, given 3 jobs and shut down: ${heapPer.toFixed(1)} B of JS heap and ${wasmPer.toFixed(1)} B of wasm memory each; ${kept} of ${refs.length} kept`);
+    check(heapPer < 200 && wasmPer < 64, `${N} pools made, given 3 jobs and shut down leave < 200 B of JS heap and < 64 B of wasm memory each (got ${heapPer.toFixed(0)} B and ${wasmPer.toFixed(0)} B)`);
+    check(kept === 0, `shut-down pools are collected (${kept} of ${refs.length} kept)`);
+
+    const idle = [];
+    const wasm1 = memory.buffer.byteLength;
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 100; i++) {
+        const pool = new WorkPool({ workers: 2 });
+        if (i % 10 === 0) idle.push(new WeakRef(pool));
+      }
+      await collect();
+    }
+    const idleKept = idle.filter((r) => r.deref() !== undefined).length;
+    const idleWasm = (memory.buffer.byteLength - wasm1) / 2000;
+    notes.push(`memory: 2000 pools never used: ${idleWasm.toFixed(1)} B of wasm memory each; ${idleKept} of ${idle.length} kept`);
+    check(idleKept === 0 && idleWasm < 64, `pools never used and no longer referenced are collected, and their wasm memory freed (${idleKept} of ${idle.length} kept, ${idleWasm.toFixed(0)} B of wasm memory each)`);
+
+    let release;
+    let seen = 0;
+    const inFlight = [];
+    const result = (() => {
+      const pool = new WorkPool({ workers: 1 });
+      inFlight.push(new WeakRef(pool));
+      pool.on('succeeded', () => seen++);
+      return pool.submit(() => new Promise((r) => { release = r; }));
+    })();
+    await sleep(5);
+    await collect();
+    const keptInFlight = inFlight[0].deref() !== undefined;
+    release('late');
+    const value = await result;
+    await collect();
+    check(keptInFlight && value === 'late' && seen === 1 && inFlight[0].deref() === undefined, `a pool no one refers to is kept while a job is in flight, its listeners called, then collected (kept: ${keptInFlight}, value ${value}, listener calls ${seen})`);
+  } else {
+    notes.push('memory checks skipped: gc() is not exposed (node --expose-gc, or --js-flags=--expose-gc)');
+  }
+
+  return { passed, failures, notes };
 }

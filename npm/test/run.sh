@@ -25,7 +25,7 @@ printf '{ "name": "try-workcrew", "private": true, "type": "module" }\n' >"$proj
 cp npm/test/checks.mjs npm/test/node-check.mjs npm/test/page.js "$project/"
 
 step "Node $(node --version): the checks against the installed package"
-(cd "$project" && node node-check.mjs)
+(cd "$project" && node --expose-gc node-check.mjs)
 
 step "esbuild bundles a page that imports the package; Chromium runs the checks"
 mkdir -p "$project/dist"
