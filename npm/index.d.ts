@@ -157,18 +157,38 @@ export default function init(
   input?: string | URL | Request | Response | BufferSource | WebAssembly.Module,
 ): Promise<{ memory: WebAssembly.Memory }>;
 
-/** A worker pool: a fixed crew of workers pulling jobs from a bounded queue. */
+declare global {
+  // As @types/node and TypeScript 5.2's lib declare it, for `[Symbol.asyncDispose]` below.
+  interface SymbolConstructor {
+    readonly asyncDispose: unique symbol;
+  }
+}
+
+/**
+ * A worker pool: a fixed crew of workers pulling jobs from a bounded queue.
+ *
+ * A pool needs no freeing: once its `shutdown()` or `abort()` has settled, its WebAssembly side
+ * is freed and nothing global refers to it (it still answers `metrics()`, its getters and
+ * further calls, as a closed pool); an idle pool that no one refers to is collected too. A job in
+ * flight keeps its pool, and the pool's listeners, alive until it settles.
+ */
 export class WorkPool extends EventTarget {
   /** Throws a TypeError or RangeError naming the field for bad options. */
   constructor(options?: WorkPoolOptions);
   /**
    * Runs `job`, waiting for room in the queue (submissions that wait are admitted in order; one
    * whose `signal` fires while it waits rejects at once). Rejects with the job's own error, a
-   * `WorkPoolError`, or the caller's `signal.reason`. Bad options reject with a TypeError or
-   * RangeError naming the field.
+   * `WorkPoolError`, or the caller's `signal.reason`. It never throws: a `job` that is not a
+   * function, or bad options, reject with a TypeError or RangeError naming the field.
    */
   submit<T>(job: JobFunction<T>, options?: JobOptions): Promise<T>;
-  /** Like `submit`, but throws a QueueFullError or PoolClosedError at once instead of waiting. */
+  /**
+   * Like `submit`, but never waits for room: a full queue rejects the promise at once with a
+   * QueueFullError (counted in `metrics().rejected`), a shut-down pool with a PoolClosedError,
+   * and a `signal` that has already fired with its reason. Only a bad argument throws, at once,
+   * as `fetch` does: a TypeError if `job` is not a function, a TypeError or RangeError naming the
+   * field for bad options.
+   */
   trySubmit<T>(job: JobFunction<T>, options?: JobOptions): Promise<T>;
   /** A snapshot of the counters and gauges. */
   metrics(): Metrics;
@@ -176,6 +196,13 @@ export class WorkPool extends EventTarget {
   shutdown(options?: ShutdownOptions): Promise<ShutdownReport>;
   /** Cancels queued jobs and aborts running attempts. */
   abort(): Promise<ShutdownReport>;
+  /**
+   * `await using pool = new WorkPool()`: a graceful `shutdown()` when the scope ends. Keyed by
+   * `Symbol.asyncDispose` where the runtime has it (Node 20 does, as
+   * `Symbol.for('nodejs.asyncDispose')`; so do current Chromium and Firefox), else by
+   * `Symbol.for('nodejs.asyncDispose')`.
+   */
+  [Symbol.asyncDispose](): Promise<void>;
   /** Replaces the listener of every event (`null` removes it). */
   onEvent(listener: ((event: JobEventData) => void) | null): void;
   /**

@@ -6,7 +6,13 @@
 // The split (see src/web/host.rs): Rust keeps the queue, the workers, timeouts, retries, backoff
 // and the metrics, and checks the options; this file keeps each job's function, value or error,
 // promise and attempt signals, and the listeners. Only numbers cross between the two.
-import initCore, { PoolCore, eventTypes } from './workcrew_core.js';
+//
+// A pool's lifetime: the core holds the host (below) in wasm-bindgen's table, a GC root, and the
+// host refers to the user's `WorkPool` only while a submission is in flight (`Host.owner`), as
+// timers keep p-queue's queues alive. An idle pool no one refers to is collected, and a
+// `FinalizationRegistry` frees its core; a pool whose shutdown or abort has settled frees its core
+// at once (`Host.finish`) and answers from what it kept.
+import initCore, { PoolCore, eventTypes, checkJobOptions, checkShutdownOptions } from './workcrew_core.js';
 
 /** A failure of the pool's making (a job's own errors come back as they were thrown). */
 export class WorkPoolError extends Error {
@@ -32,6 +38,7 @@ const makeError = (name, message, attempts) =>
 
 let ready;
 let loaded = false;
+let TYPES; // the events' names by code, read from the core once
 /**
  * Loads the WebAssembly module, once: from `workcrew_core_bg.wasm` next to this file, or from
  * `input` (a URL, a `Response`, bytes or a `WebAssembly.Module`). Resolves with the module's
@@ -40,6 +47,7 @@ let loaded = false;
 export default function init(input) {
   ready ??= initCore(input === undefined ? undefined : { module_or_path: input }).then((wasm) => {
     loaded = true;
+    TYPES = eventTypes();
     return { memory: wasm.memory };
   });
   return ready;
@@ -72,7 +80,7 @@ const REASON = Symbol('workcrew.reason');
  * `signal` getter that makes the attempt's `AbortController` only when a job reads it, so a job
  * that never looks at its signal costs no controller.
  */
-function contextClass(core) {
+function contextClass(host) {
   return class JobContext {
     constructor(attempt, job) {
       this.attempt = attempt;
@@ -90,7 +98,7 @@ function contextClass(core) {
 
     /** Shuts the job's own pool down without waiting for the job itself. */
     shutdown(options) {
-      return core.shutdown(options, this.job);
+      return host.shutdown(options, this.job);
     }
   };
 }
@@ -108,8 +116,8 @@ function abortContext(ctx, reason) {
  */
 class JobTable {
   constructor() {
-    this.slots = new Array(1024).fill(undefined);
-    this.mask = 1023;
+    this.slots = new Array(64).fill(undefined); // small, for pools made per request
+    this.mask = 63;
     this.overflow = new Map();
   }
 
@@ -154,6 +162,8 @@ class JobTable {
 // `push`'s answers besides a job's id (src/web/mod.rs).
 const FULL = -1;
 const CLOSED = -2;
+const ABORTED = -3; // `pushWith`'s: the submission's signal had fired (its reason: `takeReason`)
+const closedError = () => new PoolClosedError('the pool is shut down');
 
 /** What the host keeps of a submission until it settles. */
 class Submission {
@@ -168,6 +178,7 @@ class Submission {
     this.error = undefined;
     this.timedOut = false;
     this.dropping = null; // the latest dropped attempt, until its signal fires
+    this.live = null; // the context of the attempt whose promise the core awaits, or null
     this.caller = null; // the caller's signal: { signal, reason, onAbort }
   }
 }
@@ -176,26 +187,46 @@ class Submission {
 const callerReason = (rec) => (rec.caller === null ? undefined : rec.caller.reason);
 
 
+// Frees the core of a pool that was collected (idle, since a pool in flight is held: `Host.owner`).
+const FINALIZER = typeof FinalizationRegistry === 'undefined'
+  ? { register() {}, unregister() {} }
+  : new FinalizationRegistry((host) => host.free());
+
+// `WorkPool`'s dispatch, for the host (set in WorkPool's static block).
+let dispatchTo;
+
 /**
  * The JavaScript side of a pool (`Host` in src/web/host.rs): the jobs' records, by id, and the
- * calls the core makes.
+ * calls the core makes. The core holds it for as long as the core lives; it holds the user's
+ * `WorkPool` only while a submission is in flight.
  */
 class Host {
-  constructor(dispatch) {
-    this.core = null;
-    this.Context = null;
-    this.dispatch = dispatch;
-    this.listening = false; // whether `dispatch` wants every event
-    this.types = eventTypes(); // an event's name by its code
+  constructor() {
+    this.core = null; // null once freed: then `final` answers
+    this.final = null; // { metrics, workers, queue }: what a freed core last said
+    this.Context = contextClass(this);
+    this.owner = null; // the WorkPool, while `busy` > 0
+    this.busy = 0; // submissions not yet settled (admitted, or waiting for room)
+    this.ended = false; // a shutdown or abort has settled: free the core once nothing is left
+    this.listening = false; // whether the WorkPool wants every event
     this.jobs = new JobTable();
     this.waiting = new Map(); // waiter -> record: submissions waiting for room in the queue
     this.nextWaiter = 0;
     this.listenerErrors = 0; // calls of `onEvent` or `on()` listeners that threw
   }
 
-  attach(core) {
-    this.core = core;
-    this.Context = contextClass(core);
+  // A submission is on its way: the pool stays alive until it settles (`release`).
+  hold(pool) {
+    if (this.busy++ === 0) this.owner = pool;
+  }
+
+  release() {
+    if (--this.busy === 0) {
+      this.owner = null;
+      // A shutdown settled while this was in flight (a job's own `ctx.shutdown`, or a submission
+      // refused once the pool closed): the worker stops at the end of the current task.
+      if (this.ended) queueMicrotask(() => this.finish());
+    }
   }
 
   // A submission: its record, kept until the job settles, and its promise. `id` is FULL for a
@@ -230,7 +261,8 @@ class Host {
     this.waiting.delete(waiter);
     if (id === CLOSED) {
       this.unwatch(rec);
-      rec.reject(new PoolClosedError('the pool is shut down'));
+      rec.reject(closedError());
+      this.release();
       return;
     }
     this.jobs.set(id, rec);
@@ -257,18 +289,20 @@ class Host {
       if (isThenable(v)) promise = Promise.resolve(v);
     } catch (e) {
       rec.error = e;
-      core.attemptDone(token, false);
+      core.attemptDone(token, job, attempt, false);
       return;
     }
     if (promise === null) {
       rec.value = v;
-      core.attemptDone(token, true);
+      core.attemptDone(token, job, attempt, true);
       return;
     }
-    // A late settlement of an attempt that was dropped changes nothing.
+    // Only while this attempt is the live one: a late settlement of an attempt that was dropped
+    // changes nothing (and the core, told which attempt, ignores a stale call too).
+    rec.live = ctx;
     promise.then(
-      (x) => { if (rec.attempt === attempt) { rec.value = x; core.attemptDone(token, true); } },
-      (e) => { if (rec.attempt === attempt) { rec.error = e; core.attemptDone(token, false); } },
+      (x) => { if (rec.live === ctx) { rec.live = null; rec.value = x; core.attemptDone(token, job, attempt, true); } },
+      (e) => { if (rec.live === ctx) { rec.live = null; rec.error = e; core.attemptDone(token, job, attempt, false); } },
     );
   }
 
@@ -277,6 +311,7 @@ class Host {
   dropped(job, attempt) {
     const rec = this.jobs.get(job);
     if (rec === undefined || rec.attempt !== attempt) return;
+    rec.live = null;
     const d = { ctx: rec.ctx, timedOut: false };
     rec.dropping = d;
     queueMicrotask(() => abortContext(d.ctx, d.timedOut
@@ -288,17 +323,27 @@ class Host {
   // someone listens, else only a timeout and a job's end. It must not throw into the core:
   // the listeners' errors are caught where they are called (`WorkPool.#call`).
   event(code, job, n, delay) {
-    if (code >= 5) this.settle(job, code, n);
-    else if (code === 3) this.timedOut(job);
-    if (!this.listening) return;
-    const type = this.types[code];
+    if (code >= 5) {
+      const ended = this.settle(job, code, n);
+      if (this.listening) this.emit(code, job, n, delay);
+      if (ended) this.release(); // after the listeners, which need the pool
+      return;
+    }
+    if (code === 3) this.timedOut(job);
+    if (this.listening) this.emit(code, job, n, delay);
+  }
+
+  emit(code, job, n, delay) {
+    const pool = this.owner;
+    if (pool === null) return; // nothing in flight: no one to tell
+    const type = TYPES[code];
     let e;
     if (code === 0) e = { type, job };
     else if (code >= 5) e = { type, job, attempts: n };
     else if (code === 4) e = { type, job, attempt: n, delay };
     else if (code === 2) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
     else e = { type, job, attempt: n };
-    this.dispatch(e, code);
+    dispatchTo(pool, e, code);
   }
 
   timedOut(job) {
@@ -308,12 +353,13 @@ class Host {
     if (rec.dropping !== null) rec.dropping.timedOut = true;
   }
 
-  // 5 succeeded, 6 failed, 7 cancelled.
+  // 5 succeeded, 6 failed, 7 cancelled. Returns whether it was a job of this host's.
   settle(job, code, attempts) {
     const rec = this.jobs.get(job);
-    if (rec === undefined) return;
+    if (rec === undefined) return false;
     this.jobs.delete(job);
     this.unwatch(rec);
+    rec.live = null;
     if (code === 5) rec.resolve(rec.value);
     else if (code === 7) {
       const reason = callerReason(rec);
@@ -322,27 +368,120 @@ class Host {
         : new AbortError(`job cancelled after ${attempts} attempts`, attempts));
     } else if (rec.timedOut) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
     else rec.reject(rec.error);
+    return true;
+  }
+
+  metrics() {
+    const m = this.core === null ? { ...this.final.metrics } : this.core.metrics();
+    m.listenerErrors = this.listenerErrors;
+    return m;
+  }
+
+  // `fromJob`: the id of the job whose `ctx.shutdown` this is, or -1.
+  shutdown(options, fromJob) {
+    if (this.core === null) {
+      try {
+        checkShutdownOptions(options);
+      } catch (e) {
+        return Promise.reject(e);
+      }
+      return Promise.resolve(this.endedReport());
+    }
+    return this.core.shutdown(options, fromJob).then(this.#settled);
+  }
+
+  abort() {
+    if (this.core === null) return Promise.resolve(this.endedReport());
+    return this.core.abort().then(this.#settled);
+  }
+
+  #settled = (report) => {
+    report.metrics.listenerErrors = this.listenerErrors;
+    this.ended = true;
+    this.finish();
+    return report;
+  };
+
+  // What a shutdown of a pool that has ended reports: nothing more done.
+  endedReport() {
+    return { completed: 0, cancelled: 0, timedOut: false, metrics: this.metrics() };
+  }
+
+  // A submission to a pool whose core is freed: what the core would do, a closed pool's refusal,
+  // after the same checks of the options (a bad one throws, with `sync`, else rejects).
+  refuse(options, sync) {
+    let reason;
+    try {
+      reason = options === undefined ? undefined : checkJobOptions(options);
+    } catch (e) {
+      if (sync) throw e;
+      return Promise.reject(e);
+    }
+    if (reason !== undefined) return Promise.reject(reason);
+    this.final.metrics.rejected++; // counted, as the core counts a closed pool's refusals
+    return Promise.reject(closedError());
+  }
+
+  // Once a shutdown or abort has settled and nothing is left: free the core, keeping what its
+  // getters and `metrics()` still answer. No call of the core's can come after this.
+  finish() {
+    const core = this.core;
+    if (core === null || this.busy > 0 || !core.closed) return;
+    const m = core.metrics();
+    if (m.workers > 0 || m.running > 0 || m.queued > 0) return;
+    this.final = { metrics: m, workers: core.workers, queue: core.queue };
+    FINALIZER.unregister(this);
+    this.free();
+  }
+
+  // Frees the core (idle, or ended): its workers stop, and its memory is released.
+  free() {
+    const core = this.core;
+    if (core === null) return;
+    this.final ??= { metrics: core.metrics(), workers: core.workers, queue: core.queue };
+    this.core = null;
+    this.jobs = null;
+    this.waiting = null;
+    core.free();
   }
 }
 
+// `await using pool = new WorkPool()` shuts the pool down gracefully. Node 20 defines
+// `Symbol.asyncDispose` (as `Symbol.for('nodejs.asyncDispose')`); elsewhere it may be missing.
+const asyncDispose = Symbol.asyncDispose ?? Symbol.for('nodejs.asyncDispose');
+
+// `addEventListener`'s options, as EventTarget reads them (a boolean is `capture`).
+const captureOf = (options) =>
+  (typeof options === 'object' && options !== null ? Boolean(options.capture) : Boolean(options));
+const isListener = (l) => typeof l === 'function' || (typeof l === 'object' && l !== null);
+
 /** A worker pool: a fixed crew of workers pulling jobs from a bounded queue. */
 export class WorkPool extends EventTarget {
-  #core;
   #host;
   #onEvent;
+  // The listeners added with addEventListener, as EventTarget keeps them: one per (type,
+  // listener, capture), removed by removeEventListener, after a `once` listener's call, or when
+  // its `signal` fires. `key(type, capture)` -> Map(listener -> registration).
+  #added = new Map();
   #listeners = 0;
+  #self = null; // a WeakRef to this pool, for the signals of listeners (they must not keep it)
   #on = []; // by event code: the listeners added with on(), copied on write
   #onCount = 0;
   #idle = [];
   #empty = [];
 
+  static {
+    dispatchTo = (pool, event, code) => pool.#dispatch(event, code);
+  }
+
   constructor(options) {
     super();
     if (!loaded) throw new Error('call init() (the default export) and await it first');
-    this.#host = new Host(this.#dispatch);
-    this.#core = new PoolCore(options, this.#host); // checks every option, `onEvent` included
-    this.#host.attach(this.#core);
+    const host = new Host();
+    host.core = new PoolCore(options, host); // checks every option, `onEvent` included
+    this.#host = host;
     this.#onEvent = options?.onEvent;
+    FINALIZER.register(this, host, host);
     this.#listen();
   }
 
@@ -350,53 +489,70 @@ export class WorkPool extends EventTarget {
   submit(job, options) {
     if (typeof job !== 'function') return Promise.reject(notAFunction('job', job));
     const host = this.#host;
+    const core = host.core;
+    if (core === null) return host.refuse(options, false);
+    host.hold(this);
     let id;
-    if (options === undefined) id = this.#core.push(host.nextWaiter);
+    if (options === undefined) id = core.push(host.nextWaiter);
     else {
       try {
-        id = this.#core.pushWith(options, host.nextWaiter); // checks the options
+        id = core.pushWith(options, host.nextWaiter); // checks the options
       } catch (e) {
-        return Promise.reject(e); // bad options, or the signal's reason
+        host.release();
+        return Promise.reject(e); // bad options
       }
     }
-    if (id === CLOSED) return Promise.reject(new PoolClosedError('the pool is shut down'));
+    if (id < FULL) return this.#refused(core, id);
     return host.track(id, job, options?.signal); // an id, or FULL: it waits for room
   }
 
-  /** Like `submit`, but throws a `QueueFullError` or `PoolClosedError` at once. */
+  /**
+   * Like `submit`, but a full queue rejects its promise with a `QueueFullError` at once. Bad
+   * arguments (not a function, a bad option) throw a TypeError or RangeError, as `fetch` does.
+   */
   trySubmit(job, options) {
     if (typeof job !== 'function') throw notAFunction('job', job);
-    // pushWith throws for bad options, or the signal's reason.
-    const id = options === undefined ? this.#core.push(-1) : this.#core.pushWith(options, -1);
-    if (id >= 0) return this.#host.track(id, job, options?.signal);
-    throw id === FULL ? new QueueFullError('the queue is full') : new PoolClosedError('the pool is shut down');
+    const host = this.#host;
+    const core = host.core;
+    if (core === null) return host.refuse(options, true);
+    host.hold(this);
+    let id;
+    try {
+      id = options === undefined ? core.push(-1) : core.pushWith(options, -1);
+    } catch (e) {
+      host.release();
+      throw e; // bad options
+    }
+    if (id >= 0) return host.track(id, job, options?.signal);
+    return this.#refused(core, id);
+  }
+
+  // A submission the core refused: the pool is closed, the queue full, or the signal had fired.
+  #refused(core, id) {
+    const error = id === CLOSED ? closedError() : id === FULL ? new QueueFullError('the queue is full') : core.takeReason();
+    this.#host.release();
+    return Promise.reject(error);
   }
 
   /** Counters and gauges. */
   metrics() {
-    return this.#withListenerErrors(this.#core.metrics());
+    return this.#host.metrics();
   }
 
   /** Stops accepting jobs and drains; with `{ timeout }` (ms), cancels what is left then. */
   shutdown(options) {
-    return this.#core.shutdown(options, -1).then(this.#report);
+    return this.#host.shutdown(options, -1);
   }
 
   /** Cancels queued jobs and aborts running attempts. */
   abort() {
-    return this.#core.abort().then(this.#report);
+    return this.#host.abort();
   }
 
-  // The core counts jobs and attempts; listeners are JavaScript's, and counted here.
-  #withListenerErrors(m) {
-    m.listenerErrors = this.#host.listenerErrors;
-    return m;
+  /** `await using pool = new WorkPool()`: a graceful `shutdown()` at the end of the scope. */
+  async [asyncDispose]() {
+    await this.shutdown();
   }
-
-  #report = (r) => {
-    this.#withListenerErrors(r.metrics);
-    return r;
-  };
 
   /** Replaces the listener of every event (`null` removes it). */
   onEvent(listener) {
@@ -414,8 +570,8 @@ export class WorkPool extends EventTarget {
    */
   on(type, listener) {
     if (typeof type !== 'string') throw new TypeError(`type must be a string, got ${kind(type)}`);
-    const code = this.#host.types.indexOf(type);
-    if (code < 0) throw new RangeError(`type must be one of ${this.#host.types.join(', ')}, got "${type}"`);
+    const code = TYPES.indexOf(type);
+    if (code < 0) throw new RangeError(`type must be one of ${TYPES.join(', ')}, got "${type}"`);
     if (typeof listener !== 'function') throw notAFunction('listener', listener);
     this.#on[code] = [...(this.#on[code] ?? []), listener];
     this.#onCount++;
@@ -433,24 +589,29 @@ export class WorkPool extends EventTarget {
 
   /** Jobs waiting in the queue. */
   get size() {
-    return this.#core.size;
+    const core = this.#host.core;
+    return core === null ? 0 : core.size;
   }
 
   /** Jobs running now. */
   get pending() {
-    return this.#core.pending;
+    const core = this.#host.core;
+    return core === null ? 0 : core.pending;
   }
 
   get workers() {
-    return this.#core.workers;
+    const core = this.#host.core;
+    return core === null ? this.#host.final.workers : core.workers;
   }
 
   get queue() {
-    return this.#core.queue;
+    const core = this.#host.core;
+    return core === null ? this.#host.final.queue : core.queue;
   }
 
   get closed() {
-    return this.#core.closed;
+    const core = this.#host.core;
+    return core === null || core.closed;
   }
 
   /** Resolves once nothing is queued or running. */
@@ -472,32 +633,82 @@ export class WorkPool extends EventTarget {
   }
 
   addEventListener(type, listener, options) {
-    super.addEventListener(type, listener, options);
-    if (listener) this.#listeners++;
+    // Nothing to add (null), or not a listener (EventTarget's own error).
+    if (!isListener(listener)) return super.addEventListener(type, listener, options);
+    type = `${type}`;
+    const capture = captureOf(options);
+    let once = false;
+    let passive;
+    let signal;
+    if (typeof options === 'object' && options !== null) {
+      once = Boolean(options.once);
+      passive = options.passive;
+      signal = options.signal;
+      if (signal !== undefined && !(signal instanceof AbortSignal)) {
+        throw new TypeError(`options.signal must be an AbortSignal, got ${kind(signal)}`);
+      }
+      if (signal?.aborted) return;
+    }
+    const key = capture ? `1${type}` : `0${type}`;
+    let byListener = this.#added.get(key);
+    if (byListener?.has(listener)) return; // added already: EventTarget keeps the first
+    const reg = { key, type, capture, listener, fn: listener, signal: null, onAbort: null };
+    if (once) {
+      // Removed as it is called, so that it is counted out.
+      const pool = this;
+      reg.fn = function (event) {
+        pool.#remove(reg);
+        return typeof listener === 'function' ? listener.call(this, event) : listener.handleEvent(event);
+      };
+    }
+    super.addEventListener(type, reg.fn, passive === undefined ? { capture } : { capture, passive });
+    if (byListener === undefined) this.#added.set(key, (byListener = new Map()));
+    byListener.set(listener, reg);
+    this.#listeners++;
+    if (signal !== undefined) {
+      const self = (this.#self ??= new WeakRef(this));
+      reg.signal = signal;
+      reg.onAbort = () => self.deref()?.#remove(reg);
+      signal.addEventListener('abort', reg.onAbort, { once: true });
+    }
     this.#listen();
   }
 
   removeEventListener(type, listener, options) {
-    super.removeEventListener(type, listener, options);
-    if (listener && this.#listeners > 0) this.#listeners--;
+    if (!isListener(listener)) return super.removeEventListener(type, listener, options);
+    type = `${type}`;
+    const reg = this.#added.get(captureOf(options) ? `1${type}` : `0${type}`)?.get(listener);
+    if (reg !== undefined) this.#remove(reg);
+  }
+
+  #remove(reg) {
+    const byListener = this.#added.get(reg.key);
+    if (byListener?.get(reg.listener) !== reg) return; // removed already
+    byListener.delete(reg.listener);
+    if (byListener.size === 0) this.#added.delete(reg.key);
+    super.removeEventListener(reg.type, reg.fn, { capture: reg.capture });
+    if (reg.signal !== null) reg.signal.removeEventListener('abort', reg.onAbort);
+    this.#listeners--;
     this.#listen();
   }
 
   // Events cross from wasm only while someone listens.
   #listen() {
     const wanted = Boolean(this.#onEvent || this.#listeners > 0 || this.#onCount > 0 || this.#idle.length || this.#empty.length);
-    this.#host.listening = wanted;
-    this.#core.listen(wanted);
+    const host = this.#host;
+    if (wanted === host.listening) return;
+    host.listening = wanted;
+    host.core?.listen(wanted);
   }
 
-  #dispatch = (event, code) => {
+  #dispatch(event, code) {
     if (this.#listeners > 0) this.dispatchEvent(new JobEvent(event));
     const fns = this.#on[code];
     if (fns !== undefined) for (const f of fns) this.#call(f, event);
     if (this.#onEvent) this.#call(this.#onEvent, event);
     if (this.#empty.length && this.size === 0) this.#wake(this.#empty);
     if (this.#idle.length && this.size === 0 && this.pending === 0) this.#wake(this.#idle);
-  };
+  }
 
   // A listener that throws is logged and counted (`listenerErrors`); the others still run.
   #call(f, event) {

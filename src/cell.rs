@@ -1,7 +1,7 @@
 //! A job's cell: the **one allocation** per queued job, shared by the queue, the worker that
 //! runs the job and the job's handle.
 //!
-//! It holds the [state word](crate::state), the two wakers (the handle's, waiting for the
+//! It holds the [state word](crate::state), two waker slots (the handle's, waiting for the
 //! result; the worker's, waiting for a cancel request), and the job's *stage*, which is, in turn,
 //! what is needed to start the job (its function, retry predicate and option overrides), the
 //! running attempt, and the result. The attempt loop's own state (attempt number, timer,
@@ -14,20 +14,39 @@
 //! future; measured side by side (README, Performance), the boxed future was no slower and
 //! queued jobs were 8 bytes smaller, so the crate stays `#![forbid(unsafe_code)]`.
 //!
-//! Who may touch the stage is decided by the state word (see [`state`](crate::state)); the
-//! stage's lock is only ever taken by one party at a time in practice, and never across an
-//! await.
+//! # Who holds the stage, and when
+//!
+//! The [state word](crate::state) gives the stage to one party at a time:
+//!
+//! * `QUEUED`: nobody, until a worker pops the job. The worker that starts it
+//!   (`QUEUED → RUNNING`) takes the function and predicate into the running stage; if a cancel
+//!   request won instead, whoever popped the job from the queue clears it ([`RunJob::clear`]).
+//! * `RUNNING` and `SEALED`: the worker that started the job, alone. To run user code (the
+//!   job's function, its future, the observer, the retry predicate) it takes what that code
+//!   needs out of the stage, releases the lock, runs it, and puts it back: the function and
+//!   predicate by moving the whole running stage out (the stage reads `Empty` meanwhile), the
+//!   attempt's future by moving its `Pin<Box<_>>` out (the box keeps the future in place, so
+//!   it stays pinned). The handle, the canceller and the pool never read the stage then.
+//! * `DONE | RESULT`: the job's handle, alone, which takes the result once.
+//! * `DONE` without `RESULT` (cancelled while queued): only the clearing popper, as above.
+//!
+//! So the stage's lock is never contended; it is there because safe Rust needs a `Sync` cell.
+//! It is held only to move values in or out, never while user code runs: user values (the
+//! function, predicate, future, error, value) are dropped after the lock is released, as their
+//! `Drop` is user code too. The two wakers are lock-free slots
+//! ([`AtomicWaker`](crate::sync::AtomicWaker)), so a waker's `clone`, `wake` or `drop`, or an
+//! interrupt-priority task preempting a registration, never waits on a lock.
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use core::any::Any;
 use core::future::Future;
 use core::pin::Pin;
-use core::task::{Context, Poll, Waker};
+use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::state::{Cancelled, State, DONE, HANDLE_WAKER, RESULT, WORKER_WAKER};
-use crate::sync::Lock;
+use crate::sync::{AtomicWaker, Lock};
 use crate::{Attempt, Backoff, JobError, JobEvent, RetryIf};
 
 /// A job's own option overrides, unresolved: `None` takes the pool's default.
@@ -78,8 +97,15 @@ pub trait RunJob {
     /// Drops the running attempt's future in place (a timeout or a cancel request won).
     fn drop_attempt(&self);
 
-    /// Publishes the job's outcome and wakes the handle: `None` for the value already in the
-    /// stage, or the error, where `Failed`'s `()` stands for the error already in the stage.
+    /// Decides the job's outcome, once, before it is counted and settled: `true` if a cancel
+    /// request came first, and then the job must settle as [`JobError::Cancelled`] whatever its
+    /// attempt returned. From here on cancel requests fail.
+    fn seal(&self) -> bool;
+
+    /// Publishes the job's outcome (after [`seal`](RunJob::seal)) and wakes the handle: `None`
+    /// for the value already in the stage, or the error, where `Failed`'s `()` stands for the
+    /// error already in the stage. A value or error in the stage that the outcome replaces (a
+    /// cancel request won) is dropped here.
     fn settle(&self, error: Option<JobError<()>>);
 
     /// Whether the job was asked to stop.
@@ -123,17 +149,13 @@ enum Stage<F, P, Fut, T, E> {
     Empty,
 }
 
-/// The wakers, behind one small lock.
-#[derive(Default)]
-struct Wakers {
-    handle: Option<Waker>,
-    worker: Option<Waker>,
-}
-
 pub(crate) struct Cell<F, P, Fut, T, E> {
     state: State,
     id: u64,
-    wakers: Lock<Wakers>,
+    /// The handle's waker, waiting for the result.
+    handle_waker: AtomicWaker,
+    /// The worker's waker, waiting for a cancel request.
+    worker_waker: AtomicWaker,
     stage: Lock<Stage<F, P, Fut, T, E>>,
 }
 
@@ -142,34 +164,30 @@ impl<F, P, Fut, T, E> Cell<F, P, Fut, T, E> {
         Self {
             state: State::new(),
             id,
-            wakers: Lock::new(Wakers::default()),
+            handle_waker: AtomicWaker::default(),
+            worker_waker: AtomicWaker::default(),
             stage: Lock::new(Stage::Queued { func, retry_if, overrides }),
         }
     }
 
-    fn wake_handle(&self) {
-        let waker = self.wakers.lock().handle.take();
-        if let Some(w) = waker {
-            w.wake();
-        }
+    /// Registers `cx`'s waker in `slot`, then sets `bit`; returns the state from before the
+    /// bit. No lock: the waker's own code may call back into this cell.
+    fn register(&self, cx: &Context<'_>, slot: &AtomicWaker, bit: usize) -> usize {
+        slot.register(cx.waker());
+        self.state.set(bit)
     }
 
-    /// Stores `cx`'s waker in `slot`, then sets `bit`; returns the state from before the bit.
-    fn register(
-        &self,
-        cx: &Context<'_>,
-        bit: usize,
-        slot: fn(&mut Wakers) -> &mut Option<Waker>,
-    ) -> usize {
-        {
-            let mut wakers = self.wakers.lock();
-            let slot = slot(&mut wakers);
-            match slot {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *slot = Some(cx.waker().clone()),
-            }
-        }
-        self.state.set(bit)
+    /// Moves the whole running stage out (the stage reads `Empty` until it is put back), to
+    /// run user code with no lock held.
+    fn take_running(&self) -> Stage<F, P, Fut, T, E> {
+        let taken = core::mem::replace(&mut *self.stage.lock(), Stage::Empty);
+        debug_assert!(matches!(taken, Stage::Running { .. })); // only the running job's worker
+        taken
+    }
+
+    /// Puts back what [`take_running`](Self::take_running) moved out.
+    fn put_running(&self, running: Stage<F, P, Fut, T, E>) {
+        *self.stage.lock() = running; // the stage was `Empty`: nothing is dropped here
     }
 }
 
@@ -189,25 +207,33 @@ where
         if !self.state.start() {
             return None;
         }
-        let mut stage = self.stage.lock();
-        match core::mem::replace(&mut *stage, Stage::Empty) {
-            Stage::Queued { func, retry_if, overrides } => {
-                *stage = Stage::Running { func, retry_if, attempt: None, error: None };
-                Some(overrides.map_or_else(Overrides::default, |o| *o))
+        let overrides = {
+            let mut stage = self.stage.lock();
+            match core::mem::replace(&mut *stage, Stage::Empty) {
+                Stage::Queued { func, retry_if, overrides } => {
+                    *stage = Stage::Running { func, retry_if, attempt: None, error: None };
+                    overrides
+                }
+                _ => unreachable!(), // a job is started once, from the queued stage
             }
-            _ => unreachable!(), // a job is started once, from the queued stage
-        }
+        };
+        Some(overrides.map_or_else(Overrides::default, |o| *o))
     }
 
     fn begin(&self, attempt: Attempt) -> Result<(), Option<String>> {
-        let mut stage = self.stage.lock();
-        let Stage::Running { func, attempt: running, error, .. } = &mut *stage else {
+        let Stage::Running { mut func, retry_if, attempt: running, error } = self.take_running()
+        else {
             unreachable!(); // attempts begin while the job runs
         };
-        crate::catch::quietly(|| *error = None); // the previous attempt's error
         debug_assert!(running.is_none());
-        *running = Some(Box::pin(crate::catch::unwind(|| func(attempt))?));
-        Ok(())
+        crate::catch::quietly(move || drop(error)); // the previous attempt's error
+        let begun = crate::catch::unwind(|| func(attempt));
+        let (attempt, begun) = match begun {
+            Ok(future) => (Some(Box::pin(future)), Ok(())),
+            Err(message) => (None, Err(message)),
+        };
+        self.put_running(Stage::Running { func, retry_if, attempt, error: None });
+        begun
     }
 
     fn poll_attempt(
@@ -216,34 +242,37 @@ where
         number: u32,
         emit: &dyn Fn(&JobEvent<'_>),
     ) -> Poll<Polled> {
-        let mut stage = self.stage.lock();
-        let Stage::Running { attempt, error, retry_if, .. } = &mut *stage else {
-            unreachable!(); // attempts are polled while the job runs
+        let future = match &mut *self.stage.lock() {
+            Stage::Running { attempt, .. } => attempt.take(),
+            _ => None,
         };
-        let Some(future) = attempt.as_mut() else {
-            unreachable!(); // an attempt is polled after it began
+        let Some(mut future) = future else {
+            unreachable!(); // an attempt is polled while the job runs, after it began
         };
-        let future = future.as_mut();
-        let polled = match crate::catch::unwind(|| future.poll(cx)) {
-            Ok(Poll::Pending) => return Poll::Pending,
+        let polled = match crate::catch::unwind(|| future.as_mut().poll(cx)) {
+            Ok(Poll::Pending) => {
+                if let Stage::Running { attempt, .. } = &mut *self.stage.lock() {
+                    *attempt = Some(future);
+                }
+                return Poll::Pending;
+            }
             Ok(Poll::Ready(result)) => Ok(result),
             Err(message) => Err(message),
         };
-        crate::catch::quietly(|| *attempt = None);
+        crate::catch::quietly(move || drop(future));
         Poll::Ready(match polled {
             Ok(Ok(value)) => {
-                drop(stage);
                 self.finish(Ok(value));
                 Polled::Succeeded
             }
             Ok(Err(e)) => {
-                let e = error.insert(e);
-                emit(&JobEvent::AttemptFailed {
-                    job: self.id,
-                    attempt: number,
-                    error: e as &dyn Any,
-                });
-                match crate::catch::unwind(|| retry_if.should_retry(e)) {
+                let Stage::Running { func, retry_if, .. } = self.take_running() else {
+                    unreachable!(); // as above
+                };
+                emit(&JobEvent::AttemptFailed { job: self.id, attempt: number, error: &e });
+                let verdict = crate::catch::unwind(|| retry_if.should_retry(&e));
+                self.put_running(Stage::Running { func, retry_if, attempt: None, error: Some(e) });
+                match verdict {
                     Ok(retry) => Polled::Failed { retry },
                     Err(message) => Polled::PredicatePanicked(message),
                 }
@@ -253,36 +282,42 @@ where
     }
 
     fn drop_attempt(&self) {
-        let mut stage = self.stage.lock();
-        if let Stage::Running { attempt, .. } = &mut *stage {
-            crate::catch::quietly(|| *attempt = None);
-        }
+        let future = match &mut *self.stage.lock() {
+            Stage::Running { attempt, .. } => attempt.take(),
+            _ => None,
+        };
+        crate::catch::quietly(move || drop(future));
+    }
+
+    fn seal(&self) -> bool {
+        self.state.seal()
     }
 
     fn settle(&self, error: Option<JobError<()>>) {
         if let Some(error) = error {
-            let stored = {
-                let mut stage = self.stage.lock();
-                match &mut *stage {
-                    Stage::Running { error, .. } => error.take(),
-                    _ => None,
-                }
-            };
             let error = match error {
-                JobError::Failed { attempts, .. } => match stored {
-                    Some(error) => JobError::Failed { error, attempts },
-                    None => unreachable!(), // a job fails with the error its attempt returned
-                },
+                JobError::Failed { attempts, .. } => {
+                    let stored = match &mut *self.stage.lock() {
+                        Stage::Running { error, .. } => error.take(),
+                        _ => None,
+                    };
+                    match stored {
+                        Some(error) => JobError::Failed { error, attempts },
+                        None => unreachable!(), // a job fails with the error its attempt returned
+                    }
+                }
                 JobError::TimedOut { attempts } => JobError::TimedOut { attempts },
                 JobError::Panicked { message, attempts } => {
                     JobError::Panicked { message, attempts }
                 }
                 JobError::Cancelled { attempts } => JobError::Cancelled { attempts },
             };
+            // Replaces the running stage, or the value already written if a cancel request
+            // won; what it replaces is dropped outside the lock.
             self.finish(Err(error));
         }
         if self.state.settle() {
-            self.wake_handle();
+            self.handle_waker.wake();
         }
     }
 
@@ -294,7 +329,7 @@ where
         if self.is_cancel_requested() {
             return Poll::Ready(());
         }
-        let prev = self.register(cx, WORKER_WAKER, |w| &mut w.worker);
+        let prev = self.register(cx, &self.worker_waker, WORKER_WAKER);
         if prev & crate::state::CANCEL != 0 {
             Poll::Ready(())
         } else {
@@ -305,30 +340,28 @@ where
     fn cancel(&self) -> Cancelled {
         let cancelled = self.state.cancel();
         match cancelled {
-            Cancelled::Queued { wake_handle: true } => self.wake_handle(),
-            Cancelled::Running { wake_worker: true } => {
-                let waker = self.wakers.lock().worker.take();
-                if let Some(w) = waker {
-                    w.wake();
-                }
-            }
+            Cancelled::Queued { wake_handle: true } => self.handle_waker.wake(),
+            Cancelled::Running { wake_worker: true } => self.worker_waker.wake(),
             _ => {}
         }
         cancelled
     }
 
     fn clear(&self) {
-        let mut stage = self.stage.lock();
-        if let Stage::Queued { .. } = &*stage {
-            let old = core::mem::replace(&mut *stage, Stage::Empty);
-            crate::catch::quietly(move || drop(old));
-        }
+        let old = {
+            let mut stage = self.stage.lock();
+            match &*stage {
+                Stage::Queued { .. } => core::mem::replace(&mut *stage, Stage::Empty),
+                _ => return,
+            }
+        };
+        crate::catch::quietly(move || drop(old));
     }
 
     fn poll_result(&self, cx: &mut Context<'_>, out: &mut dyn Any) -> Poll<bool> {
         let mut state = self.state.load();
         if !State::is_done(state) {
-            state = self.register(cx, HANDLE_WAKER, |w| &mut w.handle);
+            state = self.register(cx, &self.handle_waker, HANDLE_WAKER);
             if !State::is_done(state) {
                 return Poll::Pending;
             }
@@ -354,15 +387,12 @@ where
 }
 
 impl<F, P, Fut, T, E> Cell<F, P, Fut, T, E> {
-    /// Writes the result into the stage, dropping the function and predicate (a panic in their
-    /// destructors is caught). Not yet visible: [`RunJob::settle`] publishes it.
+    /// Writes the result into the stage; what it replaces (the function, predicate and any
+    /// future or error, or a value a cancel request overrode) is dropped after the lock is
+    /// released, and a panic in its destructors is caught. Not yet visible: [`RunJob::settle`]
+    /// publishes it.
     fn finish(&self, result: Result<T, JobError<E>>) {
-        let mut stage = self.stage.lock();
-        if let Stage::Running { attempt, .. } = &mut *stage {
-            crate::catch::quietly(|| *attempt = None);
-        }
-        let old = core::mem::replace(&mut *stage, Stage::Done(result));
-        drop(stage);
+        let old = core::mem::replace(&mut *self.stage.lock(), Stage::Done(result));
         crate::catch::quietly(move || drop(old));
     }
 }
@@ -388,8 +418,127 @@ mod size_budget {
         // An empty job returning a `u64`: the benchmark's job.
         let job = |_: Attempt| async { Ok::<u64, ()>(1) };
         let size = cell_size(&job);
-        // state 8, id 8, wakers 40 (two `Option<Waker>` and a lock), stage 40 (the result, or
-        // the function, predicate and boxed attempt, and a lock).
-        assert!(size <= 96, "a cell of an empty job is {size} bytes");
+        // state 8, id 8, wakers 48 (two lock-free `AtomicWaker`s, a state word and an
+        // `Option<Waker>` each), stage 40 (the result, or the function, predicate and boxed
+        // attempt, and a lock). 104: the wakers were 40 behind one spin lock (two
+        // `Option<Waker>` sharing its flag), which a preempted party could hold while an
+        // interrupt-priority handle spun on it, and which a waker's own code re-entered (the
+        // `reentry` tests below); lock-free registration needs a state word per slot, 8 bytes.
+        assert!(size <= 104, "a cell of an empty job is {size} bytes");
+    }
+}
+
+/// User code the pool runs while it registers a waker (a waker's `clone` or `drop`, which may do
+/// anything, as an interrupt may) can re-enter the same job's cell: nothing may be locked then.
+/// Each scenario runs on its own thread, so a deadlock fails the test instead of hanging it.
+#[cfg(all(test, feature = "std", not(loom)))]
+mod reentry {
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll, Waker};
+    use core::time::Duration;
+    use std::boxed::Box;
+    use std::sync::{mpsc, Arc, Mutex};
+    use std::task::Wake;
+
+    use crate::{Job, JobError, PoolBuilder};
+
+    /// Runs `scenario` on its own thread; fails if it has not finished within 10 s (it then spins
+    /// on, leaked, until the test process ends).
+    fn finishes(what: &str, scenario: impl FnOnce() + Send + 'static) {
+        let (done, finished) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            scenario();
+            let _ = done.send(());
+        });
+        match finished.recv_timeout(Duration::from_secs(10)) {
+            Ok(()) => thread.join().unwrap(),
+            // The scenario panicked: report its panic.
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::panic::resume_unwind(
+                thread.join().expect_err("the scenario ended without finishing"),
+            ),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                panic!("deadlock: {what} did not finish within 10 s")
+            }
+        }
+    }
+
+    /// A waker that runs `on_drop` when its last clone is dropped.
+    struct OnDrop(Mutex<Option<Box<dyn FnOnce() + Send>>>);
+
+    impl Wake for OnDrop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.get_mut().unwrap().take() {
+                f();
+            }
+        }
+    }
+
+    fn on_drop(f: impl FnOnce() + Send + 'static) -> Waker {
+        Waker::from(Arc::new(OnDrop(Mutex::new(Some(Box::new(f))))))
+    }
+
+    fn noop() -> Waker {
+        on_drop(|| {})
+    }
+
+    fn poll<F: Future + Unpin>(f: &mut F, waker: &Waker) -> Poll<F::Output> {
+        Pin::new(f).poll(&mut Context::from_waker(waker))
+    }
+
+    /// The handle's new waker replaces its old one, whose last clone is dropped; the old one's
+    /// drop aborts the pool, which cancels the queued job and wakes its handle.
+    #[test]
+    fn a_waker_dropped_as_the_handle_registers_may_cancel_the_job() {
+        finishes("the handle's poll", || {
+            let (pool, workers) = PoolBuilder::new(|_: Duration| async {})
+                .workers(1)
+                .queue(1)
+                .build_workers()
+                .unwrap();
+            let mut handle = pool.try_submit(Job::new(|_| async { Ok::<u32, ()>(1) })).unwrap();
+            let p = pool.clone();
+            let aborting = on_drop(move || {
+                let abort = futures_lite::future::poll_once(p.abort());
+                let _ = futures_lite::future::block_on(abort);
+            });
+            assert!(poll(&mut handle, &aborting).is_pending());
+            drop(aborting); // the clone the handle registered is now the last one
+            let polled = poll(&mut handle, &noop());
+            assert_eq!(polled, Poll::Ready(Err(JobError::Cancelled { attempts: 0 })));
+            drop(workers);
+        });
+    }
+
+    /// The same, with the old waker's drop polling the worker (an interrupt-priority executor):
+    /// the worker registers its own waker, for a cancel request, in the same cell.
+    #[test]
+    fn a_waker_dropped_as_the_handle_registers_may_poll_the_worker() {
+        finishes("the handle's poll", || {
+            let (pool, mut workers) = PoolBuilder::new(|_: Duration| async {})
+                .workers(1)
+                .queue(1)
+                .build_workers()
+                .unwrap();
+            let worker = Arc::new(Mutex::new(Box::pin(workers.pop().unwrap())));
+            let hang = || futures_lite::future::pending::<Result<u32, ()>>();
+            let mut handle = pool.try_submit(Job::new(move |_| hang())).unwrap();
+            assert!(poll(&mut *worker.lock().unwrap(), &noop()).is_pending()); // the job waits
+            let w = Arc::clone(&worker);
+            let polling = on_drop(move || {
+                let _ = poll(&mut *w.lock().unwrap(), &noop());
+            });
+            assert!(poll(&mut handle, &polling).is_pending());
+            drop(polling);
+            assert!(poll(&mut handle, &noop()).is_pending());
+            assert!(handle.cancel());
+            assert!(poll(&mut *worker.lock().unwrap(), &noop()).is_pending()); // the next job
+            let polled = poll(&mut handle, &noop());
+            assert_eq!(polled, Poll::Ready(Err(JobError::Cancelled { attempts: 1 })));
+        });
     }
 }

@@ -51,10 +51,19 @@ macro_rules! handle_methods {
             /// Cancels the job. A queued job never starts and its handle resolves at once with
             /// [`JobError::Cancelled`] (0 attempts). A running job's attempt is dropped at its
             /// next await point (or when it next yields), then the handle resolves with
-            /// `Cancelled`.
+            /// `Cancelled` (with the number of attempts begun).
             ///
-            /// Returns `false` if the job had already ended or was already cancelled; then the
-            /// handle resolves with the job's own outcome.
+            /// Returns `true` exactly when this call cancelled the job: then the handle resolves
+            /// with `Cancelled`, whatever the job's attempt does meanwhile. An attempt that
+            /// returns a value or an error at the same moment loses: its value or error is
+            /// dropped, and the job is counted ([`Metrics::cancelled`](crate::Metrics)) and
+            /// reported ([`JobEvent::Cancelled`](crate::JobEvent)) as cancelled.
+            ///
+            /// Returns `false` if the job's outcome was already decided: it had ended, its
+            /// worker was already settling it, or it had been cancelled before (by an earlier
+            /// `cancel`, or by the pool: [`abort`](crate::Pool::abort), a shutdown's time limit,
+            /// its workers dropped). The handle then resolves with that outcome, which is
+            /// `Cancelled` only in the last case.
             ///
             /// # Examples
             ///

@@ -3,25 +3,39 @@
 //!
 //! ```text
 //!  bit  name           set by                       meaning
-//!  0-1  phase          start / settle / cancel      QUEUED (0) → RUNNING (1) → DONE (2)
-//!  2    CANCEL         JobHandle::cancel, the pool  RUNNING: stop at the next await point;
-//!                                                   DONE without RESULT: cancelled while queued
+//!  0-1  phase          start / seal / settle /      QUEUED (0) → RUNNING (1) → SEALED (3)
+//!                      cancel                       → DONE (2); or QUEUED → DONE (cancelled
+//!                                                   while queued)
+//!  2    CANCEL         JobHandle::cancel, the pool  RUNNING: stop at the next await point, and end
+//!                                                   as cancelled; DONE without RESULT: cancelled
+//!                                                   while queued
 //!  3    RESULT         the worker, with DONE        the stage holds the job's result
 //!  4    HANDLE_WAKER   the handle                   a waker for the handle is registered
 //!  5    WORKER_WAKER   the worker                   a waker for a cancel request is registered
 //! ```
+//!
+//! `SEALED`: the worker has decided the job's outcome and is counting and reporting it; a
+//! cancel request no longer changes it. The wakers themselves are lock-free slots
+//! ([`AtomicWaker`](crate::sync::AtomicWaker)); the two waker bits only spare a settle or a
+//! cancel the wake of a slot nobody registered in.
 //!
 //! The rules that make the cell safe to share:
 //!
 //! * Exactly one party moves a job out of `QUEUED`: a worker (`QUEUED → RUNNING`, then it owns
 //!   the stage) or a canceller (`QUEUED → DONE | CANCEL`, then nobody runs it). Both are a
 //!   single compare-and-swap, so start and cancel cannot both win.
-//! * Only the worker that started a job settles it (`RUNNING → DONE | RESULT`), after it wrote
-//!   the result into the stage; the `Release` of that transition publishes the result to the
-//!   handle's `Acquire`.
-//! * A waker is stored *before* its bit is set, and whoever flips the phase or the `CANCEL` bit
-//!   reads the bit in the same atomic operation: either it sees the bit and wakes the stored
-//!   waker, or the registering side sees the new phase and does not wait.
+//! * Only the worker that started a job seals it (`RUNNING → SEALED`), in one atomic operation
+//!   that reads `CANCEL`: a cancel request that landed before wins over whatever the attempt
+//!   returned, and the job ends as cancelled; one that comes after fails (`cancel` returns
+//!   [`Cancelled::No`]). So a successful cancel request and the outcome always agree, and the
+//!   worker counts the outcome it sealed.
+//! * Only that worker settles the job (`SEALED → DONE | RESULT`), after it wrote the result into
+//!   the stage; the `Release` of that transition publishes the result to the handle's
+//!   `Acquire`.
+//! * A waker is registered *before* its bit is set, and whoever flips the phase or the `CANCEL`
+//!   bit reads the bit in the same atomic operation: either it sees the bit and wakes the slot,
+//!   or the registering side sees the new phase (or `CANCEL`) and does not wait. A wake racing
+//!   a new registration in the same slot is resolved by the slot itself.
 //!
 //! Each transition is model-checked with loom (`src/loom_tests.rs`).
 
@@ -30,6 +44,7 @@ use crate::sync::{AtomicUsize, Ordering};
 pub(crate) const QUEUED: usize = 0;
 pub(crate) const RUNNING: usize = 1;
 pub(crate) const DONE: usize = 2;
+pub(crate) const SEALED: usize = 3;
 const PHASE: usize = 0b11;
 pub(crate) const CANCEL: usize = 1 << 2;
 pub(crate) const RESULT: usize = 1 << 3;
@@ -41,9 +56,9 @@ pub(crate) const WORKER_WAKER: usize = 1 << 5;
 pub enum Cancelled {
     /// The job was queued and never will run: it is settled as cancelled now.
     Queued { wake_handle: bool },
-    /// The job is running: it was asked to stop.
+    /// The job is running and not yet sealed: it was asked to stop, and will end as cancelled.
     Running { wake_worker: bool },
-    /// Already settled, or already asked to stop: nothing changed.
+    /// Already sealed or settled, or already asked to stop: nothing changed.
     No,
 }
 
@@ -71,15 +86,26 @@ impl State {
         self.update(|s| (Self::phase(s) == QUEUED).then_some(s - QUEUED + RUNNING)).is_ok()
     }
 
-    /// `RUNNING → DONE | RESULT`, by the worker that started the job, once the result is in the
-    /// stage. Returns whether the handle's waker must be woken.
-    pub(crate) fn settle(&self) -> bool {
-        let prev = self.0.fetch_add(DONE - RUNNING + RESULT, Ordering::AcqRel);
+    /// `RUNNING → SEALED`, by the worker that started the job, once it knows how the job ends:
+    /// `true` if a cancel request came first, so the job ends as cancelled whatever its attempt
+    /// returned. Later cancel requests fail.
+    pub(crate) fn seal(&self) -> bool {
+        let prev = self.0.fetch_add(SEALED - RUNNING, Ordering::AcqRel);
         debug_assert_eq!(Self::phase(prev), RUNNING);
+        prev & CANCEL != 0
+    }
+
+    /// `SEALED → DONE | RESULT`, by the same worker, once the result is in the stage. Returns
+    /// whether the handle's waker must be woken.
+    pub(crate) fn settle(&self) -> bool {
+        // SEALED (3) → DONE (2) and RESULT (not yet set): one addition.
+        let prev = self.0.fetch_add(RESULT + DONE - SEALED, Ordering::AcqRel);
+        debug_assert_eq!(Self::phase(prev), SEALED);
         prev & HANDLE_WAKER != 0
     }
 
-    /// A cancel request: settles a queued job, asks a running one to stop.
+    /// A cancel request: settles a queued job, asks a running one to stop (and to end as
+    /// cancelled); fails once the job is sealed or done, or asked already.
     pub(crate) fn cancel(&self) -> Cancelled {
         match self.update(|s| match Self::phase(s) {
             QUEUED => Some((s - QUEUED + DONE) | CANCEL),

@@ -19,7 +19,9 @@ pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 pub(crate) use loom::sync::Arc;
 
 /// A lock held only to put or take a value, never across an await or a call into user code
-/// that may wait.
+/// (which includes dropping a user's value: a `Drop` impl is user code). It spins: it must only
+/// guard what the state machine already gives to one party at a time, so it is never contended
+/// (see [`cell`](crate::cell)), and a party preempted while holding it keeps no other waiting.
 #[cfg(not(loom))]
 pub(crate) struct Lock<T>(spin::Mutex<T>);
 
@@ -45,6 +47,29 @@ impl<T> Lock<T> {
 
     pub(crate) fn lock(&self) -> loom::sync::MutexGuard<'_, T> {
         self.0.lock().unwrap()
+    }
+}
+
+/// A slot for one waker, registered and woken without a lock: a register racing a wake never
+/// waits for it (the wake then wakes the newly registered waker), and a waker's own code (its
+/// `clone`, `wake` and `drop`) may call back into whatever registered it. `atomic-waker`'s,
+/// with `portable-atomic`'s atomics under the `portable-atomic` feature; loom's under loom, so
+/// the models explore its races too.
+#[cfg(not(loom))]
+pub(crate) use atomic_waker::AtomicWaker;
+
+#[cfg(loom)]
+#[derive(Default)]
+pub(crate) struct AtomicWaker(loom::future::AtomicWaker);
+
+#[cfg(loom)]
+impl AtomicWaker {
+    pub(crate) fn register(&self, waker: &core::task::Waker) {
+        self.0.register_by_ref(waker);
+    }
+
+    pub(crate) fn wake(&self) {
+        self.0.wake();
     }
 }
 

@@ -259,6 +259,9 @@ impl<S, K: Kind> Settle<'_, S, K> {
     fn finish(&mut self, error: Option<JobError<()>>) {
         let c = self.counters;
         let (job, attempts) = (self.job.id(), self.attempts);
+        // The outcome is sealed first: a cancel request that came before wins over the
+        // attempt's own, and one that comes later fails, so count, event and handle agree.
+        let error = if self.job.seal() { Some(JobError::Cancelled { attempts }) } else { error };
         let (counter, event) = match &error {
             None => (&c.succeeded, JobEvent::Succeeded { job, attempts }),
             Some(JobError::Cancelled { .. }) => {

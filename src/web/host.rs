@@ -6,12 +6,18 @@
 //! 1. `push(options, waiter)` (`mod.rs`) enqueues the job and returns its id (or, when the
 //!    queue is full, the host's `admitted(waiter, id)` gives it once there is room).
 //! 2. A worker calls the host's `startAttempt(job, attempt, token)` for each attempt: the host
-//!    calls the function and, when what it returned settles, `attemptDone(token, ok)`.
+//!    calls the function and, when what it returned settles, `attemptDone(token, job, attempt,
+//!    ok)`, which names the attempt in full: a late call, for an attempt that was dropped, never
+//!    completes another attempt that has taken its token since.
 //! 3. An attempt dropped before it ended (a timeout, a cancel, an abort) is told with
 //!    `dropped(job, attempt)`: the host fires its signal.
 //! 4. Events reach the host as `event(code, job, n, delay)`: every event while someone listens,
 //!    else only those it needs (`attemptTimedOut`, and the job's end, on which it settles the
 //!    job's promise with the value or error it kept).
+//!
+//! The host is held here (in wasm-bindgen's table of JavaScript values, a GC root) until the
+//! pool is freed, but it refers to the user's `WorkPool` only while a job is in flight: an idle
+//! `WorkPool` that no one refers to is collected, and its finalizer frees this side.
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
@@ -53,6 +59,9 @@ pub(crate) struct Shared {
     pub(crate) attempts: Attempts,
     /// Submissions waiting for room in the queue.
     pub(crate) waiting: Cell<u32>,
+    /// The reason of the last submission refused for its already-fired signal, until the host
+    /// takes it (`takeReason`).
+    pub(crate) reason: Cell<JsValue>,
     /// The handles of jobs submitted with a `signal`, by id (ascending): what `cancel` needs.
     cancellable: RefCell<Vec<(u64, LocalJobHandle<(), ()>)>>,
 }
@@ -64,6 +73,7 @@ impl Shared {
             listening: Cell::new(false),
             attempts: Attempts::default(),
             waiting: Cell::new(0),
+            reason: Cell::default(),
             cancellable: RefCell::default(),
         }
     }
@@ -115,7 +125,7 @@ pub(crate) fn job(
 ) -> Job<impl FnMut(Attempt) -> HostAttempt + 'static> {
     let mut job = Job::new(move |attempt: Attempt| {
         let (job, number) = (attempt.job_id(), attempt.number());
-        let token = shared.attempts.take_slot();
+        let token = shared.attempts.take_slot(job, number);
         // The host may call `attemptDone` before it returns (a plain value, or a throw).
         shared.host.start_attempt(job as f64, number, token);
         HostAttempt { shared: Rc::clone(&shared), token, job, number, ended: false }
@@ -130,9 +140,11 @@ pub(crate) fn job(
     job
 }
 
-/// The attempts in flight, by token: where `attemptDone` finds the attempt to wake. A token
-/// carries its slot's generation, so a late `attemptDone` of an attempt that was dropped (timed
-/// out, cancelled) finds nothing.
+/// The attempts in flight, by token: where `attemptDone` finds the attempt to wake. A token is
+/// a slot's index; the slot also records whose attempt it holds (the job's id and the attempt's
+/// number, which no other attempt of the pool ever has), and `attemptDone` names both: a late
+/// call for an attempt that was dropped (timed out, cancelled) finds nothing, even once its
+/// slot holds another attempt.
 #[derive(Default)]
 pub(crate) struct Attempts {
     slots: RefCell<Vec<Slot>>,
@@ -141,7 +153,8 @@ pub(crate) struct Attempts {
 
 #[derive(Default)]
 struct Slot {
-    generation: u32,
+    job: u64,
+    number: u32,
     state: State,
 }
 
@@ -153,32 +166,31 @@ enum State {
     Done(bool),
 }
 
-const INDEX_BITS: u32 = 20;
-const INDEX_MASK: u32 = (1 << INDEX_BITS) - 1;
-
 impl Attempts {
-    fn take_slot(&self) -> u32 {
+    fn take_slot(&self, job: u64, number: u32) -> u32 {
         let mut slots = self.slots.borrow_mut();
         let index = self.free.borrow_mut().pop().unwrap_or_else(|| {
             slots.push(Slot::default());
             (slots.len() - 1) as u32
         });
-        let slot = &mut slots[index as usize];
-        slot.state = State::Waiting(None);
-        (slot.generation << INDEX_BITS) | index
+        slots[index as usize] = Slot { job, number, state: State::Waiting(None) };
+        index
     }
 
-    fn slot_of(slots: &mut [Slot], token: u32) -> Option<&mut Slot> {
-        let slot = slots.get_mut((token & INDEX_MASK) as usize)?;
-        (slot.generation & (u32::MAX >> INDEX_BITS) == token >> INDEX_BITS).then_some(slot)
+    /// The slot of `token` while it holds attempt `number` of `job`.
+    fn slot_of(slots: &mut [Slot], token: u32, job: u64, number: u32) -> Option<&mut Slot> {
+        let slot = slots.get_mut(token as usize)?;
+        let live = !matches!(slot.state, State::Free);
+        (live && slot.job == job && slot.number == number).then_some(slot)
     }
 
-    /// `attemptDone(token, ok)`: the attempt's promise settled (or its function returned).
-    pub(crate) fn done(&self, token: u32, ok: bool) {
+    /// `attemptDone(token, job, attempt, ok)`: the attempt's promise settled (or its function
+    /// returned).
+    pub(crate) fn done(&self, token: u32, job: u64, number: u32, ok: bool) {
         let waker = {
             let mut slots = self.slots.borrow_mut();
-            let Some(slot) = Self::slot_of(&mut slots, token) else { return };
-            // Already done, or freed: a late call changes nothing.
+            let Some(slot) = Self::slot_of(&mut slots, token, job, number) else { return };
+            // Already done: a second call changes nothing.
             let State::Waiting(waker) = &mut slot.state else { return };
             let waker = waker.take();
             slot.state = State::Done(ok);
@@ -189,9 +201,11 @@ impl Attempts {
         }
     }
 
-    fn poll(&self, token: u32, cx: &mut Context<'_>) -> Poll<bool> {
+    fn poll(&self, a: &HostAttempt, cx: &mut Context<'_>) -> Poll<bool> {
         let mut slots = self.slots.borrow_mut();
-        let Some(slot) = Self::slot_of(&mut slots, token) else { return Poll::Ready(false) };
+        let Some(slot) = Self::slot_of(&mut slots, a.token, a.job, a.number) else {
+            return Poll::Ready(false);
+        };
         match &mut slot.state {
             State::Done(ok) => Poll::Ready(*ok),
             State::Waiting(waker) => {
@@ -204,12 +218,11 @@ impl Attempts {
         }
     }
 
-    fn release(&self, token: u32) {
+    fn release(&self, a: &HostAttempt) {
         let mut slots = self.slots.borrow_mut();
-        if let Some(slot) = Self::slot_of(&mut slots, token) {
+        if let Some(slot) = Self::slot_of(&mut slots, a.token, a.job, a.number) {
             slot.state = State::Free;
-            slot.generation = slot.generation.wrapping_add(1);
-            self.free.borrow_mut().push(token & INDEX_MASK);
+            self.free.borrow_mut().push(a.token);
         }
     }
 }
@@ -229,11 +242,11 @@ impl Future for HostAttempt {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
         let this = &mut *self;
-        let ok = match this.shared.attempts.poll(this.token, cx) {
+        let ok = match this.shared.attempts.poll(this, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(ok) => ok,
         };
-        this.shared.attempts.release(this.token);
+        this.shared.attempts.release(this);
         this.ended = true;
         Poll::Ready(if ok { Ok(()) } else { Err(()) })
     }
@@ -242,7 +255,7 @@ impl Future for HostAttempt {
 impl Drop for HostAttempt {
     fn drop(&mut self) {
         if !self.ended {
-            self.shared.attempts.release(self.token);
+            self.shared.attempts.release(self);
             self.shared.host.dropped(self.job as f64, self.number);
         }
     }

@@ -45,6 +45,8 @@ impl core::fmt::Debug for WorkPool {
 /// `push`'s answers besides a job's id.
 const FULL: f64 = -1.0;
 const CLOSED: f64 = -2.0;
+/// `pushWith`'s: the submission's signal had already fired (its reason: `takeReason`).
+const ABORTED: f64 = -3.0;
 
 #[wasm_bindgen(js_class = PoolCore)]
 impl WorkPool {
@@ -85,11 +87,23 @@ impl WorkPool {
     }
 
     /// `pushWith(options, waiter)`: [`push`](Self::push) with the submission's options. Throws a
-    /// `TypeError`/`RangeError` for bad options, or the signal's reason if `options.signal` has
-    /// already fired; then nothing is enqueued.
+    /// `TypeError`/`RangeError` for bad options; returns -3 if `options.signal` has already
+    /// fired (its reason: [`takeReason`](Self::take_reason)). Then nothing is enqueued.
     #[wasm_bindgen(js_name = pushWith)]
     pub fn push_with(&self, options: JsValue, waiter: f64) -> Result<f64, JsValue> {
-        Ok(self.enqueue(Some(JobOptions::parse(&options)?), waiter))
+        let mut options = JobOptions::parse(&options)?;
+        if let Some(reason) = options.aborted.take() {
+            self.shared.reason.set(reason);
+            return Ok(ABORTED);
+        }
+        Ok(self.enqueue(Some(options), waiter))
+    }
+
+    /// `takeReason()`: the reason of the signal that refused the last submission (`pushWith`'s
+    /// -3).
+    #[wasm_bindgen(js_name = takeReason)]
+    pub fn take_reason(&self) -> JsValue {
+        self.shared.reason.take()
     }
 
     /// `cancel(id)`: the submission's `signal` fired. Cancels the job (if it has not ended) and
@@ -98,10 +112,12 @@ impl WorkPool {
         self.shared.cancel(job as u64)
     }
 
-    /// `attemptDone(token, ok)`: an attempt ended (its value or error stays with the host).
+    /// `attemptDone(token, job, attempt, ok)`: attempt `attempt` of `job` ended (its value or
+    /// error stays with the host). A call for an attempt that is no longer running (it was
+    /// dropped, or ended) does nothing, whichever attempt holds `token` now.
     #[wasm_bindgen(js_name = attemptDone)]
-    pub fn attempt_done(&self, token: u32, ok: bool) {
-        self.shared.attempts.done(token, ok);
+    pub fn attempt_done(&self, token: u32, job: f64, attempt: u32, ok: bool) {
+        self.shared.attempts.done(token, job as u64, attempt, ok);
     }
 
     /// `listen(on)`: whether the host wants every event, or only the ones it needs.
@@ -210,6 +226,21 @@ impl WorkPool {
             async move { Ok(report_object(&shutdown.await).into()) },
         )
     }
+}
+
+/// `checkJobOptions(options)`: what `pushWith` checks, for a pool that has ended (whose core
+/// is freed): throws a `TypeError`/`RangeError` for bad options; returns the reason of an
+/// already-fired `signal`, or `undefined`.
+#[wasm_bindgen(js_name = checkJobOptions, skip_typescript)]
+pub fn check_job_options(options: JsValue) -> Result<JsValue, JsValue> {
+    Ok(JobOptions::parse(&options)?.aborted.unwrap_or_default())
+}
+
+/// `checkShutdownOptions(options)`: what `shutdown` checks, for a pool that has ended: throws
+/// a `TypeError`/`RangeError` for bad options.
+#[wasm_bindgen(js_name = checkShutdownOptions, skip_typescript)]
+pub fn check_shutdown_options(options: JsValue) -> Result<(), JsValue> {
+    options::shutdown_timeout(&options).map(drop)
 }
 
 /// `eventTypes()`: the events' names, each at its code's position (what the host's `event`

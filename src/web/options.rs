@@ -218,10 +218,13 @@ pub(crate) struct JobOptions {
     pub(crate) backoff: Option<Backoff>,
     /// Whether the submission has a `signal` (the host listens to it and calls `cancel`).
     pub(crate) signal: bool,
+    /// The signal's reason, if it has already fired: then the job is refused with it.
+    pub(crate) aborted: Option<JsValue>,
 }
 
 impl JobOptions {
-    /// Checks every field; then, if `signal` has already fired, fails with its reason.
+    /// Checks every field (a mistake is an `Err`); a `signal` that has already fired is
+    /// [`aborted`](Self::aborted), with its reason.
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
         let f = Fields::top(value, &["timeout", "retries", "backoff", "signal"])?;
         let timeout = match f.get("timeout")? {
@@ -239,16 +242,13 @@ impl JobOptions {
                 }
             },
         };
-        let options = Self {
+        Ok(Self {
             timeout,
             retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map(|n| n as u32),
             backoff: f.backoff("backoff")?,
+            aborted: signal.as_ref().filter(|s| s.aborted()).map(|s| s.reason()),
             signal: signal.is_some(),
-        };
-        match signal {
-            Some(s) if s.aborted() => Err(s.reason()),
-            _ => Ok(options),
-        }
+        })
     }
 }
 
