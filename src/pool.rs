@@ -162,7 +162,15 @@ macro_rules! common {
             /// busy running the caller. There it waits for every *other* worker to stop; the calling
             /// job goes on once it returns, and any jobs still queued behind it then run on its worker
             /// before that worker stops (none is lost). A shutdown from outside, meanwhile, does not
-            /// wait for a worker whose job is itself waiting in `shutdown`.
+            /// wait for a worker whose job is itself waiting in `shutdown`. A worker is excused only
+            /// while it runs that job: two shutdowns awaited at once by one job excuse one worker,
+            /// and a shutdown the job started and left running (handed elsewhere, or a JavaScript
+            /// `ctx.shutdown()` not awaited) waits for that worker too once the job has returned.
+            ///
+            /// Without `std` there are no thread-locals: "from inside a job" means while a worker
+            /// polls that job, which is exact where one thread polls the pool's workers (the
+            /// browser, single-threaded embedded executors). With workers polled on several cores
+            /// or interrupt priorities, call `shutdown` from outside the pool's jobs.
             ///
             /// # Examples
             ///
