@@ -653,11 +653,12 @@ export class WorkPool extends EventTarget {
     let byListener = this.#added.get(key);
     if (byListener?.has(listener)) return; // added already: EventTarget keeps the first
     const reg = { key, type, capture, listener, fn: listener, signal: null, onAbort: null };
+    // Neither the signal nor a wrapper the signal reaches may keep the pool alive.
+    const self = once || signal !== undefined ? (this.#self ??= new WeakRef(this)) : null;
     if (once) {
       // Removed as it is called, so that it is counted out.
-      const pool = this;
       reg.fn = function (event) {
-        pool.#remove(reg);
+        self.deref()?.#remove(reg);
         return typeof listener === 'function' ? listener.call(this, event) : listener.handleEvent(event);
       };
     }
@@ -666,7 +667,6 @@ export class WorkPool extends EventTarget {
     byListener.set(listener, reg);
     this.#listeners++;
     if (signal !== undefined) {
-      const self = (this.#self ??= new WeakRef(this));
       reg.signal = signal;
       reg.onAbort = () => self.deref()?.#remove(reg);
       signal.addEventListener('abort', reg.onAbort, { once: true });

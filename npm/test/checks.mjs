@@ -597,17 +597,32 @@ export async function run(wc) {
 
     const idle = [];
     const wasm1 = memory.buffer.byteLength;
+    const unused = (i) => {
+      const pool = new WorkPool({ workers: 2 });
+      if (i % 10 === 0) idle.push(new WeakRef(pool));
+    };
     for (let round = 0; round < 20; round++) {
-      for (let i = 0; i < 100; i++) {
-        const pool = new WorkPool({ workers: 2 });
-        if (i % 10 === 0) idle.push(new WeakRef(pool));
-      }
+      for (let i = 0; i < 100; i++) unused(i);
       await collect();
     }
     const idleKept = idle.filter((r) => r.deref() !== undefined).length;
     const idleWasm = (memory.buffer.byteLength - wasm1) / 2000;
     notes.push(`memory: 2000 pools never used: ${idleWasm.toFixed(1)} B of wasm memory each; ${idleKept} of ${idle.length} kept`);
     check(idleKept === 0 && idleWasm < 64, `pools never used and no longer referenced are collected, and their wasm memory freed (${idleKept} of ${idle.length} kept, ${idleWasm.toFixed(0)} B of wasm memory each)`);
+
+    const lasting = new AbortController(); // outlives the pools its signal was given to
+    const withSignal = [];
+    // Made in a function: a suspended async function may keep its locals' last values.
+    const listened = (options) => {
+      const pool = new WorkPool({ workers: 1 });
+      pool.addEventListener('succeeded', () => {}, options);
+      withSignal.push(new WeakRef(pool));
+    };
+    listened({ signal: lasting.signal });
+    listened({ signal: lasting.signal, once: true });
+    await collect();
+    const signalKept = withSignal.filter((r) => r.deref() !== undefined).length;
+    check(signalKept === 0, `a listener's signal that outlives its pool does not keep it (${signalKept} of 2 kept)`);
 
     let release;
     let seen = 0;
