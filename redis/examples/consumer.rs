@@ -198,7 +198,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while !stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));
         ticks += 1;
-        if ticks % 25 == 0 {
+        if ticks.is_multiple_of(25) {
             let now = rss_kb();
             rss.1 = rss.1.max(now);
             rss.2 = now;

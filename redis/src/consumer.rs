@@ -603,8 +603,12 @@ impl Shared {
         for id in ids {
             held.remove(&id);
         }
+        let wanted = held.len() <= self.in_flight / 2 || self.stop_reading.load(Ordering::SeqCst);
         drop(held);
-        self.room.notify_all();
+        // The reader waits for half the places to be free, a shutdown for none held.
+        if wanted {
+            self.room.notify_all();
+        }
     }
 
     fn tell(&self, entry_id: &str, job_id: &str, outcome: Outcome, attempts: u32) {
@@ -768,13 +772,18 @@ where
     let mut pause = Duration::from_millis(50);
     while !sh.stop_reading.load(Ordering::SeqCst) {
         let free = {
+            // Read in batches: wait until half the places are free (or, for long jobs, until
+            // the claim interval has passed with at least one free), not one entry per ack.
             let mut held = lock(&sh.held);
-            if held.len() >= sh.in_flight {
-                held = sh
-                    .room
-                    .wait_timeout(held, sh.claim_interval)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
+            let until = Instant::now() + sh.claim_interval;
+            while held.len() > sh.in_flight - sh.in_flight.div_ceil(2)
+                && !sh.stop_reading.load(Ordering::SeqCst)
+            {
+                let now = Instant::now();
+                if now >= until {
+                    break;
+                }
+                held = sh.room.wait_timeout(held, until - now).unwrap_or_else(|e| e.into_inner()).0;
             }
             sh.in_flight.saturating_sub(held.len())
         };
@@ -994,13 +1003,15 @@ fn take<S, F, Fut, E>(
         }
         let submitted = match pool.try_submit(job) {
             Ok(handle) => Ok(handle),
-            Err(SubmitError::Full(job)) => workcrew::native::block_on(pool.submit(job)),
+            Err(SubmitError::Full(job)) => {
+                sh.wake_settler();
+                workcrew::native::block_on(pool.submit(job))
+            }
             Err(closed) => Err(closed),
         };
         match submitted {
             Ok(handle) => {
                 lock(inbox).push(Running { held, handle, cancel_sent: false });
-                sh.wake_settler();
             }
             Err(_) => {
                 // The pool is closed: nothing more can run here.
@@ -1012,6 +1023,7 @@ fn take<S, F, Fut, E>(
             }
         }
     }
+    sh.wake_settler();
 }
 
 /// Releases one entry from the reader (shutdown began, or the pool closed), and counts it.
@@ -1096,6 +1108,36 @@ type Finished<E> = (Arc<Held>, Result<u32, JobError<E>>);
 
 // --- the settler --------------------------------------------------------------------------------
 
+/// One pass over the running jobs: new ones from the inbox, cancellations asked for, and the
+/// handles that have resolved.
+fn poll_round<E: 'static>(
+    sh: &Shared,
+    cx: &mut std::task::Context<'_>,
+    running: &mut Vec<Running<E>>,
+    inbox: &Mutex<Vec<Running<E>>>,
+) -> Vec<Finished<E>> {
+    *lock(&sh.waker) = Some(cx.waker().clone());
+    running.append(&mut lock(inbox));
+    let cancel_all = sh.cancel_all.load(Ordering::SeqCst);
+    let mut done = Vec::new();
+    let mut i = 0;
+    while i < running.len() {
+        let r = &mut running[i];
+        if !r.cancel_sent && (cancel_all || r.held.is_lost()) {
+            r.handle.cancel();
+            r.cancel_sent = true;
+        }
+        match Pin::new(&mut r.handle).poll(cx) {
+            Poll::Ready(out) => {
+                let r = running.swap_remove(i);
+                done.push((r.held, out));
+            }
+            Poll::Pending => i += 1,
+        }
+    }
+    done
+}
+
 fn settle<E: fmt::Display + Send + 'static>(
     sh: Arc<Shared>,
     mut conn: Conn,
@@ -1104,25 +1146,7 @@ fn settle<E: fmt::Display + Send + 'static>(
     let mut running: Vec<Running<E>> = Vec::new();
     loop {
         let finished = workcrew::native::block_on(poll_fn(|cx| {
-            *lock(&sh.waker) = Some(cx.waker().clone());
-            running.append(&mut lock(&inbox));
-            let cancel_all = sh.cancel_all.load(Ordering::SeqCst);
-            let mut done = Vec::new();
-            let mut i = 0;
-            while i < running.len() {
-                let r = &mut running[i];
-                if !r.cancel_sent && (cancel_all || r.held.is_lost()) {
-                    r.handle.cancel();
-                    r.cancel_sent = true;
-                }
-                match Pin::new(&mut r.handle).poll(cx) {
-                    Poll::Ready(out) => {
-                        let r = running.swap_remove(i);
-                        done.push((r.held, out));
-                    }
-                    Poll::Pending => i += 1,
-                }
-            }
+            let done = poll_round(&sh, cx, &mut running, &inbox);
             if !done.is_empty() {
                 return Poll::Ready(Some(done));
             }
