@@ -5,7 +5,8 @@
 //! RUSTFLAGS="--cfg loom" cargo test --release --lib --target-dir target/loom loom
 //! ```
 
-use core::future::{poll_fn, ready};
+use core::future::{poll_fn, ready, Future};
+use core::task::Poll;
 
 use loom::future::block_on;
 use loom::thread;
@@ -24,14 +25,31 @@ fn model(preemptions: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
     builder.check(f);
 }
 
-fn job(value: u32) -> (Arc<dyn RunJob + Send + Sync>, JobHandle<u32, ()>) {
-    let (task, handle) =
-        IntoTask::<SendKind>::into_task(Job::new(move |_| ready(Ok::<u32, ()>(value))), 0);
+// --- the job's cell (issue 17, risks 4 and 5: lock-free wakers; cancel() == true wins) --------
+//
+// The cell's state machine: start, cancel, seal and settle racing each other, and each waker's
+// registration racing the wake meant for it. Lead: queue and shutdown models go below, after
+// the end of this section.
+
+/// `f`'s job in a cell, with its handle.
+fn job_with<Fut>(f: impl FnMut(Attempt) -> Fut + Send + 'static) -> (Task, JobHandle<u32, ()>)
+where
+    Fut: Future<Output = Result<u32, ()>> + Send + 'static,
+{
+    let (task, handle) = IntoTask::<SendKind>::into_task(Job::new(f), 0);
     (task, JobHandle::from_inner(handle))
 }
 
-/// The cell: a worker starts, runs and settles the job while its handle cancels it and waits.
-/// Exactly one of start and cancel wins; the handle always wakes with the winner's outcome.
+type Task = Arc<dyn RunJob + Send + Sync>;
+
+fn job(value: u32) -> (Task, JobHandle<u32, ()>) {
+    job_with(move |_| ready(Ok::<u32, ()>(value)))
+}
+
+/// The cell: a worker starts, runs, seals and settles the job while its handle cancels it and
+/// waits. Exactly one of start and cancel wins, and one of cancel and seal: `cancel()` returns
+/// `true` exactly when the handle resolves `Cancelled`, even when the attempt produced its value
+/// at the same moment (the value is then dropped).
 #[test]
 fn loom_cell_start_cancel_settle() {
     model(None, || {
@@ -45,15 +63,17 @@ fn loom_cell_start_cancel_settle() {
             task.begin(Attempt::new(0, 1)).unwrap();
             let polled = block_on(poll_fn(|cx| task.poll_attempt(cx, 1, &|_| {})));
             assert!(matches!(polled, Polled::Succeeded));
-            task.settle(None);
+            let cancelled = task.seal();
+            task.settle(cancelled.then_some(JobError::Cancelled { attempts: 1 }));
             true
         });
         let cancelled = handle.cancel();
         let result = block_on(handle);
         let started = worker.join().unwrap();
         match result {
-            Ok(7) => assert!(started),
+            Ok(7) => assert!(started && !cancelled),
             Err(JobError::Cancelled { attempts: 0 }) => assert!(cancelled && !started),
+            Err(JobError::Cancelled { attempts: 1 }) => assert!(cancelled && started),
             other => panic!("unexpected outcome {other:?}"),
         }
     });
@@ -68,6 +88,7 @@ fn loom_cell_cancel_wakes_the_worker() {
         assert!(task.start().is_some());
         let worker = thread::spawn(move || {
             block_on(poll_fn(|cx| task.poll_cancel(cx)));
+            assert!(task.seal(), "the cancel request came first");
             task.settle(Some(JobError::Cancelled { attempts: 1 }));
         });
         assert!(handle.cancel());
@@ -75,6 +96,92 @@ fn loom_cell_cancel_wakes_the_worker() {
         worker.join().unwrap();
     });
 }
+
+/// Three parties: a worker running an attempt that waits until it is cancelled, a canceller on
+/// a thread of its own, and the handle, polled once with one waker and then awaited with
+/// another (so its registration replaces a waker while the settle may be waking it). Whoever
+/// is woken is always woken: the worker by the cancel, the handle by the settle.
+#[test]
+fn loom_cell_cancel_against_both_wakers() {
+    model(Some(2), || {
+        let (task, mut handle) = job_with(|_| core::future::pending::<Result<u32, ()>>());
+        let t = task.clone();
+        let canceller = thread::spawn(move || t.cancel() != crate::state::Cancelled::No);
+        let worker = thread::spawn(move || {
+            if task.start().is_none() {
+                task.clear();
+                return false;
+            }
+            task.begin(Attempt::new(0, 1)).unwrap();
+            block_on(poll_fn(|cx| {
+                assert!(task.poll_attempt(cx, 1, &|_| {}).is_pending());
+                task.poll_cancel(cx)
+            }));
+            task.drop_attempt();
+            assert!(task.seal(), "the cancel request came first");
+            task.settle(Some(JobError::Cancelled { attempts: 1 }));
+            true
+        });
+        let first = block_on(poll_fn(|cx| {
+            Poll::Ready(
+                core::pin::Pin::new(&mut handle)
+                    .poll(cx)
+                    .map(|r| r.unwrap_err()),
+            )
+        }));
+        let result = match first {
+            Poll::Ready(error) => error,
+            Poll::Pending => block_on(handle).unwrap_err(),
+        };
+        assert!(
+            canceller.join().unwrap(),
+            "the only cancel request succeeds"
+        );
+        let started = worker.join().unwrap();
+        assert_eq!(
+            result,
+            JobError::Cancelled {
+                attempts: u32::from(started)
+            }
+        );
+    });
+}
+
+/// A cancel request that returns `true` wins, through the whole worker path: the handle
+/// resolves `Cancelled`, even if the attempt produced its value at the same moment, and the
+/// metrics count what the handle saw.
+#[test]
+fn loom_pool_cancel_true_means_cancelled() {
+    model(Some(2), || {
+        let (pool, mut workers) = PoolBuilder::new(|_: core::time::Duration| async {})
+            .workers(1)
+            .queue(1)
+            .build_workers()
+            .unwrap();
+        let handle = pool
+            .try_submit(Job::new(|_| ready(Ok::<u32, ()>(1))))
+            .ok()
+            .unwrap();
+        let worker = workers.pop().unwrap();
+        let w = thread::spawn(move || block_on(worker));
+        let cancelled = handle.cancel();
+        let result = block_on(handle);
+        match result {
+            Ok(1) => assert!(!cancelled, "cancel() returned true, the job resolved Ok"),
+            Err(JobError::Cancelled { .. }) => assert!(cancelled),
+            other => panic!("unexpected outcome {other:?}"),
+        }
+        block_on(pool.shutdown());
+        w.join().unwrap();
+        let m = pool.metrics();
+        assert_eq!(
+            (m.succeeded, m.cancelled),
+            if cancelled { (0, 1) } else { (1, 0) }
+        );
+    });
+}
+
+// --- end of the cell's section ----------------------------------------------------------------
 
 /// The queue's reservation counter: a submission racing a close is either refused or popped,
 /// never lost, and the popping worker always sees the end.
