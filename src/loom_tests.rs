@@ -123,27 +123,15 @@ fn loom_cell_cancel_against_both_wakers() {
             true
         });
         let first = block_on(poll_fn(|cx| {
-            Poll::Ready(
-                core::pin::Pin::new(&mut handle)
-                    .poll(cx)
-                    .map(|r| r.unwrap_err()),
-            )
+            Poll::Ready(core::pin::Pin::new(&mut handle).poll(cx).map(|r| r.unwrap_err()))
         }));
         let result = match first {
             Poll::Ready(error) => error,
             Poll::Pending => block_on(handle).unwrap_err(),
         };
-        assert!(
-            canceller.join().unwrap(),
-            "the only cancel request succeeds"
-        );
+        assert!(canceller.join().unwrap(), "the only cancel request succeeds");
         let started = worker.join().unwrap();
-        assert_eq!(
-            result,
-            JobError::Cancelled {
-                attempts: u32::from(started)
-            }
-        );
+        assert_eq!(result, JobError::Cancelled { attempts: u32::from(started) });
     });
 }
 
@@ -158,10 +146,7 @@ fn loom_pool_cancel_true_means_cancelled() {
             .queue(1)
             .build_workers()
             .unwrap();
-        let handle = pool
-            .try_submit(Job::new(|_| ready(Ok::<u32, ()>(1))))
-            .ok()
-            .unwrap();
+        let handle = pool.try_submit(Job::new(|_| ready(Ok::<u32, ()>(1)))).ok().unwrap();
         let worker = workers.pop().unwrap();
         let w = thread::spawn(move || block_on(worker));
         let cancelled = handle.cancel();
@@ -174,10 +159,7 @@ fn loom_pool_cancel_true_means_cancelled() {
         block_on(pool.shutdown());
         w.join().unwrap();
         let m = pool.metrics();
-        assert_eq!(
-            (m.succeeded, m.cancelled),
-            if cancelled { (0, 1) } else { (1, 0) }
-        );
+        assert_eq!((m.succeeded, m.cancelled), if cancelled { (0, 1) } else { (1, 0) });
     });
 }
 
@@ -244,9 +226,7 @@ fn loom_pool_submit_against_shutdown() {
         let w = thread::spawn(move || block_on(worker));
         let p = pool.clone();
         let submitter = thread::spawn(move || {
-            p.try_submit(Job::new(|_| ready(Ok::<u32, ()>(1))))
-                .ok()
-                .map(block_on)
+            p.try_submit(Job::new(|_| ready(Ok::<u32, ()>(1)))).ok().map(block_on)
         });
         let report = block_on(pool.shutdown());
         let outcome = submitter.join().unwrap();
@@ -417,9 +397,7 @@ fn loom_pool_shutdown_inside_a_job_against_one_outside() {
                 }
             }))
             .unwrap();
-        let plain = pool
-            .try_submit(Job::new(|_| ready(Ok::<u64, ()>(7))))
-            .unwrap();
+        let plain = pool.try_submit(Job::new(|_| ready(Ok::<u64, ()>(7)))).unwrap();
         let threads: [_; 2] = {
             let mut w = workers.into_iter();
             core::array::from_fn(|_| {
@@ -430,16 +408,10 @@ fn loom_pool_shutdown_inside_a_job_against_one_outside() {
         let report = block_on(pool.shutdown());
         // The outside shutdown may return while the stopper waits in its own, never before the
         // plain job has ended.
-        assert!(
-            plain.is_finished(),
-            "returned while a worker ran a plain job"
-        );
+        assert!(plain.is_finished(), "returned while a worker ran a plain job");
         assert!(report.metrics.running <= 1);
         assert_eq!(block_on(plain), Ok(7));
-        assert!(
-            block_on(stopper).unwrap() >= 1,
-            "the stopper's shutdown waited for the plain job"
-        );
+        assert!(block_on(stopper).unwrap() >= 1, "the stopper's shutdown waited for the plain job");
         threads.map(|t| t.join().unwrap()).iter().for_each(drop);
         let m = pool.metrics();
         assert_eq!((m.succeeded, m.workers), (2, 0));
