@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The npm package, tested as a user gets it: build it, `npm pack` it, install the tarball into a
 # fresh temporary project, then run the same checks (checks.mjs) in Node and, bundled by esbuild,
-# in a page in Chromium.
+# in a page in Chromium; both with gc() exposed, for the memory checks (pools collected).
 #
 #   bash npm/test/run.sh
 set -euo pipefail

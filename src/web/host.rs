@@ -201,9 +201,10 @@ impl Attempts {
         }
     }
 
-    fn poll(&self, a: &HostAttempt, cx: &mut Context<'_>) -> Poll<bool> {
+    /// Whether attempt `number` of `job` (holding `token`) is done, and how.
+    fn poll(&self, token: u32, job: u64, number: u32, cx: &mut Context<'_>) -> Poll<bool> {
         let mut slots = self.slots.borrow_mut();
-        let Some(slot) = Self::slot_of(&mut slots, a.token, a.job, a.number) else {
+        let Some(slot) = Self::slot_of(&mut slots, token, job, number) else {
             return Poll::Ready(false);
         };
         match &mut slot.state {
@@ -218,11 +219,12 @@ impl Attempts {
         }
     }
 
-    fn release(&self, a: &HostAttempt) {
+    /// Frees the slot of attempt `number` of `job`, for another attempt to take.
+    fn release(&self, token: u32, job: u64, number: u32) {
         let mut slots = self.slots.borrow_mut();
-        if let Some(slot) = Self::slot_of(&mut slots, a.token, a.job, a.number) {
+        if let Some(slot) = Self::slot_of(&mut slots, token, job, number) {
             slot.state = State::Free;
-            self.free.borrow_mut().push(a.token);
+            self.free.borrow_mut().push(token);
         }
     }
 }
@@ -242,11 +244,11 @@ impl Future for HostAttempt {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), ()>> {
         let this = &mut *self;
-        let ok = match this.shared.attempts.poll(this, cx) {
+        let ok = match this.shared.attempts.poll(this.token, this.job, this.number, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(ok) => ok,
         };
-        this.shared.attempts.release(this);
+        this.shared.attempts.release(this.token, this.job, this.number);
         this.ended = true;
         Poll::Ready(if ok { Ok(()) } else { Err(()) })
     }
@@ -255,8 +257,49 @@ impl Future for HostAttempt {
 impl Drop for HostAttempt {
     fn drop(&mut self) {
         if !self.ended {
-            self.shared.attempts.release(self);
+            self.shared.attempts.release(self.token, self.job, self.number);
             self.shared.host.dropped(self.job as f64, self.number);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::sync::Arc;
+
+    struct Noop;
+    impl alloc::task::Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    fn poll(attempts: &Attempts, token: u32, job: u64, number: u32) -> Poll<bool> {
+        let waker = Waker::from(Arc::new(Noop));
+        attempts.poll(token, job, number, &mut Context::from_waker(&waker))
+    }
+
+    /// Issue 17, risk 3: a token kept 12 generation bits, so after 4,095 reuses of its slot a
+    /// late `attemptDone` for a dropped attempt completed the attempt that then held it.
+    #[test]
+    fn a_late_attempt_done_never_completes_the_attempt_that_took_its_token() {
+        let attempts = Attempts::default();
+        let a = attempts.take_slot(0, 1); // job 0's attempt, dropped (timed out)
+        attempts.release(a, 0, 1);
+        for job in 1..4096 {
+            let t = attempts.take_slot(job, 1);
+            attempts.done(t, job, 1, true);
+            attempts.release(t, job, 1);
+        }
+        let b = attempts.take_slot(4096, 1);
+        assert_eq!(a, b, "the same slot, taken again");
+        attempts.done(a, 0, 1, true); // job 0's promise resolves, late
+        assert!(poll(&attempts, b, 4096, 1).is_pending(), "a stale call completed another attempt");
+        attempts.done(b, 4096, 2, true); // not this attempt either
+        assert!(poll(&attempts, b, 4096, 1).is_pending());
+        attempts.done(b, 4096, 1, false);
+        assert_eq!(poll(&attempts, b, 4096, 1), Poll::Ready(false));
+        attempts.release(b, 4096, 1);
+        attempts.done(b, 4096, 1, true); // after its end: nothing
+        assert_eq!(poll(&attempts, b, 4096, 1), Poll::Ready(false));
     }
 }
