@@ -218,6 +218,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         m.held,
         m.reconnects
     );
+    eprintln!("{m:?}");
     let hist = latency.lock().unwrap();
     let buckets: Vec<String> = hist
         .iter()

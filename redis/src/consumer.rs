@@ -939,22 +939,35 @@ fn take<S, F, Fut, E>(
     Fut: Future<Output = Result<(), E>> + Send + 'static,
     E: fmt::Display + Send + 'static,
 {
-    for t in taken {
-        // Our own entry, recovered by our own XAUTOCLAIM after its renewals failed for a lease
-        // (Redis was unreachable): it is already held and running here.
-        if lock(&sh.held).contains_key(&t.id) {
-            continue;
+    // Hold the whole batch first, so that its leases are renewed while the entries wait their
+    // turn here (a slow validator, a pool without room).
+    let mut batch = Vec::with_capacity(taken.len());
+    {
+        let mut held = lock(&sh.held);
+        for t in taken {
+            // Our own entry, recovered by our own XAUTOCLAIM after its renewals failed for a
+            // lease (Redis was unreachable): it is already held and running here.
+            if held.contains_key(&t.id) {
+                continue;
+            }
+            let job_id = array(&t.fields)
+                .chunks(2)
+                .find(|p| bytes(&p[0]) == Some(b"id"))
+                .and_then(|p| p.get(1).and_then(string))
+                .unwrap_or_default();
+            let h =
+                Arc::new(Held { entry_id: t.id.clone(), job_id, state: AtomicU8::new(RUNNING) });
+            held.insert(t.id.clone(), Arc::clone(&h));
+            batch.push((t, h));
         }
-        add(if claimed { &sh.counters.claimed } else { &sh.counters.read }, 1);
-        let job_id = array(&t.fields)
-            .chunks(2)
-            .find(|p| bytes(&p[0]) == Some(b"id"))
-            .and_then(|p| p.get(1).and_then(string))
-            .unwrap_or_default();
-        let held =
-            Arc::new(Held { entry_id: t.id.clone(), job_id, state: AtomicU8::new(SETTLING) });
+    }
+    add(if claimed { &sh.counters.claimed } else { &sh.counters.read }, batch.len() as u64);
+    for (t, held) in batch {
         if sh.stop_reading.load(Ordering::SeqCst) {
-            release_now(sh, conn, &held);
+            if held.settle() {
+                release_now(sh, conn, &held);
+            }
+            sh.unhold([t.id]);
             continue;
         }
         let delivery = decode(&t.id, &t.fields, t.deliveries).and_then(|d| match &sh.validate {
@@ -964,31 +977,35 @@ fn take<S, F, Fut, E>(
         let delivery = match delivery {
             Ok(d) => d,
             Err(why) => {
-                match sh.dead(conn, &t.id, DeadReason::Undecodable, 0, &why) {
-                    Ok(true) => {
-                        add(&sh.counters.undecodable, 1);
-                        sh.tell(
-                            &held.entry_id,
-                            &held.job_id,
-                            Outcome::DeadLettered(DeadReason::Undecodable),
-                            0,
-                        );
-                    }
-                    Ok(false) => {
-                        add(&sh.counters.leases_lost, 1);
-                        sh.tell(&held.entry_id, &held.job_id, Outcome::Lost, 0);
-                    }
-                    Err(e) => {
-                        sh.give_up(&e);
-                        add(&sh.counters.leases_lost, 1);
-                        sh.tell(&held.entry_id, &held.job_id, Outcome::Lost, 0);
-                    }
+                // (If the lease thread found it lost meanwhile, it counted it.)
+                if held.settle() {
+                    let outcome = match sh.dead(conn, &t.id, DeadReason::Undecodable, 0, &why) {
+                        Ok(true) => {
+                            add(&sh.counters.undecodable, 1);
+                            Outcome::DeadLettered(DeadReason::Undecodable)
+                        }
+                        Ok(false) => {
+                            add(&sh.counters.leases_lost, 1);
+                            Outcome::Lost
+                        }
+                        Err(e) => {
+                            sh.give_up(&e);
+                            add(&sh.counters.leases_lost, 1);
+                            Outcome::Lost
+                        }
+                    };
+                    sh.tell(&held.entry_id, &held.job_id, outcome, 0);
                 }
+                sh.unhold([t.id]);
                 continue;
             }
         };
-        held.state.store(RUNNING, Ordering::SeqCst);
-        lock(&sh.held).insert(t.id.clone(), Arc::clone(&held));
+        if held.is_lost() {
+            // Lost (and counted) while it waited in this batch: another consumer runs it.
+            sh.tell(&held.entry_id, &held.job_id, Outcome::Lost, 0);
+            sh.unhold([t.id]);
+            continue;
+        }
         let h = Arc::clone(handler);
         let d = delivery.clone();
         let mut job = Job::new(move |attempt: Attempt| {
@@ -1176,12 +1193,10 @@ fn settle_done<E: fmt::Display>(sh: &Shared, conn: &mut Conn, done: Vec<Finished
             Ok(n) => *n,
             Err(e) => e.attempts(),
         };
-        let cancelled = matches!(out, Err(JobError::Cancelled { .. }));
         if !held.settle() {
-            // Lost (and counted) while it ran: a job that ended anyway had its ack refused.
-            if !cancelled {
-                add(&sh.counters.acks_refused, 1);
-            }
+            // Lost (and counted) while it ran or waited: its settlement is refused, whether the
+            // job ended anyway or was cancelled because of the loss.
+            add(&sh.counters.acks_refused, 1);
             sh.tell(&held.entry_id, &held.job_id, Outcome::Lost, attempts);
             settled_ids.push(held.entry_id.clone());
             continue;
@@ -1256,6 +1271,7 @@ fn settle_done<E: fmt::Display>(sh: &Shared, conn: &mut Conn, done: Vec<Finished
                 }
                 Ok(_) => {
                     add(&sh.counters.leases_lost, 1);
+                    add(&sh.counters.acks_refused, 1);
                     Outcome::Lost
                 }
                 Err(e) => {

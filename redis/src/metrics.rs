@@ -76,8 +76,9 @@ pub struct Metrics {
     /// Entries that stopped being this consumer's before it settled them: claimed by another
     /// consumer after a lapsed lease, or given up after a settlement error (see `errors`).
     pub leases_lost: u64,
-    /// Of `leases_lost`: jobs that ended (success or final failure) after their entry was lost,
-    /// whose ack or dead-lettering was refused.
+    /// Of `leases_lost`: entries whose job ended after the entry was lost (having finished
+    /// anyway, or cancelled because of the loss), so that their ack, dead-lettering or release
+    /// was refused: checked with the lease thread's report, or by the script itself.
     pub acks_refused: u64,
     /// Entries taken and not yet settled (gauge).
     pub held: u64,
