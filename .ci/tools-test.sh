@@ -91,10 +91,13 @@ ${pre}$apt valgrind" ensure_valgrind
 check "qemu-system-arm missing" "${pre}apt-get update -qq
 ${pre}$apt qemu-system-arm" ensure_qemu_arm
 check "redis-server missing" "${pre}apt-get update -qq
-${pre}$apt redis-server" ensure_redis
+${pre}$apt redis-server openssl" ensure_redis
 fake_tool redis-server "Redis server v=7.0.15"
-check "redis-server present" "" ensure_redis
-rm "$bin/redis-server"
+check "redis-server present, openssl missing" "${pre}apt-get update -qq
+${pre}$apt redis-server openssl" ensure_redis
+fake_tool openssl "OpenSSL 3.0.17"
+check "redis-server and openssl present" "" ensure_redis
+rm "$bin/redis-server" "$bin/openssl"
 check "wasm-opt missing" "${pre}apt-get update -qq
 ${pre}$apt binaryen" ensure_wasm_opt
 mkdir -p "$sandbox/npmdir"
@@ -113,7 +116,7 @@ if (cd "$repo" && PATH=$bin HOME=$sandbox/home CARGO_INSTALL_ROOT= CARGO_HOME= T
   for want in "rustup target add wasm32-unknown-unknown" "cargo install --locked wasm-pack" \
     "wasm-bindgen-cli --version $wb" "apt-get install -y -qq chromium chromium-driver" \
     "apt-get install -y -qq valgrind" "apt-get install -y -qq qemu-system-arm" \
-    "apt-get install -y -qq redis-server" \
+    "apt-get install -y -qq redis-server openssl" \
     "rustup target add thumbv7m-none-eabi" "rustup component add llvm-tools" \
     "rustup toolchain install $msrv --profile minimal" \
     "rustup toolchain install nightly --profile minimal"; do

@@ -105,9 +105,10 @@ ensure_qemu_arm() {
   has qemu-system-arm || apt_install qemu-system-arm
 }
 
-# Debian's Redis 7 server, for the tests of workcrew-redis (redis/), which start their own.
+# Debian's Redis 7 server, for the tests of workcrew-redis (redis/), which start their own;
+# openssl makes the certificates of its TLS test.
 ensure_redis() {
-  has redis-server || apt_install redis-server
+  { has redis-server && has openssl; } || apt_install redis-server openssl
 }
 
 # npm packages of a folder with a package-lock.json, when missing or stale.

@@ -31,6 +31,7 @@ pub struct Redis {
     info: redis::ConnectionInfo,
     connect_timeout: Duration,
     io_timeout: Duration,
+    root_ca: Option<Vec<u8>>,
 }
 
 /// The variables [`Redis::from_env`] reads.
@@ -56,6 +57,7 @@ impl Redis {
             info,
             connect_timeout: Duration::from_secs(5),
             io_timeout: Duration::from_secs(10),
+            root_ca: None,
         })
     }
 
@@ -89,6 +91,14 @@ impl Redis {
         self
     }
 
+    /// Trusts the certificate authority in `pem` (PEM bytes) for `rediss://` servers, instead
+    /// of the system's roots (`tls` feature).
+    #[cfg(feature = "tls")]
+    pub fn tls_root_ca(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_ca = Some(pem.into());
+        self
+    }
+
     /// How long a connection attempt may take (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout.max(Duration::from_millis(1));
@@ -105,8 +115,8 @@ impl Redis {
     /// A new connection, or the reason there is none, with an authentication failure told
     /// apart from everything else.
     pub(crate) fn connect(&self, extra_read_wait: Duration) -> Result<redis::Connection, Error> {
-        let client = redis::Client::open(self.info.clone())
-            .map_err(|_| Error::InvalidUrl("the connection settings were refused"))?;
+        let client =
+            self.client().map_err(|_| Error::InvalidUrl("the connection settings were refused"))?;
         let mut conn =
             client.get_connection_with_timeout(self.connect_timeout).map_err(classify)?;
         let io = Some(self.io_timeout + extra_read_wait);
@@ -115,6 +125,27 @@ impl Redis {
         // A server that wants a password and got none answers NOAUTH only to a command.
         redis::cmd("PING").query::<()>(&mut conn).map_err(classify)?;
         Ok(conn)
+    }
+}
+
+impl Redis {
+    #[cfg(not(feature = "tls"))]
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        let _ = &self.root_ca;
+        redis::Client::open(self.info.clone())
+    }
+
+    #[cfg(feature = "tls")]
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        // ring, unless the program installed a provider of its own.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        match &self.root_ca {
+            Some(pem) => redis::Client::build_with_tls(
+                self.info.clone(),
+                redis::TlsCertificates { client_tls: None, root_cert: Some(pem.clone()) },
+            ),
+            None => redis::Client::open(self.info.clone()),
+        }
     }
 }
 
