@@ -43,7 +43,10 @@ macro_rules! handle_methods {
             }
 
             /// The job's id, as in [`Attempt::job_id`](crate::Attempt::job_id) and its
-            /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order.
+            /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order; on
+            /// 64-bit targets they are kept modulo 2⁵⁸ (they would wrap after 2⁵⁸ submissions,
+            /// some nine years at a billion a second), on targets without 64-bit atomics modulo
+            /// 2³², as the pool's counters are.
             pub fn job_id(&self) -> u64 {
                 self.0.job
             }
@@ -119,7 +122,10 @@ pub(crate) struct Handle<T, E, K: Kind> {
 }
 
 impl<T, E, K: Kind> Handle<T, E, K> {
-    pub(crate) fn new(cell: K::Ref, job: u64) -> Self {
+    /// The handle of the job in `cell`, with the cell's copy of the job's id, so the handle,
+    /// the job's attempts and its events always agree on it.
+    pub(crate) fn new(cell: K::Ref) -> Self {
+        let job = K::job(&cell).id();
         Self { cell, job, done: false, _result: PhantomData }
     }
 

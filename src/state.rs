@@ -12,7 +12,14 @@
 //!  3    RESULT         the worker, with DONE        the stage holds the job's result
 //!  4    HANDLE_WAKER   the handle                   a waker for the handle is registered
 //!  5    WORKER_WAKER   the worker                   a waker for a cancel request is registered
+//!  6-63 id             Cell::new                    the job's id, on 64-bit targets (never changes)
 //! ```
+//!
+//! On 64-bit targets the word's upper 58 bits hold the job's id, so a cell needs no second
+//! word for it: the transitions below only add to, or set, bits 0-5, and never carry into the
+//! id. An id is kept modulo 2⁵⁸ (a pool would need 2⁵⁸ submissions, some nine years at a
+//! billion a second, to wrap it). On other targets, and under loom (where every load of the
+//! word would be one more point to explore), the id is a separate `u64`.
 //!
 //! `SEALED`: the worker has decided the job's outcome and is counting and reporting it; a
 //! cancel request no longer changes it. The wakers themselves are lock-free slots
@@ -62,11 +69,39 @@ pub enum Cancelled {
     No,
 }
 
+/// The bits below the id, on 64-bit targets.
+#[cfg(all(target_pointer_width = "64", not(loom)))]
+const ID_SHIFT: u32 = 6;
+
+#[cfg(all(target_pointer_width = "64", not(loom)))]
 pub(crate) struct State(AtomicUsize);
 
+#[cfg(any(not(target_pointer_width = "64"), loom))]
+pub(crate) struct State(AtomicUsize, u64);
+
 impl State {
-    pub(crate) fn new() -> Self {
-        Self(AtomicUsize::new(QUEUED))
+    #[cfg(all(target_pointer_width = "64", not(loom)))]
+    pub(crate) fn new(id: u64) -> Self {
+        // `usize` is 64 bits here; the id's top 6 bits do not fit (see the module docs).
+        Self(AtomicUsize::new(((id as usize) << ID_SHIFT) | QUEUED))
+    }
+
+    #[cfg(any(not(target_pointer_width = "64"), loom))]
+    pub(crate) fn new(id: u64) -> Self {
+        Self(AtomicUsize::new(QUEUED), id)
+    }
+
+    /// The job's id (modulo 2⁵⁸ on 64-bit targets).
+    #[cfg(all(target_pointer_width = "64", not(loom)))]
+    pub(crate) fn id(&self) -> u64 {
+        // The id bits never change: any ordering reads them.
+        (self.0.load(Ordering::Relaxed) >> ID_SHIFT) as u64
+    }
+
+    /// The job's id.
+    #[cfg(any(not(target_pointer_width = "64"), loom))]
+    pub(crate) fn id(&self) -> u64 {
+        self.1
     }
 
     pub(crate) fn load(&self) -> usize {
@@ -127,5 +162,42 @@ impl State {
 
     fn update(&self, f: impl FnMut(usize) -> Option<usize>) -> Result<usize, usize> {
         self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// The id shares the word with the state bits on 64-bit targets: no transition touches it.
+    #[test]
+    fn the_id_survives_every_transition() {
+        let ids = [0, 1, 0x1234_5678_9abc, u64::from(u32::MAX), (1 << 58) - 1];
+        for id in ids {
+            let ran = State::new(id);
+            assert!(ran.start());
+            ran.set(HANDLE_WAKER);
+            ran.set(WORKER_WAKER);
+            assert_eq!(ran.cancel(), Cancelled::Running { wake_worker: true });
+            assert_eq!(ran.cancel(), Cancelled::No);
+            assert!(ran.seal(), "the cancel request came first");
+            assert_eq!(ran.cancel(), Cancelled::No);
+            assert!(ran.settle());
+            let s = ran.load();
+            assert!(State::is_done(s) && s & RESULT != 0 && s & CANCEL != 0);
+            assert_eq!(ran.id(), id);
+
+            let queued = State::new(id);
+            assert_eq!(queued.cancel(), Cancelled::Queued { wake_handle: false });
+            assert!(!queued.start());
+            assert_eq!((State::is_done(queued.load()), queued.id()), (true, id));
+
+            let sealed = State::new(id);
+            assert!(sealed.start() && !sealed.seal());
+            assert_eq!(sealed.cancel(), Cancelled::No, "a sealed job's outcome is decided");
+            assert!(!sealed.settle());
+            assert_eq!(sealed.load() & CANCEL, 0);
+            assert_eq!(sealed.id(), id);
+        }
     }
 }

@@ -101,7 +101,7 @@ where
         let (func, retry_if, overrides) = self.into_parts();
         let cell = Cell::new(id, func, retry_if, overrides);
         let cell: Arc<dyn RunJob + Send + Sync> = erase!(cell, dyn RunJob + Send + Sync);
-        (Arc::clone(&cell), Handle::new(cell, id))
+        (Arc::clone(&cell), Handle::new(cell))
     }
 }
 
@@ -120,7 +120,7 @@ where
         let (func, retry_if, overrides) = self.into_parts();
         let cell = Cell::new(id, func, retry_if, overrides);
         let cell: Arc<dyn RunJob> = erase!(cell, dyn RunJob);
-        (Arc::clone(&cell), Handle::new(cell, id))
+        (Arc::clone(&cell), Handle::new(cell))
     }
 }
 
