@@ -513,6 +513,64 @@ mod reentry {
         });
     }
 
+    /// Every piece of user code the pool runs for a job (its function, its future, the
+    /// observer, the retry predicate, the failed attempt's error as it is dropped) calls back
+    /// into the same job's cell through its handle: reads whether it finished, and polls it
+    /// (registering a waker). Passed on the old code too: no public path reached the stage's lock from
+    /// user code run under it (the handle reads the stage only once the job is done, and the
+    /// pool only while it is queued); kept so that the stage stays free while user code runs.
+    #[test]
+    fn user_code_may_call_back_into_its_own_job() {
+        finishes("the job", || {
+            type Slot = Arc<Mutex<Option<crate::JobHandle<u32, Boom>>>>;
+            /// Pokes the job through its handle: whether it finished, and one poll.
+            fn poke(slot: &Slot) {
+                if let Some(handle) = slot.lock().unwrap().as_mut() {
+                    assert!(!handle.is_finished());
+                    assert!(poll(handle, &noop()).is_pending());
+                }
+            }
+            struct Boom(Slot);
+            impl Drop for Boom {
+                fn drop(&mut self) {
+                    poke(&self.0);
+                }
+            }
+            let slot: Slot = Arc::default();
+            let (s1, s2, s3, s4) = (slot.clone(), slot.clone(), slot.clone(), slot.clone());
+            let (pool, mut workers) = PoolBuilder::new(|_: Duration| async {})
+                .workers(1)
+                .retries(1)
+                .on_event(move |_| poke(&s1))
+                .build_workers()
+                .unwrap();
+            let job = Job::new(move |attempt: crate::Attempt| {
+                poke(&s2);
+                let slot = s2.clone();
+                async move {
+                    poke(&slot);
+                    if attempt.number() == 1 {
+                        Err(Boom(slot))
+                    } else {
+                        Ok(attempt.number())
+                    }
+                }
+            })
+            .retry_if(move |_: &Boom| {
+                poke(&s3);
+                true
+            });
+            let handle = pool.try_submit(job).unwrap();
+            *s4.lock().unwrap() = Some(handle);
+            let mut worker = Box::pin(workers.pop().unwrap());
+            while !slot.lock().unwrap().as_ref().unwrap().is_finished() {
+                assert!(poll(&mut worker, &noop()).is_pending());
+            }
+            let mut handle = slot.lock().unwrap().take().unwrap();
+            assert!(matches!(poll(&mut handle, &noop()), Poll::Ready(Ok(2))));
+        });
+    }
+
     /// The same, with the old waker's drop polling the worker (an interrupt-priority executor):
     /// the worker registers its own waker, for a cancel request, in the same cell.
     #[test]
