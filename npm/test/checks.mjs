@@ -610,6 +610,34 @@ export async function run(wc) {
     notes.push(`memory: 2000 pools never used: ${idleWasm.toFixed(1)} B of wasm memory each; ${idleKept} of ${idle.length} kept`);
     check(idleKept === 0 && idleWasm < 64, `pools never used and no longer referenced are collected, and their wasm memory freed (${idleKept} of ${idle.length} kept, ${idleWasm.toFixed(0)} B of wasm memory each)`);
 
+    // Ended by abort() or by a shutdown's timeout, with jobs hanging: collected as well.
+    const ended = [];
+    const ending = async (i) => {
+      const pool = new WorkPool({ workers: 1 });
+      ended.push(new WeakRef(pool));
+      const jobs = [rejection(pool.submit(hang)), rejection(pool.submit(hang))];
+      await sleep(0);
+      await (i % 2 ? pool.abort() : pool.shutdown({ timeout: 1 }));
+      return Promise.all(jobs);
+    };
+    for (let i = 0; i < 40; i++) await ending(i);
+    await collect();
+    const endedKept = ended.filter((r) => r.deref() !== undefined).length;
+    check(endedKept === 0, `pools ended by abort() or shutdown({ timeout }) are collected (${endedKept} of ${ended.length} kept)`);
+
+    // Shut down by one of their own jobs (ctx.shutdown()): freed once that job ends, without
+    // waiting for gc().
+    const wasm2 = memory.buffer.byteLength;
+    const own = async () => {
+      const pool = new WorkPool({ workers: 2 });
+      await pool.submit(async (ctx) => { await ctx.shutdown(); return 1; });
+      await sleep(0);
+    };
+    for (let i = 0; i < 1000; i++) await own();
+    const ownWasm = (memory.buffer.byteLength - wasm2) / 1000;
+    notes.push(`memory: 1000 pools shut down by their own job, before gc(): ${ownWasm.toFixed(1)} B of wasm memory each`);
+    check(ownWasm < 64, `pools shut down by their own job free their wasm memory once it ends (${ownWasm.toFixed(0)} B each)`);
+
     const lasting = new AbortController(); // outlives the pools its signal was given to
     const withSignal = [];
     // Made in a function: a suspended async function may keep its locals' last values.
