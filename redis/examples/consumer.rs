@@ -20,7 +20,7 @@
 //! It prints `ready <name>` once consuming, and at the end one line
 //! `metrics <read> <claimed> <acked> <dead> <released> <leases_lost> <acks_refused> <held> <reconnects>`,
 //! then `latency <ms>:<count>,...` (enqueue to settle, per millisecond) and
-//! `rss_kb <first> <max> <last>`.
+//! `rss_kb <first> <max> <last>`; the final `Metrics` also go to stderr, in full.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};

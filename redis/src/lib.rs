@@ -19,6 +19,10 @@
 //! per consumer), so it needs no async runtime: it works the same with workcrew's built-in
 //! runtime, with smol or with tokio.
 //!
+//! Features: `tls` adds `rediss://` (the `redis` crate's rustls support, ring as provider;
+//! `Redis::tls_root_ca` for a private authority). `docs/redis.md` in the repository has the
+//! delivery semantics, sizing, deployment and the benchmark.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //! use workcrew::Pool;
