@@ -45,7 +45,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
-use crate::state::{Cancelled, State, DONE, HANDLE_WAKER, RESULT, WORKER_WAKER};
+use crate::state::{Cancelled, State, Word, DONE, HANDLE_WAKER, RESULT, WORKER_WAKER};
 use crate::sync::{AtomicWaker, Lock};
 use crate::{Attempt, Backoff, JobError, JobEvent, RetryIf};
 
@@ -171,7 +171,7 @@ impl<F, P, Fut, T, E> Cell<F, P, Fut, T, E> {
 
     /// Registers `cx`'s waker in `slot`, then sets `bit`; returns the state from before the
     /// bit. No lock: the waker's own code may call back into this cell.
-    fn register(&self, cx: &Context<'_>, slot: &AtomicWaker, bit: usize) -> usize {
+    fn register(&self, cx: &Context<'_>, slot: &AtomicWaker, bit: Word) -> Word {
         slot.register(cx.waker());
         self.state.set(bit)
     }

@@ -43,10 +43,10 @@ macro_rules! handle_methods {
             }
 
             /// The job's id, as in [`Attempt::job_id`](crate::Attempt::job_id) and its
-            /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order; on
-            /// 64-bit targets they are kept modulo 2⁵⁸ (they would wrap after 2⁵⁸ submissions,
-            /// some nine years at a billion a second), on targets without 64-bit atomics modulo
-            /// 2³², as the pool's counters are.
+            /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order. They
+            /// wrap: modulo 2⁵⁸ where the target has 64-bit atomics (64-bit targets, wasm32;
+            /// 2⁵⁸ submissions take some nine years at a billion a second), modulo 2³² on
+            /// 32-bit targets without them, as the pool's counters do.
             pub fn job_id(&self) -> u64 {
                 self.0.job
             }

@@ -1,4 +1,4 @@
-//! The state word of a job's cell: one atomic `usize` that says who may touch the cell's stage,
+//! The state word of a job's cell: one atomic word that says who may touch the cell's stage,
 //! and who must be woken.
 //!
 //! ```text
@@ -12,14 +12,17 @@
 //!  3    RESULT         the worker, with DONE        the stage holds the job's result
 //!  4    HANDLE_WAKER   the handle                   a waker for the handle is registered
 //!  5    WORKER_WAKER   the worker                   a waker for a cancel request is registered
-//!  6-63 id             Cell::new                    the job's id, on 64-bit targets (never changes)
+//!  6-63 id             Cell::new                    the job's id (never changes), where the
+//!                                                   word is 64 bits
 //! ```
 //!
-//! On 64-bit targets the word's upper 58 bits hold the job's id, so a cell needs no second
-//! word for it: the transitions below only add to, or set, bits 0-5, and never carry into the
-//! id. An id is kept modulo 2⁵⁸ (a pool would need 2⁵⁸ submissions, some nine years at a
-//! billion a second, to wrap it). On other targets, and under loom (where every load of the
-//! word would be one more point to explore), the id is a separate `u64`.
+//! Where the target has 64-bit atomics (64-bit targets, wasm32), the word is a `u64` whose
+//! upper 58 bits hold the job's id, so a cell needs no second word for it: the transitions
+//! below only add to, or set, bits 0-5, and never carry into the id. An id is kept modulo 2⁵⁸
+//! (a pool would need 2⁵⁸ submissions, some nine years at a billion a second, to wrap it).
+//! Elsewhere (`thumbv7em`, `thumbv6m`), and under loom (where every load of the word would be
+//! one more point to explore), the word is a `usize` and the id a separate `usize`: on those
+//! 32-bit targets the pool's counters, which number the jobs, are `usize` too.
 //!
 //! `SEALED`: the worker has decided the job's outcome and is counting and reporting it; a
 //! cancel request no longer changes it. The wakers themselves are lock-free slots
@@ -46,17 +49,17 @@
 //!
 //! Each transition is model-checked with loom (`src/loom_tests.rs`).
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::Ordering;
 
-pub(crate) const QUEUED: usize = 0;
-pub(crate) const RUNNING: usize = 1;
-pub(crate) const DONE: usize = 2;
-pub(crate) const SEALED: usize = 3;
-const PHASE: usize = 0b11;
-pub(crate) const CANCEL: usize = 1 << 2;
-pub(crate) const RESULT: usize = 1 << 3;
-pub(crate) const HANDLE_WAKER: usize = 1 << 4;
-pub(crate) const WORKER_WAKER: usize = 1 << 5;
+pub(crate) const QUEUED: Word = 0;
+pub(crate) const RUNNING: Word = 1;
+pub(crate) const DONE: Word = 2;
+pub(crate) const SEALED: Word = 3;
+const PHASE: Word = 0b11;
+pub(crate) const CANCEL: Word = 1 << 2;
+pub(crate) const RESULT: Word = 1 << 3;
+pub(crate) const HANDLE_WAKER: Word = 1 << 4;
+pub(crate) const WORKER_WAKER: Word = 1 << 5;
 
 /// What [`State::cancel`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,50 +72,64 @@ pub enum Cancelled {
     No,
 }
 
-/// The bits below the id, on 64-bit targets.
-#[cfg(all(target_pointer_width = "64", not(loom)))]
+/// The state word: a `u64` with the job's id in its upper bits, where the target has 64-bit
+/// atomics (see the module docs).
+#[cfg(all(target_has_atomic = "64", not(loom)))]
+pub(crate) type Word = u64;
+#[cfg(all(target_has_atomic = "64", not(loom)))]
+type AtomicWord = crate::sync::AtomicU64;
+
+/// The state word: a `usize`, the id kept beside it (a `usize` too).
+#[cfg(any(not(target_has_atomic = "64"), loom))]
+pub(crate) type Word = usize;
+#[cfg(any(not(target_has_atomic = "64"), loom))]
+type AtomicWord = crate::sync::AtomicUsize;
+
+/// The bits below the id.
+#[cfg(all(target_has_atomic = "64", not(loom)))]
 const ID_SHIFT: u32 = 6;
 
-#[cfg(all(target_pointer_width = "64", not(loom)))]
-pub(crate) struct State(AtomicUsize);
-
-#[cfg(any(not(target_pointer_width = "64"), loom))]
-pub(crate) struct State(AtomicUsize, u64);
+pub(crate) struct State {
+    word: AtomicWord,
+    #[cfg(any(not(target_has_atomic = "64"), loom))]
+    id: usize,
+}
 
 impl State {
-    #[cfg(all(target_pointer_width = "64", not(loom)))]
+    #[cfg(all(target_has_atomic = "64", not(loom)))]
     pub(crate) fn new(id: u64) -> Self {
-        // `usize` is 64 bits here; the id's top 6 bits do not fit (see the module docs).
-        Self(AtomicUsize::new(((id as usize) << ID_SHIFT) | QUEUED))
+        // The id's top 6 bits do not fit (see the module docs).
+        Self { word: AtomicWord::new((id << ID_SHIFT) | QUEUED) }
     }
 
-    #[cfg(any(not(target_pointer_width = "64"), loom))]
+    #[cfg(any(not(target_has_atomic = "64"), loom))]
     pub(crate) fn new(id: u64) -> Self {
-        Self(AtomicUsize::new(QUEUED), id)
+        // Ids come from a `usize` counter on 32-bit targets without 64-bit atomics: they fit.
+        Self { word: AtomicWord::new(QUEUED), id: id as usize }
     }
 
-    /// The job's id (modulo 2⁵⁸ on 64-bit targets).
-    #[cfg(all(target_pointer_width = "64", not(loom)))]
+    /// The job's id (modulo 2⁵⁸ where it shares the word).
+    #[cfg(all(target_has_atomic = "64", not(loom)))]
     pub(crate) fn id(&self) -> u64 {
         // The id bits never change: any ordering reads them.
-        (self.0.load(Ordering::Relaxed) >> ID_SHIFT) as u64
+        self.word.load(Ordering::Relaxed) >> ID_SHIFT
     }
 
     /// The job's id.
-    #[cfg(any(not(target_pointer_width = "64"), loom))]
+    #[cfg(any(not(target_has_atomic = "64"), loom))]
     pub(crate) fn id(&self) -> u64 {
-        self.1
+        self.id as u64
     }
 
-    pub(crate) fn load(&self) -> usize {
-        self.0.load(Ordering::Acquire)
+    pub(crate) fn load(&self) -> Word {
+        self.word.load(Ordering::Acquire)
     }
 
-    pub(crate) fn phase(state: usize) -> usize {
+    pub(crate) fn phase(state: Word) -> Word {
         state & PHASE
     }
 
-    pub(crate) fn is_done(state: usize) -> bool {
+    pub(crate) fn is_done(state: Word) -> bool {
         Self::phase(state) == DONE
     }
 
@@ -125,7 +142,7 @@ impl State {
     /// `true` if a cancel request came first, so the job ends as cancelled whatever its attempt
     /// returned. Later cancel requests fail.
     pub(crate) fn seal(&self) -> bool {
-        let prev = self.0.fetch_add(SEALED - RUNNING, Ordering::AcqRel);
+        let prev = self.word.fetch_add(SEALED - RUNNING, Ordering::AcqRel);
         debug_assert_eq!(Self::phase(prev), RUNNING);
         prev & CANCEL != 0
     }
@@ -134,7 +151,7 @@ impl State {
     /// whether the handle's waker must be woken.
     pub(crate) fn settle(&self) -> bool {
         // SEALED (3) → DONE (2) and RESULT (not yet set): one addition.
-        let prev = self.0.fetch_add(RESULT + DONE - SEALED, Ordering::AcqRel);
+        let prev = self.word.fetch_add(RESULT + DONE - SEALED, Ordering::AcqRel);
         debug_assert_eq!(Self::phase(prev), SEALED);
         prev & HANDLE_WAKER != 0
     }
@@ -156,12 +173,12 @@ impl State {
     }
 
     /// Sets a waker bit (after its waker was stored) and returns the state before.
-    pub(crate) fn set(&self, bit: usize) -> usize {
-        self.0.fetch_or(bit, Ordering::AcqRel)
+    pub(crate) fn set(&self, bit: Word) -> Word {
+        self.word.fetch_or(bit, Ordering::AcqRel)
     }
 
-    fn update(&self, f: impl FnMut(usize) -> Option<usize>) -> Result<usize, usize> {
-        self.0.fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
+    fn update(&self, f: impl FnMut(Word) -> Option<Word>) -> Result<Word, Word> {
+        self.word.fetch_update(Ordering::AcqRel, Ordering::Acquire, f)
     }
 }
 

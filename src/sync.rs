@@ -15,8 +15,14 @@ pub(crate) use portable_atomic_util::Arc;
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// A 64-bit atomic, where the target has them: a job's state word and id (see `state`).
+#[cfg(all(target_has_atomic = "64", not(feature = "portable-atomic"), not(loom)))]
+pub(crate) use core::sync::atomic::AtomicU64;
 #[cfg(loom)]
 pub(crate) use loom::sync::Arc;
+#[cfg(all(target_has_atomic = "64", feature = "portable-atomic", not(loom)))]
+pub(crate) use portable_atomic::AtomicU64;
 
 /// A lock held only to put or take a value, never across an await or a call into user code
 /// (which includes dropping a user's value: a `Drop` impl is user code). It spins: it must only
@@ -52,7 +58,8 @@ impl<T> Lock<T> {
 
 /// A slot for one waker, registered and woken without a lock: a register racing a wake never
 /// waits for it (the wake then wakes the newly registered waker), and a waker's own code (its
-/// `clone`, `wake` and `drop`) may call back into whatever registered it. `atomic-waker`'s,
+/// `clone`, `wake` and `drop`) may call back into whatever registered it (a register of the
+/// same slot from inside one is dropped, and the outer waker kept). `atomic-waker`'s,
 /// with `portable-atomic`'s atomics under the `portable-atomic` feature; loom's under loom, so
 /// the models explore its races too.
 #[cfg(not(loom))]
