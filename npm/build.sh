@@ -35,7 +35,7 @@ if has wasm-opt; then
     --enable-nontrapping-float-to-int --enable-reference-types --enable-sign-ext \
     "$wasm" -o "$wasm.opt" && mv "$wasm.opt" "$wasm"
 fi
-cp npm/index.js npm/node.js npm/index.d.ts npm/README.md npm/package.json "$out/"
+cp npm/index.js npm/node.js npm/index.d.ts npm/README.md npm/package.json LICENSE-MIT LICENSE-APACHE "$out/"
 
 gz() { gzip -9 -c "$1" | wc -c; }
 wasm_gz=$(gz "$wasm")

@@ -16,6 +16,9 @@ rm -f target/npm/workcrew-*.tgz
 tarball=$(ls "$PWD"/target/npm/workcrew-*.tgz)
 echo "$tarball: $(wc -c <"$tarball") bytes"
 tar -tzf "$tarball" | sed 's/^/  /'
+for f in LICENSE-MIT LICENSE-APACHE; do
+  tar -tzf "$tarball" | grep -qx "package/$f" || { echo "the npm package lacks $f" >&2; exit 1; }
+done
 
 project=$(mktemp -d)
 trap 'rm -rf "$project"' EXIT
