@@ -498,6 +498,7 @@ struct Counters {
     leases_lost: AtomicU64,
     acks_refused: AtomicU64,
     errors: AtomicU64,
+    max_renewal_gap_ms: AtomicU64,
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -559,6 +560,7 @@ impl Shared {
             held,
             reconnects: self.reconnects.load(Ordering::SeqCst),
             errors: g(&c.errors),
+            max_renewal_gap_ms: g(&c.max_renewal_gap_ms),
         }
     }
 
@@ -1083,13 +1085,24 @@ fn renew_ids(sh: &Shared, conn: &mut Conn, ids: &[&str]) -> Result<Vec<String>, 
 
 fn renew(sh: Arc<Shared>, mut conn: Conn) -> Conn {
     let every = sh.lease / 3;
+    // The end of the last pass that renewed something.
+    let mut last: Option<Instant> = None;
     while !sh.stop_lease.load(Ordering::SeqCst) {
         let started = Instant::now();
         let held: Vec<Arc<Held>> =
             lock(&sh.held).values().filter(|h| !h.is_lost()).cloned().collect();
-        if !held.is_empty() {
+        if held.is_empty() {
+            last = None;
+        } else {
             let ids: Vec<&str> = held.iter().map(|h| h.entry_id.as_str()).collect();
-            match renew_ids(&sh, &mut conn, &ids) {
+            let renewed = renew_ids(&sh, &mut conn, &ids);
+            let now = Instant::now();
+            if let Some(before) = last {
+                let gap = now.duration_since(before).as_millis() as u64;
+                sh.counters.max_renewal_gap_ms.fetch_max(gap, Ordering::SeqCst);
+            }
+            last = Some(now);
+            match renewed {
                 Ok(lost) if !lost.is_empty() => {
                     let mut any = false;
                     for h in held.iter().filter(|h| lost.contains(&h.entry_id)) {

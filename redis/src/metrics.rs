@@ -86,6 +86,11 @@ pub struct Metrics {
     pub reconnects: u64,
     /// Commands Redis answered with an error (other than a lost connection).
     pub errors: u64,
+    /// The longest time, in milliseconds, between the ends of two renewal passes that had
+    /// entries to renew (a pass is due every third of the lease). Near the lease or above it,
+    /// leases can lapse under a healthy consumer — a starved process, a slow or unreachable
+    /// Redis — and the lease should be longer.
+    pub max_renewal_gap_ms: u64,
 }
 
 impl Metrics {

@@ -123,7 +123,11 @@ for i = 3, #ARGV do
   if #p == 1 then mine[#mine + 1] = id else lost[#lost + 1] = id end
 end
 if #mine > 0 then
-  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, unpack(mine), 'JUSTID')
+  -- (unpack() expands to all its values only as the last argument.)
+  local args = {KEYS[1], ARGV[1], ARGV[2], 0}
+  for _, id in ipairs(mine) do args[#args + 1] = id end
+  args[#args + 1] = 'JUSTID'
+  redis.call('XCLAIM', unpack(args))
 end
 return lost
 "#,

@@ -193,3 +193,48 @@ fn released_and_cancelled_jobs_keep_their_deliveries() {
 }
 
 use workcrew::Sleeper;
+
+#[test]
+fn leases_of_long_jobs_are_renewed() {
+    // Four jobs that run for 4 leases: a thief that claims everything idle for a lease finds
+    // nothing, and every job is acked by its consumer.
+    let server = Server::start(&[]);
+    let redis = Redis::from_url(&server.url()).unwrap();
+    enqueue(&server, "long", "l", 4, "{}", None);
+    let pool = Pool::builder().workers(4).build().unwrap();
+    let lease = Duration::from_millis(600);
+    let consumer = Consumer::builder(redis, "long")
+        .lease(lease)
+        .start(pool.clone(), |_, _| async {
+            workcrew::native::NativeTimer.sleep(Duration::from_millis(2400)).await;
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    wait_for(Duration::from_secs(10), "4 running", || (pool.metrics().running == 4).then_some(()));
+    let mut c = server.conn();
+    let started = Instant::now();
+    while consumer.metrics().acked < 4 {
+        let stolen: redis::Value = redis::cmd("XAUTOCLAIM")
+            .arg("{long}:stream")
+            .arg("workcrew")
+            .arg("thief")
+            .arg(lease.as_millis() as u64)
+            .arg("0-0")
+            .arg("JUSTID")
+            .query(&mut c)
+            .unwrap();
+        let ids = match &stolen {
+            redis::Value::Array(parts) => match parts.get(1) {
+                Some(redis::Value::Array(ids)) => ids.len(),
+                _ => 0,
+            },
+            _ => 0,
+        };
+        assert_eq!(ids, 0, "a held entry was idle for a lease: {stolen:?}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let report = consumer.shutdown();
+    assert_eq!((report.metrics.acked, report.metrics.leases_lost), (4, 0), "{:?}", report.metrics);
+    assert!(report.metrics.max_renewal_gap_ms < lease.as_millis() as u64);
+}

@@ -151,6 +151,8 @@ pub struct Proc {
     pub pid: u32,
     pub name: String,
     lines: Arc<Mutex<Vec<String>>>,
+    /// The thread that reads the process's stdout: it ends at the process's exit (EOF).
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Proc {
@@ -166,12 +168,13 @@ impl Proc {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let out = child.stdout.take().unwrap();
         let sink = Arc::clone(&lines);
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(out).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
-        let mut p = Proc { child: Some(child), pid, name: String::new(), lines };
+        let mut p =
+            Proc { child: Some(child), pid, name: String::new(), lines, reader: Some(reader) };
         p.name = wait_for(Duration::from_secs(30), "consumer ready", || {
             p.line("ready ").map(|l| l["ready ".len()..].to_string())
         });
@@ -192,8 +195,10 @@ impl Proc {
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                // Let the reader thread collect the last lines.
-                std::thread::sleep(Duration::from_millis(50));
+                // Every line it printed has been collected once its stdout is closed.
+                if let Some(r) = self.reader.take() {
+                    let _ = r.join();
+                }
                 return status;
             }
             assert!(Instant::now() < deadline, "consumer {} did not exit", self.pid);
