@@ -192,9 +192,6 @@ const FINALIZER = typeof FinalizationRegistry === 'undefined'
   ? { register() {}, unregister() {} }
   : new FinalizationRegistry((host) => host.free());
 
-// `WorkPool`'s dispatch, for the host (set in WorkPool's static block).
-let dispatchTo;
-
 /**
  * The JavaScript side of a pool (`Host` in src/web/host.rs): the jobs' records, by id, and the
  * calls the core makes. The core holds it for as long as the core lives; it holds the user's
@@ -205,7 +202,7 @@ class Host {
     this.core = null; // null once freed: then `final` answers
     this.final = null; // { metrics, workers, queue }: what a freed core last said
     this.Context = contextClass(this);
-    this.owner = null; // the WorkPool, while `busy` > 0
+    this.owner = null; // the WorkPool's dispatch (and so the pool), while `busy` > 0
     this.busy = 0; // submissions not yet settled (admitted, or waiting for room)
     this.ended = false; // a shutdown or abort has settled: free the core once nothing is left
     this.listening = false; // whether the WorkPool wants every event
@@ -216,8 +213,8 @@ class Host {
   }
 
   // A submission is on its way: the pool stays alive until it settles (`release`).
-  hold(pool) {
-    if (this.busy++ === 0) this.owner = pool;
+  hold(dispatch) {
+    if (this.busy++ === 0) this.owner = dispatch;
   }
 
   release() {
@@ -323,27 +320,21 @@ class Host {
   // someone listens, else only a timeout and a job's end. It must not throw into the core:
   // the listeners' errors are caught where they are called (`WorkPool.#call`).
   event(code, job, n, delay) {
-    if (code >= 5) {
-      const ended = this.settle(job, code, n);
-      if (this.listening) this.emit(code, job, n, delay);
-      if (ended) this.release(); // after the listeners, which need the pool
-      return;
+    let ended = false;
+    if (code >= 5) ended = this.settle(job, code, n);
+    else if (code === 3) this.timedOut(job);
+    const dispatch = this.owner; // null when nothing is in flight: no one to tell
+    if (this.listening && dispatch !== null) {
+      const type = TYPES[code];
+      let e;
+      if (code === 0) e = { type, job };
+      else if (code >= 5) e = { type, job, attempts: n };
+      else if (code === 4) e = { type, job, attempt: n, delay };
+      else if (code === 2) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
+      else e = { type, job, attempt: n };
+      dispatch(e, code);
     }
-    if (code === 3) this.timedOut(job);
-    if (this.listening) this.emit(code, job, n, delay);
-  }
-
-  emit(code, job, n, delay) {
-    const pool = this.owner;
-    if (pool === null) return; // nothing in flight: no one to tell
-    const type = TYPES[code];
-    let e;
-    if (code === 0) e = { type, job };
-    else if (code >= 5) e = { type, job, attempts: n };
-    else if (code === 4) e = { type, job, attempt: n, delay };
-    else if (code === 2) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
-    else e = { type, job, attempt: n };
-    dispatchTo(pool, e, code);
+    if (ended) this.release(); // after the listeners, which need the pool
   }
 
   timedOut(job) {
@@ -470,10 +461,6 @@ export class WorkPool extends EventTarget {
   #idle = [];
   #empty = [];
 
-  static {
-    dispatchTo = (pool, event, code) => pool.#dispatch(event, code);
-  }
-
   constructor(options) {
     super();
     if (!loaded) throw new Error('call init() (the default export) and await it first');
@@ -491,7 +478,7 @@ export class WorkPool extends EventTarget {
     const host = this.#host;
     const core = host.core;
     if (core === null) return host.refuse(options, false);
-    host.hold(this);
+    host.hold(this.#dispatch);
     let id;
     if (options === undefined) id = core.push(host.nextWaiter);
     else {
@@ -515,7 +502,7 @@ export class WorkPool extends EventTarget {
     const host = this.#host;
     const core = host.core;
     if (core === null) return host.refuse(options, true);
-    host.hold(this);
+    host.hold(this.#dispatch);
     let id;
     try {
       id = options === undefined ? core.push(-1) : core.pushWith(options, -1);
@@ -701,14 +688,14 @@ export class WorkPool extends EventTarget {
     host.core?.listen(wanted);
   }
 
-  #dispatch(event, code) {
+  #dispatch = (event, code) => {
     if (this.#listeners > 0) this.dispatchEvent(new JobEvent(event));
     const fns = this.#on[code];
     if (fns !== undefined) for (const f of fns) this.#call(f, event);
     if (this.#onEvent) this.#call(this.#onEvent, event);
     if (this.#empty.length && this.size === 0) this.#wake(this.#empty);
     if (this.#idle.length && this.size === 0 && this.pending === 0) this.#wake(this.#idle);
-  }
+  };
 
   // A listener that throws is logged and counted (`listenerErrors`); the others still run.
   #call(f, event) {

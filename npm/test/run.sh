@@ -15,9 +15,11 @@ rm -f target/npm/workcrew-*.tgz
 (cd target/npm/workcrew && npm pack --silent --pack-destination ..)
 tarball=$(ls "$PWD"/target/npm/workcrew-*.tgz)
 echo "$tarball: $(wc -c <"$tarball") bytes"
-tar -tzf "$tarball" | sed 's/^/  /'
+listing=$(tar -tzf "$tarball")
+sed 's/^/  /' <<<"$listing"
+# From a variable: `tar | grep -q` fails under pipefail when grep exits before tar has written all.
 for f in LICENSE-MIT LICENSE-APACHE; do
-  tar -tzf "$tarball" | grep -qx "package/$f" || { echo "the npm package lacks $f" >&2; exit 1; }
+  grep -qx "package/$f" <<<"$listing" || { echo "the npm package lacks $f" >&2; exit 1; }
 done
 
 project=$(mktemp -d)
