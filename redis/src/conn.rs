@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::{ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisError};
 
@@ -220,7 +220,7 @@ impl Conn {
         reconnects: Arc<AtomicU64>,
     ) -> Result<Self, Error> {
         let conn = redis.connect(extra_read_wait)?;
-        let seed = Instant::now().elapsed().as_nanos() as u64 ^ std::process::id() as u64;
+        let seed = crate::consumer::random() | 1;
         Ok(Self { redis: redis.clone(), extra_read_wait, conn: Some(conn), reconnects, seed })
     }
 
