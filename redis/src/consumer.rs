@@ -6,8 +6,9 @@
 //!   carried forward), reads new ones (XREADGROUP ... BLOCK), and submits them to the pool;
 //! * the **lease** thread renews the leases of held entries (XCLAIM ... JUSTID) and reports
 //!   those taken by another consumer;
-//! * the **settler** waits for the jobs' handles and acks, dead-letters or releases each entry
-//!   in one script that first checks the entry is still this consumer's.
+//! * the **settler** waits for the jobs' handles and settles every job that has ended in one
+//!   script call (at most [`SETTLE_BATCH`] entries each): it acks, dead-letters or releases
+//!   each entry after checking that the entry is still this consumer's.
 //!
 //! No lock is held across user code or across a Redis call.
 
@@ -38,6 +39,10 @@ const RELEASED_IDLE_MS: u64 = 365 * 24 * 3600 * 1000;
 
 /// Ids per renewal script call.
 const RENEW_BATCH: usize = 500;
+
+/// Entries per settlement script call (one round trip). A settler's batch is the jobs that
+/// ended since its last one, at most `in_flight`; a larger batch takes several calls.
+const SETTLE_BATCH: usize = 500;
 
 /// The longest error text written into a dead entry.
 const MAX_ERROR_TEXT: usize = 4096;
@@ -625,30 +630,35 @@ impl Shared {
         }
     }
 
-    /// Acks entries (one script call); whether each was still ours.
-    fn ack(&self, conn: &mut Conn, ids: &[&str]) -> Result<Vec<bool>, OpError> {
+    /// Settles entries in one script call (at most [`SETTLE_BATCH`]); whether each was still
+    /// ours (and so acked, dead-lettered or released) or refused.
+    fn settle_steps(&self, conn: &mut Conn, steps: &[(&str, &Step)]) -> Result<Vec<bool>, OpError> {
+        debug_assert!(steps.len() <= SETTLE_BATCH);
         let reply: Vec<i64> = conn.run(&|| self.past_deadline(), |c| {
-            let mut call = scripts::ACK.key(&self.keys.stream);
-            call.arg(&self.group).arg(&self.name);
-            for id in ids {
-                call.arg(*id);
+            let mut call = scripts::SETTLE.key(&self.keys.stream);
+            call.key(&self.keys.dead)
+                .arg(&self.group)
+                .arg(&self.name)
+                .arg(PARKING_CONSUMER)
+                .arg(RELEASED_IDLE_MS)
+                .arg(self.dead_max_len);
+            for (id, step) in steps {
+                match step {
+                    Step::Ack => call.arg("a").arg(*id).arg("").arg("").arg(""),
+                    Step::Dead { reason, attempts, text } => {
+                        call.arg("d").arg(*id).arg(reason.as_str()).arg(*attempts).arg(text)
+                    }
+                    Step::Release => call.arg("r").arg(*id).arg("").arg("").arg(""),
+                };
             }
             call.invoke(c)
         })?;
-        Ok(per_id(reply, ids.len()))
+        Ok(per_id(reply, steps.len()))
     }
 
-    /// Releases entries (one script call); whether each was still ours.
-    fn release(&self, conn: &mut Conn, ids: &[&str]) -> Result<Vec<bool>, OpError> {
-        let reply: Vec<i64> = conn.run(&|| self.past_deadline(), |c| {
-            let mut call = scripts::RELEASE.key(&self.keys.stream);
-            call.arg(&self.group).arg(&self.name).arg(PARKING_CONSUMER).arg(RELEASED_IDLE_MS);
-            for id in ids {
-                call.arg(*id);
-            }
-            call.invoke(c)
-        })?;
-        Ok(per_id(reply, ids.len()))
+    /// Releases one entry; whether it was still ours.
+    fn release(&self, conn: &mut Conn, id: &str) -> Result<bool, OpError> {
+        Ok(self.settle_steps(conn, &[(id, &Step::Release)])?[0])
     }
 
     /// Dead-letters one entry; whether it was still ours.
@@ -660,28 +670,8 @@ impl Shared {
         attempts: u32,
         error: &str,
     ) -> Result<bool, OpError> {
-        let mut text = error.to_owned();
-        if text.len() > MAX_ERROR_TEXT {
-            let mut end = MAX_ERROR_TEXT;
-            while !text.is_char_boundary(end) {
-                end -= 1;
-            }
-            text.truncate(end);
-        }
-        let n: i64 = conn.run(&|| self.past_deadline(), |c| {
-            scripts::DEAD
-                .key(&self.keys.stream)
-                .key(&self.keys.dead)
-                .arg(&self.group)
-                .arg(&self.name)
-                .arg(id)
-                .arg(reason.as_str())
-                .arg(attempts)
-                .arg(&text)
-                .arg(self.dead_max_len)
-                .invoke(c)
-        })?;
-        Ok(n == 1)
+        let step = Step::dead(reason, attempts, error);
+        Ok(self.settle_steps(conn, &[(id, &step)])?[0])
     }
 
     /// The end of a settlement that Redis refused with an error, or could not be reached for
@@ -690,6 +680,39 @@ impl Shared {
     fn give_up(&self, e: &OpError) {
         if matches!(e, OpError::Reply(_)) {
             add(&self.counters.errors, 1);
+        }
+    }
+}
+
+/// What to do with an entry this consumer still owns.
+enum Step {
+    /// XACK and XDEL: its job succeeded.
+    Ack,
+    /// To the dead stream, with why, then XACK and XDEL.
+    Dead { reason: DeadReason, attempts: u32, text: String },
+    /// Given back without spending a delivery.
+    Release,
+}
+
+impl Step {
+    fn dead(reason: DeadReason, attempts: u32, error: &str) -> Self {
+        let mut text = error.to_owned();
+        if text.len() > MAX_ERROR_TEXT {
+            let mut end = MAX_ERROR_TEXT;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+        }
+        Step::Dead { reason, attempts, text }
+    }
+
+    /// The outcome once done, and the counter it goes to.
+    fn done<'a>(&self, sh: &'a Shared) -> (Outcome, &'a AtomicU64) {
+        match self {
+            Step::Ack => (Outcome::Acked, &sh.counters.acked),
+            Step::Dead { reason, .. } => (Outcome::DeadLettered(*reason), sh.dead_counter(*reason)),
+            Step::Release => (Outcome::Released, &sh.counters.released),
         }
     }
 }
@@ -1047,8 +1070,8 @@ fn take<S, F, Fut, E>(
 
 /// Releases one entry from the reader (shutdown began, or the pool closed), and counts it.
 fn release_now(sh: &Shared, conn: &mut Conn, held: &Held) {
-    let outcome = match sh.release(conn, &[&held.entry_id]) {
-        Ok(ok) if ok[0] => {
+    let outcome = match sh.release(conn, &held.entry_id) {
+        Ok(true) => {
             add(&sh.counters.released, 1);
             Outcome::Released
         }
@@ -1197,10 +1220,12 @@ fn settle<E: fmt::Display + Send + 'static>(
     conn
 }
 
+/// Settles the jobs that ended: those lost meanwhile are refused here; all the others go to
+/// Redis together, in one script call per [`SETTLE_BATCH`] entries, which acks, dead-letters
+/// or releases each one still ours and refuses each one that is not.
 fn settle_done<E: fmt::Display>(sh: &Shared, conn: &mut Conn, done: Vec<Finished<E>>) {
-    let mut acks: Vec<(Arc<Held>, u32)> = Vec::new();
-    let mut releases: Vec<(Arc<Held>, u32)> = Vec::new();
     let mut settled_ids = Vec::with_capacity(done.len());
+    let mut batch: Vec<(Arc<Held>, u32, Step)> = Vec::with_capacity(done.len());
     for (held, out) in done {
         let attempts = match &out {
             Ok(n) => *n,
@@ -1214,75 +1239,39 @@ fn settle_done<E: fmt::Display>(sh: &Shared, conn: &mut Conn, done: Vec<Finished
             settled_ids.push(held.entry_id.clone());
             continue;
         }
-        match out {
-            Ok(n) => acks.push((held, n)),
-            Err(JobError::Cancelled { attempts }) => releases.push((held, attempts)),
-            Err(e) => {
-                let (reason, text) = match &e {
-                    JobError::Failed { error, .. } => (DeadReason::Failed, error.to_string()),
-                    JobError::TimedOut { .. } => (DeadReason::TimedOut, "timed out".to_owned()),
-                    JobError::Panicked { message, .. } => {
-                        (DeadReason::Panicked, message.clone().unwrap_or_else(|| "panicked".into()))
-                    }
-                    JobError::Cancelled { .. } => unreachable!("handled above"),
-                };
-                let outcome = match sh.dead(conn, &held.entry_id, reason, attempts, &text) {
-                    Ok(true) => {
-                        add(sh.dead_counter(reason), 1);
-                        Outcome::DeadLettered(reason)
-                    }
-                    Ok(false) => {
-                        add(&sh.counters.leases_lost, 1);
-                        add(&sh.counters.acks_refused, 1);
-                        Outcome::Lost
-                    }
-                    Err(e) => {
-                        sh.give_up(&e);
-                        add(&sh.counters.leases_lost, 1);
-                        Outcome::Lost
-                    }
-                };
-                sh.tell(&held.entry_id, &held.job_id, outcome, attempts);
-                settled_ids.push(held.entry_id.clone());
-            }
-        }
+        let step = match out {
+            Ok(_) => Step::Ack,
+            Err(JobError::Cancelled { .. }) => Step::Release,
+            Err(e) => match &e {
+                JobError::Failed { error, .. } => {
+                    Step::dead(DeadReason::Failed, attempts, &error.to_string())
+                }
+                JobError::TimedOut { .. } => {
+                    Step::dead(DeadReason::TimedOut, attempts, "timed out")
+                }
+                JobError::Panicked { message, .. } => Step::dead(
+                    DeadReason::Panicked,
+                    attempts,
+                    message.as_deref().unwrap_or("panicked"),
+                ),
+                JobError::Cancelled { .. } => unreachable!("handled above"),
+            },
+        };
+        batch.push((held, attempts, step));
     }
-    if !acks.is_empty() {
-        let ids: Vec<&str> = acks.iter().map(|(h, _)| h.entry_id.as_str()).collect();
-        let result = sh.ack(conn, &ids);
-        for (i, (held, attempts)) in acks.iter().enumerate() {
+    for chunk in batch.chunks(SETTLE_BATCH) {
+        let steps: Vec<(&str, &Step)> =
+            chunk.iter().map(|(h, _, step)| (h.entry_id.as_str(), step)).collect();
+        let result = sh.settle_steps(conn, &steps);
+        for (i, (held, attempts, step)) in chunk.iter().enumerate() {
             let outcome = match &result {
                 Ok(ok) if ok[i] => {
-                    add(&sh.counters.acked, 1);
-                    Outcome::Acked
+                    let (outcome, counter) = step.done(sh);
+                    add(counter, 1);
+                    outcome
                 }
                 Ok(_) => {
-                    add(&sh.counters.leases_lost, 1);
-                    add(&sh.counters.acks_refused, 1);
-                    Outcome::Lost
-                }
-                Err(e) => {
-                    if i == 0 {
-                        sh.give_up(e);
-                    }
-                    add(&sh.counters.leases_lost, 1);
-                    Outcome::Lost
-                }
-            };
-            sh.tell(&held.entry_id, &held.job_id, outcome, *attempts);
-            settled_ids.push(held.entry_id.clone());
-        }
-    }
-    if !releases.is_empty() {
-        let ids: Vec<&str> = releases.iter().map(|(h, _)| h.entry_id.as_str()).collect();
-        let result = sh.release(conn, &ids);
-        for (i, (held, attempts)) in releases.iter().enumerate() {
-            let outcome = match &result {
-                Ok(ok) if ok[i] => {
-                    add(&sh.counters.released, 1);
-                    Outcome::Released
-                }
-                Ok(_) => {
+                    // Claimed by another consumer before the lease thread saw it: refused.
                     add(&sh.counters.leases_lost, 1);
                     add(&sh.counters.acks_refused, 1);
                     Outcome::Lost

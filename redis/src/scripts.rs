@@ -38,70 +38,59 @@ return out
     )
 });
 
-/// Ack and delete the entries this consumer still owns. `KEYS[1]` stream; `ARGV[1]` group,
-/// `ARGV[2]` consumer, then the entry ids. Returns 1 (acked) or 0 (not ours: refused) per id.
-pub(crate) static ACK: LazyLock<Script> = LazyLock::new(|| {
+/// Settle a batch of entries in one atomic step: ack, dead-letter or release each one this
+/// consumer still owns, and refuse (touch nothing of) each one it does not. Ownership is
+/// checked per entry, with `XPENDING <id> <id> 1 <consumer>`, right before its step, so no
+/// other consumer's claim can come between the check and the step.
+///
+/// `KEYS[1]` stream, `KEYS[2]` dead stream; `ARGV`: group, consumer, parking consumer, the
+/// released entries' idle ms, the dead stream's approximate maximum length, then five values
+/// per entry: the step (`a` ack, `d` dead-letter, `r` release), the entry id, and for `d` the
+/// reason, attempts and error text (ignored, and sent empty, for the others).
+///
+/// * `a`: XACK and XDEL.
+/// * `d`: the entry's fields plus `entry`, `reason`, `attempts`, `deliveries`, `consumer`,
+///   `error` are added to the dead stream (`MAXLEN ~`), then XACK and XDEL.
+/// * `r`: moved to the parking consumer with its delivery count lowered by one and an idle
+///   time that any lease has passed, so the next XAUTOCLAIM takes it at once and brings the
+///   count back: no delivery spent.
+///
+/// Returns, per entry and in order, 1 (done) or 0 (not ours: refused).
+pub(crate) static SETTLE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+for i = 6, #ARGV, 5 do
+  local k = ARGV[i]
+  if k ~= 'a' and k ~= 'd' and k ~= 'r' then
+    return redis.error_reply('workcrew-redis: unknown settlement step ' .. tostring(k))
+  end
+end
 local out = {}
-for i = 3, #ARGV do
-  local id = ARGV[i]
+for i = 6, #ARGV - 4, 5 do
+  local k, id = ARGV[i], ARGV[i + 1]
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
-  if #p == 1 then
+  if #p == 0 then
+    out[#out + 1] = 0
+  elseif k == 'a' then
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    redis.call('XDEL', KEYS[1], id)
+    out[#out + 1] = 1
+  elseif k == 'd' then
+    local e = redis.call('XRANGE', KEYS[1], id, id)
+    local f = {}
+    if #e == 1 then f = e[1][2] end
+    local extra = {'entry', id, 'reason', ARGV[i + 2], 'attempts', ARGV[i + 3],
+      'deliveries', p[1][4], 'consumer', ARGV[2], 'error', ARGV[i + 4]}
+    for _, v in ipairs(extra) do f[#f + 1] = v end
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', unpack(f))
     redis.call('XACK', KEYS[1], ARGV[1], id)
     redis.call('XDEL', KEYS[1], id)
     out[#out + 1] = 1
   else
-    out[#out + 1] = 0
-  end
-end
-return out
-"#,
-    )
-});
-
-/// Move one entry this consumer owns to the dead stream, with why, then ack and delete it.
-/// `KEYS[1]` stream, `KEYS[2]` dead stream; `ARGV`: group, consumer, entry id, reason, attempts,
-/// error text, the dead stream's approximate maximum length. Returns 1, or 0 if not ours.
-pub(crate) static DEAD: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local id = ARGV[3]
-local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
-if #p == 0 then return 0 end
-local e = redis.call('XRANGE', KEYS[1], id, id)
-local f = {}
-if #e == 1 then f = e[1][2] end
-local extra = {'entry', id, 'reason', ARGV[4], 'attempts', ARGV[5], 'deliveries', p[1][4],
-  'consumer', ARGV[2], 'error', ARGV[6]}
-for _, v in ipairs(extra) do f[#f + 1] = v end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], '*', unpack(f))
-redis.call('XACK', KEYS[1], ARGV[1], id)
-redis.call('XDEL', KEYS[1], id)
-return 1
-"#,
-    )
-});
-
-/// Give entries back without spending a delivery: each one this consumer owns moves to the
-/// parking consumer with its delivery count lowered by one and an idle time that any lease
-/// has passed, so the next XAUTOCLAIM takes it at once and brings the count back.
-/// `KEYS[1]` stream; `ARGV`: group, consumer, parking consumer, idle ms, then the ids.
-/// Returns 1 (released) or 0 (not ours) per id.
-pub(crate) static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r#"
-local out = {}
-for i = 5, #ARGV do
-  local id = ARGV[i]
-  local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
-  if #p == 1 then
     local n = p[1][4] - 1
     if n < 0 then n = 0 end
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, id, 'IDLE', ARGV[4], 'RETRYCOUNT', n, 'JUSTID')
     out[#out + 1] = 1
-  else
-    out[#out + 1] = 0
   end
 end
 return out

@@ -238,3 +238,139 @@ fn leases_of_long_jobs_are_renewed() {
     assert_eq!((report.metrics.acked, report.metrics.leases_lost), (4, 0), "{:?}", report.metrics);
     assert!(report.metrics.max_renewal_gap_ms < lease.as_millis() as u64);
 }
+
+/// A gate that jobs wait on, opened for all of them at once.
+#[derive(Default)]
+struct Gate(Mutex<(bool, Vec<std::task::Waker>)>);
+
+impl Gate {
+    fn open(&self) {
+        let wakers = {
+            let mut g = self.0.lock().unwrap();
+            g.0 = true;
+            std::mem::take(&mut g.1)
+        };
+        wakers.into_iter().for_each(|w| w.wake());
+    }
+
+    async fn wait(&self) {
+        std::future::poll_fn(|cx| {
+            let mut g = self.0.lock().unwrap();
+            if g.0 {
+                std::task::Poll::Ready(())
+            } else {
+                g.1.push(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+#[test]
+fn a_settlement_batch_refuses_the_entries_another_consumer_claimed() {
+    // Four jobs end while the settler is busy (held in `on_settle` of a first job), so they
+    // are settled together: two succeeded, two failed, and of each pair one entry was claimed
+    // by another consumer meanwhile, before any renewal could notice (the lease is long). The
+    // batch acks the owned success, dead-letters the owned failure, and refuses both lost
+    // entries, counting them, and leaving them untouched with their new owner.
+    let server = Server::start(&[]);
+    let redis = Redis::from_url(&server.url()).unwrap();
+    let mut producer = Producer::connect(&redis, "mix").unwrap();
+    let names = ["first", "ok-mine", "ok-lost", "fail-mine", "fail-lost"];
+    let jobs: Vec<Enqueue> = names.iter().map(|n| Enqueue::new(*n, b"{}".to_vec())).collect();
+    let ids: Vec<String> =
+        producer.enqueue_many(&jobs).unwrap().iter().map(|e| e.entry_id().to_owned()).collect();
+    let id = |name: &str| ids[names.iter().position(|n| *n == name).unwrap()].clone();
+
+    let gate = Arc::new(Gate::default());
+    let outcomes = Arc::new(Mutex::new(std::collections::HashMap::new()));
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (entered_tx, go_rx) = (Mutex::new(entered_tx), Mutex::new(go_rx));
+    let log = Arc::clone(&outcomes);
+    let pool = Pool::builder().workers(5).retries(0).build().unwrap();
+    let g = Arc::clone(&gate);
+    let consumer = Consumer::builder(redis, "mix")
+        .lease(Duration::from_secs(600))
+        .on_settle(move |s| {
+            log.lock().unwrap().insert(s.job_id.clone(), s.outcome);
+            if s.job_id == "first" {
+                entered_tx.lock().unwrap().send(()).unwrap();
+                go_rx.lock().unwrap().recv().unwrap();
+            }
+        })
+        .start(pool.clone(), move |d, _| {
+            let g = Arc::clone(&g);
+            async move {
+                if d.job_id() != "first" {
+                    g.wait().await;
+                }
+                if d.job_id().starts_with("fail") {
+                    Err("boom".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .unwrap();
+    entered_rx.recv_timeout(Duration::from_secs(20)).expect("the first job settled");
+    wait_for(Duration::from_secs(20), "4 jobs waiting at the gate", || {
+        (pool.metrics().running == 4).then_some(())
+    });
+    let mut c = server.conn();
+    let stolen: Vec<String> = redis::cmd("XCLAIM")
+        .arg("{mix}:stream")
+        .arg("workcrew")
+        .arg("thief")
+        .arg(0)
+        .arg(id("ok-lost"))
+        .arg(id("fail-lost"))
+        .arg("JUSTID")
+        .query(&mut c)
+        .unwrap();
+    assert_eq!(stolen.len(), 2);
+    gate.open();
+    wait_for(Duration::from_secs(20), "the 4 jobs ended", || {
+        let m = pool.metrics();
+        (m.succeeded + m.failed == 5).then_some(())
+    });
+    // (Let their handles resolve, so that the settler finds all four at once.)
+    std::thread::sleep(Duration::from_millis(200));
+    go_tx.send(()).unwrap();
+    wait_for(Duration::from_secs(20), "all settled", || {
+        (outcomes.lock().unwrap().len() == 5).then_some(())
+    });
+
+    let got = outcomes.lock().unwrap().clone();
+    assert_eq!(got["first"], Outcome::Acked);
+    assert_eq!(got["ok-mine"], Outcome::Acked);
+    assert_eq!(got["fail-mine"], Outcome::DeadLettered(workcrew_redis::DeadReason::Failed));
+    assert_eq!(got["ok-lost"], Outcome::Lost, "a claimed entry's ack was refused");
+    assert_eq!(got["fail-lost"], Outcome::Lost, "a claimed entry's dead-lettering was refused");
+    let report = consumer.shutdown();
+    let m = report.metrics;
+    assert_eq!(
+        (m.acked, m.dead_lettered.failed, m.leases_lost, m.acks_refused, m.held),
+        (2, 1, 2, 2, 0),
+        "{m:?}"
+    );
+    assert!(m.adds_up(), "{m:?}");
+    // The lost entries are untouched: still in the stream, pending for the thief with one
+    // more delivery; the dead stream has only the owned failure.
+    let mut left = pending_entries(&mut c, "mix");
+    left.sort();
+    let mut want =
+        vec![(id("ok-lost"), "thief".to_owned(), 1), (id("fail-lost"), "thief".to_owned(), 1)];
+    want.sort();
+    assert_eq!(left, want);
+    assert_eq!(xlen(&mut c, "{mix}:stream"), 2, "acked and dead entries deleted, lost ones kept");
+    let dead: Vec<(String, Vec<(String, String)>)> =
+        redis::cmd("XRANGE").arg("{mix}:dead").arg("-").arg("+").query(&mut c).unwrap();
+    assert_eq!(dead.len(), 1);
+    let field = |k: &str| dead[0].1.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone());
+    assert_eq!(field("entry"), Some(id("fail-mine")));
+    assert_eq!(field("reason").as_deref(), Some("failed"));
+    assert_eq!(field("attempts").as_deref(), Some("1"));
+    assert_eq!(field("error").as_deref(), Some("boom"));
+}
