@@ -221,6 +221,97 @@ fn raw_channel(workers: usize, n: usize) -> Duration {
     elapsed
 }
 
+/// A bounded FIFO behind a spin lock (`VecDeque` under `spin::Mutex`, woken through
+/// `event-listener`), with the raw channel's shape: what one locked scheduler structure would
+/// cost a plain job, measured beside the lock-free queue the pool uses and async-channel.
+struct LockedQueue {
+    inner: spin::Mutex<(std::collections::VecDeque<u64>, bool)>,
+    room: event_listener::Event,
+    ready: event_listener::Event,
+}
+
+impl LockedQueue {
+    async fn send(&self, v: u64) {
+        loop {
+            {
+                let mut q = self.inner.lock();
+                if q.0.len() < QUEUE {
+                    q.0.push_back(v);
+                    drop(q);
+                    self.ready.notify(1);
+                    return;
+                }
+            }
+            let listener = self.room.listen();
+            if self.inner.lock().0.len() < QUEUE {
+                continue;
+            }
+            listener.await;
+        }
+    }
+
+    async fn recv(&self) -> Option<u64> {
+        loop {
+            {
+                let mut q = self.inner.lock();
+                if let Some(v) = q.0.pop_front() {
+                    drop(q);
+                    self.room.notify(1);
+                    return Some(v);
+                }
+                if q.1 {
+                    return None;
+                }
+            }
+            let listener = self.ready.listen();
+            let q = self.inner.lock();
+            if !q.0.is_empty() || q.1 {
+                continue;
+            }
+            drop(q);
+            listener.await;
+        }
+    }
+
+    fn close(&self) {
+        self.inner.lock().1 = true;
+        self.ready.notify(usize::MAX);
+    }
+}
+
+fn raw_locked(workers: usize, n: usize) -> Duration {
+    let q = Arc::new(LockedQueue {
+        inner: spin::Mutex::new((std::collections::VecDeque::with_capacity(QUEUE), false)),
+        room: event_listener::Event::new(),
+        ready: event_listener::Event::new(),
+    });
+    let consumers: Vec<_> = (0..workers)
+        .map(|_| {
+            let q = Arc::clone(&q);
+            std::thread::spawn(move || {
+                futures_lite::future::block_on(async {
+                    let mut sum = 0;
+                    while let Some(v) = q.recv().await {
+                        sum += v;
+                    }
+                    sum
+                })
+            })
+        })
+        .collect();
+    let start = Instant::now();
+    futures_lite::future::block_on(async {
+        for i in 0..n as u64 {
+            q.send(i).await;
+        }
+    });
+    q.close();
+    let sum: u64 = consumers.into_iter().map(|c| c.join().unwrap()).sum();
+    let elapsed = start.elapsed();
+    assert_eq!(sum, expected_sum(n));
+    elapsed
+}
+
 // --- memory -------------------------------------------------------------------------------------
 
 /// The system allocator, counting live heap bytes once `COUNTING` is set (only in the memory
@@ -437,6 +528,7 @@ fn main() {
         ("rayon scope, W=8 (no results)", Box::new(|n| rayon_scope(8, n))),
         ("raw bounded(1024) channel, W=2", Box::new(|n| raw_channel(2, n))),
         ("raw bounded(1024) channel, W=8", Box::new(|n| raw_channel(8, n))),
+        ("raw spin-locked VecDeque(1024), W=2", Box::new(|n| raw_locked(2, n))),
     ];
     // ONLY=substring runs the matching variants alone (for profiling).
     let only = std::env::var("ONLY").unwrap_or_default();
