@@ -7,7 +7,17 @@
 //       waits `latency` ms, then answers 200 with { id, name }, or 503 with probability
 //       `fail` %; with probability `hang` % it never answers (until the client aborts)
 //   GET /api/stats          { requests, ok, failed, hung, aborted, inFlight }
-//   GET /api/stats?reset=1  the same, then every count back to 0
+//   GET /api/stats?reset=1  the same, then every count back to 0 (the hosts' counts too)
+//
+// Simulated hosts, for limits per host: the same endpoint on each of the hosts a, b and c, with
+// counts of its own (not in the counts above):
+//   GET /api/host/H/item/N?latency=ms&fail=pct&hang=pct      H: a, b or c
+//   GET /api/stats?window=ms   the counts above, and `hosts`: for a, b, c and `all` (the three
+//       together), { inFlight, peak, starts, ok, failed, hung, aborted, maxStartsInWindow }:
+//       `peak` is the most requests in flight at once (for `all`: on the three together),
+//       `starts` the requests received, `maxStartsInWindow` the most received in any window of
+//       `ms` milliseconds (among at least the last 100,000 starts). At rest starts = ok + failed +
+//       aborted; `hung` counts the requests chosen to hang (each ends aborted). With ?reset=1 too.
 import http from 'node:http';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -28,6 +38,38 @@ const types = {
 /** Counts of the endpoint's requests; `aborted`: the client went away before the answer. */
 function newStats() {
   return { requests: 0, ok: 0, failed: 0, hung: 0, aborted: 0, inFlight: 0 };
+}
+
+const HOSTS = ['a', 'b', 'c'];
+/** Start times kept per host, for `maxStartsInWindow`: the most recent ones only. */
+const KEEP_STARTS = 100_000;
+
+/** One host's counts; `times`: when its latest requests arrived (ms, monotonic). */
+function newHost(inFlight = 0) {
+  return { inFlight, peak: inFlight, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, times: [] };
+}
+
+/** The hosts' counts: `a`, `b`, `c`, and `all`, the three together. */
+function newHosts(old) {
+  return Object.fromEntries([...HOSTS, 'all'].map((h) => [h, newHost(old?.[h].inFlight ?? 0)]));
+}
+
+/**
+ * The most of the (ascending) `times` in any window of `window` ms: two times are in one window
+ * when they are less than `window` apart, so starts exactly `window` apart are not.
+ */
+export function maxInWindow(times, window) {
+  let most = 0;
+  for (let i = 0, j = 0; j < times.length; j++) {
+    while (times[j] - times[i] >= window) i++;
+    most = Math.max(most, j - i + 1);
+  }
+  return most;
+}
+
+function hostReport(hosts, window) {
+  return Object.fromEntries(Object.entries(hosts).map(([h, { times, ...counts }]) =>
+    [h, { ...counts, maxStartsInWindow: maxInWindow(times, window) }]));
 }
 
 function json(res, status, body) {
@@ -69,7 +111,41 @@ function item(req, res, id, params, stats) {
   }, latency);
 }
 
-async function handle(req, res, root, allow, stats) {
+/** The endpoint on host `host`, counted in `hosts.current[host]` and in `.all`; each request ends once. */
+function hostItem(res, host, id, params, hosts) {
+  const latency = Math.min(60_000, Math.max(0, Number(params.get('latency')) || 0));
+  const hang = Math.random() * 100 < percent(params, 'hang');
+  const fail = !hang && Math.random() * 100 < percent(params, 'fail');
+  const now = performance.now();
+  const started = hosts.current; // the counts this request started in
+  for (const c of [started[host], started.all]) {
+    c.starts++;
+    c.inFlight++;
+    c.peak = Math.max(c.peak, c.inFlight);
+    if (hang) c.hung++;
+    c.times.push(now);
+    if (c.times.length > 2 * KEEP_STARTS) c.times.splice(0, c.times.length - KEEP_STARTS);
+  }
+  let timer = null;
+  res.on('close', () => {
+    clearTimeout(timer);
+    // After a reset the new counts carry the requests still in flight, so their end is taken off
+    // those; its outcome counts only where it started, so that starts = ok + failed + aborted.
+    const current = hosts.current;
+    const outcome = !res.writableFinished ? 'aborted' : res.statusCode === 200 ? 'ok' : 'failed';
+    for (const key of [host, 'all']) {
+      current[key].inFlight--;
+      if (current === started) current[key][outcome]++;
+    }
+  });
+  if (hang) return; // no answer: only the client's abort ends it
+  timer = setTimeout(() => {
+    if (fail) json(res, 503, { error: 'injected failure', host, id });
+    else json(res, 200, { id, host, name: `item ${id} from ${host}` });
+  }, latency);
+}
+
+async function handle(req, res, root, allow, stats, hosts) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end();
     return;
@@ -89,9 +165,27 @@ async function handle(req, res, root, allow, stats) {
     item(req, res, Number(api[1]), params, stats);
     return;
   }
+  const onHost = /^\/api\/host\/([^/]+)\/item\/(\d{1,9})$/.exec(pathname);
+  if (onHost) {
+    if (HOSTS.includes(onHost[1])) hostItem(res, onHost[1], Number(onHost[2]), params, hosts);
+    else json(res, 404, { error: `no host ${onHost[1]}: a, b or c` });
+    return;
+  }
   if (pathname === '/api/stats') {
-    json(res, 200, { ...stats });
-    if (params.get('reset') === '1') Object.assign(stats, newStats(), { inFlight: stats.inFlight });
+    if (params.has('window')) {
+      const window = Number(params.get('window'));
+      if (!(window > 0 && window <= 3_600_000)) {
+        json(res, 400, { error: 'window: milliseconds, more than 0 and at most 3600000' });
+        return;
+      }
+      json(res, 200, { ...stats, hosts: hostReport(hosts.current, window) });
+    } else {
+      json(res, 200, { ...stats });
+    }
+    if (params.get('reset') === '1') {
+      Object.assign(stats, newStats(), { inFlight: stats.inFlight });
+      hosts.current = newHosts(hosts.current);
+    }
     return;
   }
   if (pathname.endsWith('/')) pathname += 'index.html';
@@ -123,8 +217,9 @@ async function handle(req, res, root, allow, stats) {
 export function startServer({ port = 8080, root = here, allow } = {}) {
   return new Promise((resolve, reject) => {
     const stats = newStats();
+    const hosts = { current: newHosts() };
     const server = http.createServer((req, res) => {
-      handle(req, res, root, allow, stats).catch(() => res.writeHead(500).end());
+      handle(req, res, root, allow, stats, hosts).catch(() => res.writeHead(500).end());
     });
     server.on('error', reject);
     server.listen(port, '127.0.0.1', () => {

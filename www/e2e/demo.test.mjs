@@ -1,12 +1,12 @@
 // End-to-end: the served demo in Debian's Chromium, driven by playwright-core. Asserts on what
-// the page shows. Run with `npm run test:e2e` in www/ after `bash www/build.sh`.
+// the page shows, and on what the server counted. Run with `npm run test:e2e` in www/ after `bash www/build.sh`.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startServer } from '../serve.mjs';
+import { maxInWindow, startServer } from '../serve.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const shots = path.resolve(here, '../../target/e2e');
@@ -199,5 +199,143 @@ test('the page is readable on a phone', async () => {
   assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
   assert.deepEqual(unexpected(errors), []);
   await page.screenshot({ path: path.join(shots, 'demo-phone.png'), fullPage: true });
+  await page.close();
+});
+
+// --- the simulated hosts a, b and c -------------------------------------------------------------
+
+/** The server's counts with its hosts' (`window` ms for maxStartsInWindow), asked from here. */
+async function hostStats(window, reset = false) {
+  const res = await fetch(`${server.url}api/stats?window=${window}${reset ? '&reset=1' : ''}`);
+  assert.equal(res.status, 200);
+  return (await res.json()).hosts;
+}
+
+/** Polls the server (not timed: up to WAIT) until `ok(hosts)`; returns those counts. */
+async function untilHosts(window, ok) {
+  const deadline = Date.now() + WAIT.timeout;
+  for (;;) {
+    const hosts = await hostStats(window);
+    if (ok(hosts)) return hosts;
+    assert.ok(Date.now() < deadline, `the server's counts never got there: ${JSON.stringify(hosts)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+test('the server counts each host: in flight, peak, starts, starts in a window, reset', async () => {
+  // The window: two starts are in one window when they are less than `window` apart.
+  assert.equal(maxInWindow([], 100), 0);
+  assert.equal(maxInWindow([0, 100, 200, 300], 100), 1, 'exactly a window apart: never together');
+  assert.equal(maxInWindow([0, 99.9, 100, 150, 199, 400], 100), 4, '99.9 to 199');
+  assert.equal(maxInWindow([0, 1, 2, 500, 501, 502, 503], 10), 4);
+  assert.equal(maxInWindow([0, 1, 2, 500, 501, 502, 503], 1000), 7);
+
+  assert.equal((await fetch(`${server.url}api/host/d/item/1`)).status, 404, 'only a, b and c');
+  assert.equal((await fetch(`${server.url}api/stats?window=0`)).status, 400);
+  const plain = await (await fetch(`${server.url}api/stats`)).json();
+  assert.deepEqual(Object.keys(plain), ['requests', 'ok', 'failed', 'hung', 'aborted', 'inFlight'],
+    'without ?window, /api/stats answers as before');
+
+  await hostStats(1000, true);
+  // Five requests that hang on host c, sent at once from here; the server counts them in flight.
+  const abort = new AbortController();
+  const hung = Array.from({ length: 5 }, (_, i) =>
+    fetch(`${server.url}api/host/c/item/${i}?hang=100`, { signal: abort.signal }).catch((e) => e.name));
+  let hosts = await untilHosts(3_600_000, (h) => h.c.inFlight === 5);
+  for (const h of ['c', 'all']) {
+    assert.deepEqual(hosts[h], { inFlight: 5, peak: 5, starts: 5, ok: 0, failed: 0, hung: 5, aborted: 0, maxStartsInWindow: 5 }, h);
+  }
+  assert.deepEqual(hosts.a, { inFlight: 0, peak: 0, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, maxStartsInWindow: 0 });
+  // A reset keeps what is in flight (and so the peak); the rest starts again from 0.
+  hosts = await hostStats(3_600_000, true);
+  assert.equal(hosts.c.starts, 5);
+  hosts = await hostStats(3_600_000);
+  assert.deepEqual(hosts.c, { inFlight: 5, peak: 5, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, maxStartsInWindow: 0 });
+  abort.abort();
+  assert.deepEqual(await Promise.all(hung), Array(5).fill('AbortError'));
+  hosts = await untilHosts(3_600_000, (h) => h.all.inFlight === 0);
+  // Their ends come off the new counts' inFlight; their outcome counted where they started.
+  assert.deepEqual(hosts.c, { inFlight: 0, peak: 5, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, maxStartsInWindow: 0 });
+  // One answered, one failed: starts = ok + failed + aborted.
+  assert.equal((await fetch(`${server.url}api/host/b/item/7`)).status, 200);
+  assert.deepEqual(await (await fetch(`${server.url}api/host/b/item/7?fail=100`)).json(), { error: 'injected failure', host: 'b', id: 7 });
+  hosts = await untilHosts(3_600_000, (h) => h.all.inFlight === 0 && h.all.starts === 2);
+  assert.deepEqual(hosts.b, { inFlight: 0, peak: 1, starts: 2, ok: 1, failed: 1, hung: 0, aborted: 0, maxStartsInWindow: 2 });
+  assert.equal(server.stats.requests, 0, 'the hosts are not counted in /api/item\'s counts');
+});
+
+// The pool as it is today against the hosts: its only limit is `workers`, so the server's peak
+// on each host (and on the three together) is checked against that. Whoever builds the scheduler
+// tightens this to `perKey` (the key: the host) and to `intervalCap` starts per `interval`
+// (the server's maxStartsInWindow with ?window=interval), and adds the page's controls.
+// No hangs or timeouts here: a timed-out attempt frees its worker before the server sees its
+// connection close, so the server may count one request more in flight for a moment.
+test('simulated hosts: no host ever has more requests in flight than the pool has workers', async (t) => {
+  const { page, errors } = await openDemo();
+  const setup = { workers: 3, jobs: 48, latency: 100, fail: 25, retries: 2 };
+  const WINDOW = 500;
+  await hostStats(WINDOW, true);
+  const seen = await page.evaluate(async ({ workers, jobs, latency, fail, retries }) => {
+    // The module the page loaded (and initialised): the same URL, the same instance.
+    const { WorkPool } = await import(new URL('pkg/index.js', location.href).href);
+    const pool = new WorkPool({ workers, queue: jobs, retries, backoff: { kind: 'none' }, timeout: 20_000 });
+    const host = (i) => (i % 6 < 3 ? 'a' : i % 6 < 5 ? 'b' : 'c'); // a half, b a third, c a sixth
+    const attempts = { a: 0, b: 0, c: 0 };
+    const ok = { a: 0, b: 0, c: 0 };
+    const jobsOn = { a: 0, b: 0, c: 0 };
+    const settled = await Promise.allSettled(Array.from({ length: jobs }, (_, i) => {
+      jobsOn[host(i)]++;
+      return pool.submit(async ({ signal }) => {
+        attempts[host(i)]++;
+        const res = await fetch(`api/host/${host(i)}/item/${i}?latency=${latency}&fail=${fail}`, { signal, cache: 'no-store' });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        const body = await res.json();
+        ok[body.host]++;
+        return body;
+      });
+    }));
+    const { metrics } = await pool.shutdown();
+    return { metrics, attempts, ok, jobsOn, fulfilled: settled.filter((s) => s.status === 'fulfilled').length };
+  }, setup);
+  const hosts = await untilHosts(WINDOW, (h) => h.all.inFlight === 0);
+  const m = seen.metrics;
+  t.diagnostic(`workers ${setup.workers}; attempts ${m.attempts}; per host (peak, starts, most starts in ${WINDOW} ms): ${
+    Object.entries(hosts).map(([h, c]) => `${h} ${c.peak}, ${c.starts}, ${c.maxStartsInWindow}`).join('; ')}`);
+  // The pool: every job settled, no timeouts.
+  assert.equal(m.submitted, setup.jobs);
+  assert.equal(m.succeeded + m.failed + m.cancelled, m.submitted);
+  assert.equal(m.succeeded, seen.fulfilled);
+  assert.equal(m.timedOut, 0);
+  // The server saw every attempt, each on its host, and answered each once.
+  for (const h of ['a', 'b', 'c']) {
+    assert.equal(hosts[h].starts, seen.attempts[h], `host ${h}: one request per attempt`);
+    assert.equal(hosts[h].ok, seen.ok[h], `host ${h}: the answers the jobs got`);
+    assert.ok(hosts[h].starts >= seen.jobsOn[h], `host ${h}: at least one attempt per job`);
+  }
+  for (const key of ['starts', 'ok', 'failed', 'hung', 'aborted']) {
+    assert.equal(hosts.all[key], hosts.a[key] + hosts.b[key] + hosts.c[key], `all.${key} adds up`);
+  }
+  for (const [h, c] of Object.entries(hosts)) {
+    assert.equal(c.starts, c.ok + c.failed + c.aborted, `${h}: every request ended once`);
+    assert.equal(c.aborted, 0, h);
+  }
+  assert.equal(hosts.all.starts, m.attempts);
+  assert.equal(hosts.all.ok, m.succeeded);
+  assert.equal(hosts.all.failed, m.attempts - m.succeeded, 'every failed attempt was a 503');
+  // The limit: never more requests in flight on a host, or on all three, than workers.
+  for (const [h, c] of Object.entries(hosts)) {
+    assert.ok(c.peak <= setup.workers, `${h}: peak ${c.peak} > ${setup.workers} workers`);
+  }
+  assert.ok(hosts.all.peak >= 2, 'the requests overlapped, so the check above means something');
+  // Starts in a window: with at most `workers` in flight and every request held at least
+  // `latency` on the server (half of it here, for timer slop), no window of WINDOW ms can hold
+  // more than workers × ⌈WINDOW / (latency / 2)⌉ starts. The scheduler's test puts intervalCap here.
+  const cap = setup.workers * Math.ceil(WINDOW / (setup.latency / 2));
+  assert.ok(hosts.all.maxStartsInWindow >= 1 && hosts.all.maxStartsInWindow <= cap,
+    `${hosts.all.maxStartsInWindow} starts in ${WINDOW} ms (at most ${cap})`);
+  for (const h of ['a', 'b', 'c']) assert.ok(hosts[h].maxStartsInWindow <= hosts.all.maxStartsInWindow, h);
+  const whole = await hostStats(3_600_000);
+  assert.equal(whole.all.maxStartsInWindow, hosts.all.starts, 'all the starts in an hour-long window');
+  assert.deepEqual(unexpected(errors), []);
   await page.close();
 });
