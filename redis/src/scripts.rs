@@ -48,7 +48,7 @@ return out
 /// per entry: the step (`a` ack, `d` dead-letter, `r` release), the entry id, and for `d` the
 /// reason, attempts and error text (ignored, and sent empty, for the others).
 ///
-/// * `a`: XACK and XDEL.
+/// * `a`: XACK and XDEL (one of each for all the batch's owned `a` entries, after the checks).
 /// * `d`: the entry's fields plus `entry`, `reason`, `attempts`, `deliveries`, `consumer`,
 ///   `error` are added to the dead stream (`MAXLEN ~`), then XACK and XDEL.
 /// * `r`: moved to the parking consumer with its delivery count lowered by one and an idle
@@ -66,14 +66,15 @@ for i = 6, #ARGV, 5 do
   end
 end
 local out = {}
+local acks = {}
 for i = 6, #ARGV - 4, 5 do
   local k, id = ARGV[i], ARGV[i + 1]
   local p = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1, ARGV[2])
   if #p == 0 then
     out[#out + 1] = 0
   elseif k == 'a' then
-    redis.call('XACK', KEYS[1], ARGV[1], id)
-    redis.call('XDEL', KEYS[1], id)
+    -- Checked, and acked below with the others (nothing runs between: one script).
+    acks[#acks + 1] = id
     out[#out + 1] = 1
   elseif k == 'd' then
     local e = redis.call('XRANGE', KEYS[1], id, id)
@@ -92,6 +93,11 @@ for i = 6, #ARGV - 4, 5 do
     redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, id, 'IDLE', ARGV[4], 'RETRYCOUNT', n, 'JUSTID')
     out[#out + 1] = 1
   end
+end
+if #acks > 0 then
+  -- (unpack() expands to all its values only as the last argument.)
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(acks))
+  redis.call('XDEL', KEYS[1], unpack(acks))
 end
 return out
 "#,
