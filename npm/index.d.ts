@@ -185,9 +185,9 @@ export class WorkPool extends EventTarget {
   /**
    * Like `submit`, but never waits for room: a full queue rejects the promise at once with a
    * QueueFullError (counted in `metrics().rejected`), a shut-down pool with a PoolClosedError,
-   * and a `signal` that has already fired with its reason. Only a bad argument throws, at once,
-   * as `fetch` does: a TypeError if `job` is not a function, a TypeError or RangeError naming the
-   * field for bad options.
+   * and a `signal` that has already fired with its reason. It never throws: a `job` that is not
+   * a function, or bad options, reject with a TypeError or RangeError naming the field, as
+   * `fetch` rejects a bad request.
    */
   trySubmit<T>(job: JobFunction<T>, options?: JobOptions): Promise<T>;
   /** A snapshot of the counters and gauges. */

@@ -400,12 +400,11 @@ class Host {
 
   // A submission to a pool whose core is freed: what the core would do, a closed pool's refusal,
   // after the same checks of the options (a bad one throws, with `sync`, else rejects).
-  refuse(options, sync) {
+  refuse(options) {
     let reason;
     try {
       reason = options === undefined ? undefined : checkJobOptions(options);
     } catch (e) {
-      if (sync) throw e;
       return Promise.reject(e);
     }
     if (reason !== undefined) return Promise.reject(reason);
@@ -477,7 +476,7 @@ export class WorkPool extends EventTarget {
     if (typeof job !== 'function') return Promise.reject(notAFunction('job', job));
     const host = this.#host;
     const core = host.core;
-    if (core === null) return host.refuse(options, false);
+    if (core === null) return host.refuse(options);
     host.hold(this.#dispatch);
     let id;
     if (options === undefined) id = core.push(host.nextWaiter);
@@ -494,21 +493,22 @@ export class WorkPool extends EventTarget {
   }
 
   /**
-   * Like `submit`, but a full queue rejects its promise with a `QueueFullError` at once. Bad
-   * arguments (not a function, a bad option) throw a TypeError or RangeError, as `fetch` does.
+   * Like `submit`, but a full queue rejects its promise with a `QueueFullError` at once. Like
+   * `submit`, it never throws: bad arguments (not a function, a bad option) reject with a
+   * TypeError or RangeError naming the field, as `fetch` rejects a bad request.
    */
   trySubmit(job, options) {
-    if (typeof job !== 'function') throw notAFunction('job', job);
+    if (typeof job !== 'function') return Promise.reject(notAFunction('job', job));
     const host = this.#host;
     const core = host.core;
-    if (core === null) return host.refuse(options, true);
+    if (core === null) return host.refuse(options);
     host.hold(this.#dispatch);
     let id;
     try {
       id = options === undefined ? core.push(-1) : core.pushWith(options, -1);
     } catch (e) {
       host.release();
-      throw e; // bad options
+      return Promise.reject(e); // bad options
     }
     if (id >= 0) return host.track(id, job, options?.signal);
     return this.#refused(core, id);
