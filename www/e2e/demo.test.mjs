@@ -1,5 +1,6 @@
 // End-to-end: the served demo in Debian's Chromium, driven by playwright-core. Asserts on what
-// the page shows, and on what the server counted. Run with `npm run test:e2e` in www/ after `bash www/build.sh`.
+// the page shows, and on what the server counted. Run with `npm run test:e2e` in www/ after
+// `bash www/build.sh`.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
