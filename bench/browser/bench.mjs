@@ -36,11 +36,14 @@ async function workcrew(n, { listen = 'none', ...extra } = {}) {
   return ms;
 }
 
-/** p-queue; with `listen`, a listener on each of its per-job events. */
+/**
+ * p-queue; with `listen`, a listener on each of its per-job events. p-queue 10 is an EventTarget
+ * (9.x was an EventEmitter with `on()`): it dispatches a CustomEvent for each, listened to or not.
+ */
 async function pqueue(n, listen = false) {
   let events = 0;
   const queue = new PQueue({ concurrency: 8 });
-  if (listen) for (const t of ['active', 'completed', 'error', 'next']) queue.on(t, () => { events++; });
+  if (listen) for (const t of ['active', 'completed', 'error', 'next']) queue.addEventListener(t, () => { events++; });
   const t0 = performance.now();
   const promises = new Array(n);
   for (let i = 0; i < n; i++) promises[i] = queue.add(job);
@@ -52,6 +55,10 @@ async function pqueue(n, listen = false) {
   return ms;
 }
 
+/**
+ * p-queue 10's `timeout` makes an AbortController and a timer for every task, aborts the task's
+ * `signal` when it runs out and rejects `add()` with a TimeoutError (a DOMException).
+ */
 async function pqueueRetry(n) {
   const queue = new PQueue({ concurrency: 8, timeout: 1000 });
   const t0 = performance.now();

@@ -1,6 +1,7 @@
 // Serves the benchmark (or soak) page and runs it in Debian's Chromium; prints the results.
 //   node bench/browser/run.mjs          the benchmark     (after `bash www/build.sh`; see run.sh)
 //   node bench/browser/run.mjs soak     the wasm soak     (N=1000000 by default)
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -61,7 +62,8 @@ async function bench() {
   const bench = await page.evaluate(() => window.__bench);
   if (bench.error) throw new Error(bench.error);
   const ms = (prefix) => bench.results.find((r) => r.name.startsWith(prefix)).ms;
-  console.log(`\n### Browser (${bench.userAgent.match(/HeadlessChrome\/[\d.]+/)?.[0] ?? 'Chromium'}, median of ${bench.rounds} rounds)\n`);
+  const version = (name) => JSON.parse(readFileSync(path.join(root, 'bench/browser/node_modules', name, 'package.json'), 'utf8')).version;
+  console.log(`\n### Browser (${bench.userAgent.match(/HeadlessChrome\/[\d.]+/)?.[0] ?? 'Chromium'}, median of ${bench.rounds} rounds; p-queue ${version('p-queue')}, p-retry ${version('p-retry')})\n`);
   console.log('| variant | ms | jobs/s |');
   console.log('|---|---:|---:|');
   for (const r of bench.results) {
