@@ -36,13 +36,16 @@ pub(crate) enum Ended {
 pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     shared: &Shared<S, K>,
     counters: &Counters,
+    worker: usize,
     job: &K::Job,
     n: u32,
     timeout: Option<Duration>,
 ) -> Ended {
     // The job's function runs "inside the job" too: a shutdown it starts before it first
     // awaits is recognised as its own.
-    if let Err(message) = polling_job(shared, job.id(), || job.begin(Attempt::new(job.id(), n))) {
+    if let Err(message) =
+        polling_job(shared, worker, job.id(), || job.begin(Attempt::new(job.id(), n)))
+    {
         return Ended::Panicked(message); // the job's function itself panicked
     }
     // The clock starts now; the timer future is only polled once the attempt waits.
@@ -60,7 +63,7 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     // function really ran; a cancel request drops it at its next await point.
     let ended = core::future::poll_fn(|cx| {
         if let Poll::Ready(polled) =
-            polling_job(shared, job.id(), || job.poll_attempt(cx, n, &emit))
+            polling_job(shared, worker, job.id(), || job.poll_attempt(cx, n, &emit))
         {
             return Poll::Ready(match polled {
                 Polled::Succeeded => Ended::Succeeded,

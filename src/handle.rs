@@ -64,9 +64,11 @@ macro_rules! handle_methods {
             ///
             /// Returns `false` if the job's outcome was already decided: it had ended, its
             /// worker was already settling it, or it had been cancelled before (by an earlier
-            /// `cancel`, or by the pool: [`abort`](crate::Pool::abort), a shutdown's time limit,
-            /// its workers dropped). The handle then resolves with that outcome, which is
-            /// `Cancelled` only in the last case.
+            /// `cancel`, or, while it was queued, by the pool: [`abort`](crate::Pool::abort), a
+            /// shutdown's time limit, its workers dropped). The handle then resolves with that
+            /// outcome, which is `Cancelled` in the last case. A running job the pool is
+            /// aborting is dropped by its worker without a cancel request, so until then
+            /// `cancel` still returns `true`; it ends `Cancelled` either way.
             ///
             /// # Examples
             ///

@@ -110,6 +110,7 @@ mod cell;
 mod error;
 mod event;
 mod handle;
+mod in_job;
 mod job;
 mod metrics;
 // The browser has no threads and no `Instant`: there the built-in runtime is absent, so using it

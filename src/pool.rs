@@ -13,6 +13,7 @@ use core::time::Duration;
 use event_listener::EventListener;
 
 use crate::handle::Handle;
+pub(crate) use crate::in_job::JobTag;
 use crate::queue::{Permit, Refused};
 use crate::shared::Shared;
 use crate::sync::{widen, Arc, Ordering};
@@ -406,7 +407,7 @@ impl<S, K: Kind> Core<S, K> {
     /// Closes the pool and waits for the workers to stop (see [`Pool::shutdown`]).
     /// `from_job`: the id of the job that asks, though not from inside its poll (a JavaScript
     /// job's continuation): while that job runs, its worker is not waited for.
-    pub(crate) async fn drain(&self, from_job: Option<u64>) -> ShutdownReport {
+    pub(crate) async fn drain(&self, from_job: Option<JobTag>) -> ShutdownReport {
         let before = self.metrics();
         self.close();
         self.workers_done(from_job).await;
@@ -415,7 +416,7 @@ impl<S, K: Kind> Core<S, K> {
 
     /// The job of this pool whose poll (or function call) the caller is inside, if any.
     #[cfg_attr(not(feature = "web"), allow(dead_code))]
-    pub(crate) fn inside_own_job(&self) -> Option<u64> {
+    pub(crate) fn inside_own_job(&self) -> Option<JobTag> {
         crate::worker::inside_job(&self.shared)
     }
 
@@ -437,8 +438,8 @@ impl<S, K: Kind> Core<S, K> {
     /// shutdown of this pool (the caller's own worker among them, if the caller is one of its
     /// jobs). Once the pool is aborted, a caller inside a job never gets here: its worker
     /// drops it.
-    fn workers_done(&self, from_job: Option<u64>) -> WorkersDone<'_, S, K> {
-        WorkersDone { shared: &self.shared, listener: None, from_job, registered: None }
+    fn workers_done(&self, from_job: Option<JobTag>) -> WorkersDone<'_, S, K> {
+        WorkersDone { shared: &self.shared, listener: None, from_job, entered: None }
     }
 
     fn report(&self, before: Metrics, timed_out: bool) -> ShutdownReport {
@@ -455,7 +456,7 @@ impl<S, K: Kind> Core<S, K> {
     pub(crate) async fn drain_until(
         &self,
         timeout: Duration,
-        from_job: Option<u64>,
+        from_job: Option<JobTag>,
     ) -> ShutdownReport
     where
         S: Sleeper,
@@ -510,7 +511,9 @@ impl<S, K: Kind> Core<S, K> {
         let id = widen(shared.counters.submitted.fetch_add(1, Ordering::Release));
         let (task, handle) = job.into_task(id);
         if shared.has_observer() {
-            shared.emit(shared.counters.outside(), JobEvent::Queued { job: id });
+            // The cell's id (it may keep fewer bits), as the handle and every later event say.
+            let job = crate::cell::RunJob::id(K::job(&task));
+            shared.emit(shared.counters.outside(), JobEvent::Queued { job });
         }
         if !permit.send(task) {
             // Every worker is gone (an executor dropped them) and none saw this job: drain it
@@ -641,9 +644,9 @@ struct WorkersDone<'a, S, K: Kind> {
     listener: Option<EventListener>,
     /// The job that asked for this shutdown, when the caller said so (a JavaScript job's
     /// continuation, which no worker is polling); otherwise the job being polled is found.
-    from_job: Option<u64>,
-    /// The job this wait is registered for in [`Shared::enter_shutdown`].
-    registered: Option<u64>,
+    from_job: Option<JobTag>,
+    /// The job whose worker this wait excuses (see [`crate::in_job::Crew::enter`]).
+    entered: Option<JobTag>,
 }
 
 impl<S, K: Kind> Future for WorkersDone<'_, S, K> {
@@ -652,22 +655,17 @@ impl<S, K: Kind> Future for WorkersDone<'_, S, K> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
         let shared = this.shared;
-        let polled_in = crate::worker::inside_job(shared);
         if shared.is_aborted() {
-            if polled_in.is_some() {
-                // The calling job is being cancelled by the abort: its worker drops it right
-                // after this poll. Returning first would race with that drop.
-                return Poll::Pending;
+            // Every worker stops now, the caller's own among them if it is a job (its worker
+            // drops it, and this with it): wait for all of them, excusing none.
+            if let Some(job) = this.entered.take() {
+                shared.crew.leave(job);
             }
-            // A job's continuation (JavaScript): the abort cancels that job too, so its worker
-            // stops like the others; wait for it.
-            if let Some(job) = this.registered.take() {
-                shared.leave_shutdown(job);
-            }
-        } else if this.registered.is_none() {
-            if let Some(job) = polled_in.or(this.from_job) {
-                this.registered = Some(job);
-                shared.enter_shutdown(job);
+        } else if this.entered.is_none() {
+            let job = crate::worker::inside_job(shared).or(this.from_job);
+            if let Some(job) = job.filter(|&job| shared.crew.enter(job)) {
+                this.entered = Some(job);
+                shared.workers_changed.notify(usize::MAX); // other shutdowns look again
             }
         }
         crate::sync::poll_until(
@@ -681,8 +679,8 @@ impl<S, K: Kind> Future for WorkersDone<'_, S, K> {
 
 impl<S, K: Kind> Drop for WorkersDone<'_, S, K> {
     fn drop(&mut self) {
-        if let Some(job) = self.registered {
-            self.shared.leave_shutdown(job);
+        if let Some(job) = self.entered {
+            self.shared.crew.leave(job);
         }
     }
 }

@@ -1,16 +1,16 @@
 //! The state a pool's handles and its workers share, and the defaults every job inherits.
 
 use alloc::boxed::Box;
-use alloc::vec::Vec;
 use core::time::Duration;
 
 use event_listener::Event;
 
 use crate::backoff::splitmix64;
 use crate::cell::RunJob;
+use crate::in_job::Crew;
 use crate::metrics::{Counters, PoolCounters};
 use crate::queue::Queue;
-use crate::sync::{widen, AtomicBool, AtomicUsize, Counter, CounterValue, Lock, Ordering, Padded};
+use crate::sync::{widen, AtomicBool, AtomicUsize, Counter, Ordering};
 use crate::task::Kind;
 use crate::{Backoff, JobEvent, Metrics};
 
@@ -37,16 +37,8 @@ pub(crate) struct Shared<S, K: Kind> {
     pub(crate) abort: Event,
     /// Workers not yet stopped.
     pub(crate) live_workers: AtomicUsize,
-    /// Per worker: the id + 1 of the job it runs now, 0 while it runs none.
-    running: Box<[Padded<Counter>]>,
-    /// The jobs (as [`slot`] values) that wait in a shutdown of this pool, once per waiting
-    /// shutdown (see [`Shared::workers_done`]). Locked only by shutdowns, never by a worker.
-    in_shutdown: Lock<Vec<CounterValue>>,
-    /// The id + 1 of the job a worker is polling right now, 0 outside any poll: how a shutdown
-    /// called from inside a job recognises its job without thread-locals. Exact where one thread
-    /// polls the pool's workers (the single-threaded executors `no_std` users run).
-    #[cfg(not(feature = "std"))]
-    pub(crate) polling: Counter,
+    /// Which job each worker runs, and which of those wait in a shutdown of this pool.
+    pub(crate) crew: Crew,
     /// Notified when a worker stops, or a job starts waiting in `shutdown`.
     pub(crate) workers_changed: Event,
     /// Live `Pool` clones; the last one to go closes the queue.
@@ -72,10 +64,7 @@ impl<S, K: Kind> Shared<S, K> {
             aborted: AtomicBool::new(false),
             abort: Event::new(),
             live_workers: AtomicUsize::new(workers),
-            running: (0..workers).map(|_| Padded::default()).collect(),
-            in_shutdown: Lock::new(Vec::new()),
-            #[cfg(not(feature = "std"))]
-            polling: Counter::new(0),
+            crew: Crew::new(workers),
             workers_changed: Event::new(),
             handles: AtomicUsize::new(1),
             seed: Counter::new(0),
@@ -120,50 +109,12 @@ impl<S, K: Kind> Shared<S, K> {
         splitmix64(n ^ seed)
     }
 
-    /// Records that worker `index` runs job `id` now (`None`: no job).
-    pub(crate) fn set_running(&self, index: usize, id: Option<u64>) {
-        self.running[index].store(id.map_or(0, slot), Ordering::Release);
-    }
-
-    /// Job `id` starts waiting in a shutdown of this pool: its worker, while it runs that job,
-    /// is not waited for (it is busy waiting too).
-    pub(crate) fn enter_shutdown(&self, id: u64) {
-        self.in_shutdown.lock().push(slot(id));
-        self.workers_changed.notify(usize::MAX);
-    }
-
-    /// One shutdown of job `id` no longer waits.
-    pub(crate) fn leave_shutdown(&self, id: u64) {
-        let mut waiting = self.in_shutdown.lock();
-        if let Some(i) = waiting.iter().position(|&j| j == slot(id)) {
-            waiting.swap_remove(i);
-        }
-    }
-
     /// Whether a shutdown may return: every worker has stopped, except those running a job
-    /// that is itself waiting in a shutdown of this pool. Once the pool is aborted every worker
-    /// stops soon (it drops its job), so then only "all stopped" will do.
+    /// that is itself waiting in a shutdown of this pool (see [`Crew`]). Once the pool is
+    /// aborted every worker stops soon (it drops its job), so then only "all stopped" will do.
     pub(crate) fn workers_done(&self) -> bool {
         let live = self.live_workers.load(Ordering::Acquire);
-        if live == 0 {
-            return true;
-        }
-        if self.is_aborted() {
-            return false;
-        }
-        let waiting = self.in_shutdown.lock();
-        if waiting.is_empty() {
-            return false;
-        }
-        let parked = self
-            .running
-            .iter()
-            .filter(|job| {
-                let job = job.load(Ordering::Acquire);
-                job != 0 && waiting.contains(&job)
-            })
-            .count();
-        live <= parked
+        live == 0 || (!self.is_aborted() && live <= self.crew.excused())
     }
 
     /// Takes every job still queued and ends each as cancelled (an abort, or no worker left).
@@ -184,13 +135,6 @@ impl<S, K: Kind> Shared<S, K> {
         job.clear();
         crate::catch::quietly(move || drop(task));
     }
-}
-
-/// Job `id` as a per-worker slot holds it: `id + 1`, in a counter's width (so ids are compared
-/// modulo 2³² on targets without 64-bit atomics); 0 stands for no job.
-#[allow(clippy::unnecessary_cast)]
-pub(crate) fn slot(id: u64) -> CounterValue {
-    id.wrapping_add(1) as CounterValue
 }
 
 impl<S, K: Kind> core::fmt::Debug for Shared<S, K> {

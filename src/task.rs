@@ -145,6 +145,7 @@ impl<F, P> Job<F, P> {
 pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     shared: &'a Shared<S, K>,
     counters: &'a Counters,
+    worker: usize,
     job: &'a K::Job,
     overrides: Overrides,
 ) -> impl Future<Output = ()> + 'a {
@@ -168,7 +169,7 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                 Counters::bump(&counters.retried);
             }
             shared.emit(counters, JobEvent::AttemptStarted { job: job.id(), attempt: n });
-            let ended = run_attempt::<S, K>(shared, counters, job, n, timeout).await;
+            let ended = run_attempt::<S, K>(shared, counters, worker, job, n, timeout).await;
             let Some((error, retry)) = decide(shared, counters, job.id(), n, ended) else {
                 return g.finish(None);
             };

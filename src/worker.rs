@@ -9,6 +9,7 @@ use core::future::Future;
 use event_listener::EventListener;
 
 use crate::cell::RunJob;
+use crate::in_job::JobTag;
 use crate::shared::Shared;
 use crate::sync::{Arc, Ordering};
 use crate::task::{run_job, Kind};
@@ -35,22 +36,24 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
             let overrides = if shared.is_aborted() { None } else { job.start() };
             let Some(overrides) = overrides else {
                 shared.discard(counters, task); // cancelled while queued, or aborted
+                budget.spend().await; // it ran the observer: it counts as a job
                 continue;
             };
-            shared.set_running(index, Some(job.id()));
+            shared.crew.set_job(index, Some(job.id()));
             // The job first: a job that is ready at once never touches the abort listener.
             // If the abort wins, dropping the job's loop settles it as cancelled.
             budget
                 .watch(futures_lite::future::or(
-                    run_job(shared, counters, job, overrides),
+                    run_job(shared, counters, index, job, overrides),
                     aborted(shared, &mut abort),
                 ))
                 .await;
-            shared.set_running(index, None);
-            budget.spend().await;
+            shared.crew.set_job(index, None);
             // The last reference may be ours (a detached handle): the job's value or error is
-            // dropped here, and a panic in its destructor is caught.
+            // dropped here, and a panic in its destructor is caught (before the budget's await:
+            // a worker dropped there must not hold it).
             crate::catch::quietly(move || drop(task));
+            budget.spend().await;
         }
     }
 }
@@ -119,7 +122,7 @@ struct ExitGuard<S, K: Kind>(Arc<Shared<S, K>>, usize);
 impl<S, K: Kind> Drop for ExitGuard<S, K> {
     fn drop(&mut self) {
         let shared = &*self.0;
-        shared.set_running(self.1, None); // dropped mid-job, it runs that job no more
+        shared.crew.set_job(self.1, None); // dropped mid-job, it runs that job no more
         if shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
             shared.queue.abandon();
             shared.discard_queued();
@@ -128,49 +131,22 @@ impl<S, K: Kind> Drop for ExitGuard<S, K> {
     }
 }
 
-/// The job of `shared` whose poll (or function call) the caller is inside, if any: how a
-/// shutdown started from inside a job knows which worker not to wait for.
-#[cfg(feature = "std")]
-pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> Option<u64> {
-    let (pool, job) = POLLING.with(|p| p.get());
-    (pool == shared as *const _ as usize).then_some(job)
+/// The job of `shared` whose poll (or function call) the caller is inside, if any (see
+/// [`crate::in_job`]).
+pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> Option<JobTag> {
+    #[cfg(feature = "std")]
+    return crate::in_job::polled(shared as *const _ as usize);
+    #[cfg(not(feature = "std"))]
+    return shared.crew.polled();
 }
 
-/// Without `std` there are no thread-locals: the job a worker is polling right now is taken to
-/// be the caller's, which is exact where one thread polls the pool's workers (the browser,
-/// single-threaded embedded executors). With workers on several cores, or on executors of
-/// several interrupt priorities, a shutdown called from outside a job while a worker polls
-/// one is taken for that job's own, and does not wait for that job's worker.
-#[cfg(not(feature = "std"))]
-pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> Option<u64> {
-    let job = crate::sync::widen(shared.polling.load(Ordering::Acquire));
-    (job != 0).then(|| job - 1)
-}
-
-#[cfg(feature = "std")]
-std::thread_local! {
-    /// The pool (its `Shared`'s address) and job whose poll this thread is in, or `(0, 0)`.
-    static POLLING: core::cell::Cell<(usize, u64)> = const { core::cell::Cell::new((0, 0)) };
-}
-
-/// Runs `poll` (a poll of job `id`'s attempt, or its function call) marked as inside that job.
+/// Runs `poll` (worker `index`'s poll of job `id`'s attempt, or its function call) marked as
+/// inside that job.
 pub(crate) fn polling_job<S, K: Kind, R>(
     shared: &Shared<S, K>,
+    index: usize,
     id: u64,
     poll: impl FnOnce() -> R,
 ) -> R {
-    #[cfg(feature = "std")]
-    {
-        let outer = POLLING.with(|p| p.replace((shared as *const _ as usize, id)));
-        let r = poll();
-        POLLING.with(|p| p.set(outer));
-        r
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        let outer = shared.polling.swap(crate::shared::slot(id), Ordering::AcqRel);
-        let r = poll();
-        shared.polling.store(outer, Ordering::Release);
-        r
-    }
+    shared.crew.polling(shared as *const _ as usize, index, id, poll)
 }

@@ -492,3 +492,91 @@ fn a_worker_yields_to_other_tasks_between_jobs_that_are_always_ready() {
     sim.run_until_stalled();
     assert_eq!(sim.live(), 0);
 }
+
+/// The worker's budget yields between jobs; a worker dropped there (an executor stopping) holds
+/// no job, so a detached job's value whose `Drop` panics was dropped, caught, before it.
+#[test]
+fn a_worker_dropped_at_its_budget_yield_lets_no_panic_of_a_value_escape() {
+    let (pool, mut workers) =
+        PoolBuilder::new(|_: Duration| async {}).workers(1).queue(256).build_workers().unwrap();
+    for _ in 0..127 {
+        drop(pool.try_submit(Job::new(|_| async { Ok::<Option<Bomb>, ()>(None) })).unwrap());
+    }
+    // The 128th job in a row: its value panics when dropped; its handle is detached.
+    drop(pool.try_submit(Job::new(|_| async { Ok::<Option<Bomb>, ()>(Some(Bomb)) })).unwrap());
+    let mut worker = Box::pin(workers.pop().unwrap());
+    assert!(worker.as_mut().poll(&mut std::task::Context::from_waker(&noop_waker())).is_pending());
+    assert_eq!(pool.metrics().succeeded, 128, "the worker yielded after 128 jobs");
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(worker)));
+    assert!(dropped.is_ok(), "a panic in a job's value escaped from dropping the worker");
+}
+
+/// Sets its flag when woken.
+struct Flag(std::sync::atomic::AtomicBool);
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+type Abort = Pin<Box<dyn Future<Output = workcrew::ShutdownReport> + Send>>;
+
+/// An abort polled from an "interrupt" that preempts a job's poll (same thread, so it is taken
+/// for the job's own) must still be woken once every worker has stopped.
+#[test]
+fn an_abort_from_an_interrupt_that_preempted_a_job_is_woken_once_the_workers_stop() {
+    let (pool, mut workers) =
+        PoolBuilder::new(|_: Duration| async {}).workers(1).build_workers().unwrap();
+    let flag = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+    let waker = std::task::Waker::from(flag.clone());
+    let slot: Arc<Mutex<Option<Abort>>> = Arc::default();
+    let (p, s, w) = (pool.clone(), slot.clone(), waker.clone());
+    let _job = pool
+        .try_submit(Job::new(move |_| {
+            let (p, s, w) = (p.clone(), s.clone(), w.clone());
+            std::future::poll_fn(move |cx| {
+                // The interrupt fires here: its task calls `abort()` on the pool.
+                let mut abort: Abort = Box::pin({
+                    let p = p.clone();
+                    async move { p.abort().await }
+                });
+                assert!(abort.as_mut().poll(&mut Context::from_waker(&w)).is_pending());
+                *s.lock().unwrap() = Some(abort);
+                cx.waker().wake_by_ref();
+                Poll::<Result<u32, ()>>::Pending
+            })
+        }))
+        .unwrap();
+    // The worker (the low-priority executor) runs on; the abort drops the job, and it stops.
+    let mut worker = Box::pin(workers.pop().unwrap());
+    let noop = &noop_waker();
+    let mut stopped = false;
+    for _ in 0..100 {
+        if worker.as_mut().poll(&mut Context::from_waker(noop)).is_ready() {
+            stopped = true;
+            break;
+        }
+    }
+    assert!(stopped, "the worker stopped");
+    assert_eq!(pool.metrics().workers, 0);
+    let woken = flag.0.load(std::sync::atomic::Ordering::SeqCst);
+    let ready = slot
+        .lock()
+        .unwrap()
+        .as_mut()
+        .unwrap()
+        .as_mut()
+        .poll(&mut Context::from_waker(&waker))
+        .is_ready();
+    assert!(woken, "the abort's task was never woken (a poll now would be ready: {ready})");
+}
+
+/// A waker that does nothing (`Waker::noop` is newer than the crate's minimum Rust).
+fn noop_waker() -> std::task::Waker {
+    struct Noop;
+    impl std::task::Wake for Noop {
+        fn wake(self: std::sync::Arc<Self>) {}
+    }
+    std::task::Waker::from(std::sync::Arc::new(Noop))
+}

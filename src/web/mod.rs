@@ -151,8 +151,11 @@ impl WorkPool {
             Ok(d) => d,
             Err(e) => return Promise::reject(&e),
         };
-        let from_job =
-            if from_job >= 0.0 { Some(from_job as u64) } else { self.pool.core().inside_own_job() };
+        let from_job = if from_job >= 0.0 {
+            Some(crate::pool::JobTag::of(from_job as u64))
+        } else {
+            self.pool.core().inside_own_job()
+        };
         let pool = self.pool.clone();
         self.report(Box::pin(async move {
             match timeout {
