@@ -322,9 +322,7 @@ fn loom_queue_push_into_abandoned_queue_is_drained() {
         let queue = Arc::new(Queue::<u32>::new(4));
         let q = queue.clone();
         let submitter = thread::spawn(move || {
-            let Ok(permit) = q.try_reserve() else {
-                return (0, 0);
-            };
+            let Ok(permit) = q.try_reserve() else { return (0, 0) };
             if permit.send(1) {
                 return (1, 0);
             }
