@@ -1004,22 +1004,9 @@ fn take<S, F, Fut, E>(
             Err(why) => {
                 // (If the lease thread found it lost meanwhile, it counted it.)
                 if held.settle() {
-                    let outcome = match sh.dead(conn, &t.id, DeadReason::Undecodable, 0, &why) {
-                        Ok(true) => {
-                            add(&sh.counters.undecodable, 1);
-                            Outcome::DeadLettered(DeadReason::Undecodable)
-                        }
-                        Ok(false) => {
-                            add(&sh.counters.leases_lost, 1);
-                            Outcome::Lost
-                        }
-                        Err(e) => {
-                            sh.give_up(&e);
-                            add(&sh.counters.leases_lost, 1);
-                            Outcome::Lost
-                        }
-                    };
-                    sh.tell(&held.entry_id, &held.job_id, outcome, 0);
+                    let done = sh.dead(conn, &t.id, DeadReason::Undecodable, 0, &why);
+                    let dead = Outcome::DeadLettered(DeadReason::Undecodable);
+                    report_one(sh, &held, done, &sh.counters.undecodable, dead);
                 }
                 sh.unhold([t.id]);
                 continue;
@@ -1070,12 +1057,26 @@ fn take<S, F, Fut, E>(
 
 /// Releases one entry from the reader (shutdown began, or the pool closed), and counts it.
 fn release_now(sh: &Shared, conn: &mut Conn, held: &Held) {
-    let outcome = match sh.release(conn, &held.entry_id) {
+    let done = sh.release(conn, &held.entry_id);
+    report_one(sh, held, done, &sh.counters.released, Outcome::Released);
+}
+
+/// Counts and reports a settlement the reader made itself: `outcome`, counted in `counter`, if
+/// the script did it; otherwise the entry was no longer ours (or Redis could not be reached),
+/// and it is counted as a lost lease.
+fn report_one(
+    sh: &Shared,
+    held: &Held,
+    done: Result<bool, OpError>,
+    counter: &AtomicU64,
+    outcome: Outcome,
+) {
+    let outcome = match done {
         Ok(true) => {
-            add(&sh.counters.released, 1);
-            Outcome::Released
+            add(counter, 1);
+            outcome
         }
-        Ok(_) => {
+        Ok(false) => {
             add(&sh.counters.leases_lost, 1);
             Outcome::Lost
         }
