@@ -473,23 +473,7 @@ export class WorkPool extends EventTarget {
 
   /** Runs `job`, waiting for room in the queue; resolves with its value. */
   submit(job, options) {
-    if (typeof job !== 'function') return Promise.reject(notAFunction('job', job));
-    const host = this.#host;
-    const core = host.core;
-    if (core === null) return host.refuse(options);
-    host.hold(this.#dispatch);
-    let id;
-    if (options === undefined) id = core.push(host.nextWaiter);
-    else {
-      try {
-        id = core.pushWith(options, host.nextWaiter); // checks the options
-      } catch (e) {
-        host.release();
-        return Promise.reject(e); // bad options
-      }
-    }
-    if (id < FULL) return this.#refused(core, id);
-    return host.track(id, job, options?.signal); // an id, or FULL: it waits for room
+    return this.#push(job, options, true);
   }
 
   /**
@@ -498,19 +482,26 @@ export class WorkPool extends EventTarget {
    * TypeError or RangeError naming the field, as `fetch` rejects a bad request.
    */
   trySubmit(job, options) {
+    return this.#push(job, options, false);
+  }
+
+  // `submit` (`wait`: a full queue keeps the job waiting for room, admitted in order) and
+  // `trySubmit` (a full queue refuses it). Every refusal rejects; nothing throws.
+  #push(job, options, wait) {
     if (typeof job !== 'function') return Promise.reject(notAFunction('job', job));
     const host = this.#host;
     const core = host.core;
     if (core === null) return host.refuse(options);
     host.hold(this.#dispatch);
+    const waiter = wait ? host.nextWaiter : -1;
     let id;
     try {
-      id = options === undefined ? core.push(-1) : core.pushWith(options, -1);
+      id = options === undefined ? core.push(waiter) : core.pushWith(options, waiter); // checks the options
     } catch (e) {
       host.release();
       return Promise.reject(e); // bad options
     }
-    if (id >= 0) return host.track(id, job, options?.signal);
+    if (id >= 0 || (wait && id === FULL)) return host.track(id, job, options?.signal);
     return this.#refused(core, id);
   }
 

@@ -15,7 +15,6 @@ use crate::cell::{Polled, RunJob};
 use crate::metrics::Counters;
 use crate::shared::Shared;
 use crate::task::Kind;
-use crate::worker::polling_job;
 use crate::{Attempt, Sleeper};
 
 /// How one attempt ended.
@@ -44,7 +43,7 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     // The job's function runs "inside the job" too: a shutdown it starts before it first
     // awaits is recognised as its own.
     if let Err(message) =
-        polling_job(shared, worker, job.id(), || job.begin(Attempt::new(job.id(), n)))
+        shared.crew.polling(worker, job.id(), || job.begin(Attempt::new(job.id(), n)))
     {
         return Ended::Panicked(message); // the job's function itself panicked
     }
@@ -63,7 +62,7 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     // function really ran; a cancel request drops it at its next await point.
     let ended = core::future::poll_fn(|cx| {
         if let Poll::Ready(polled) =
-            polling_job(shared, worker, job.id(), || job.poll_attempt(cx, n, &emit))
+            shared.crew.polling(worker, job.id(), || job.poll_attempt(cx, n, &emit))
         {
             return Poll::Ready(match polled {
                 Polled::Succeeded => Ended::Succeeded,

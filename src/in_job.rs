@@ -126,56 +126,56 @@ impl Crew {
         }
     }
 
-    /// The job the caller is inside, if a worker of this crew is polling it right now.
-    #[cfg(not(feature = "std"))]
+    /// The job of this crew's pool whose poll (or function call) the caller is inside, if any.
     pub(crate) fn polled(&self) -> Option<JobTag> {
-        let mut polled = self.polling.iter().map(|p| p.load(Ordering::Acquire)).filter(|&t| t != 0);
-        match (polled.next(), polled.next()) {
-            (Some(tag), None) => Some(JobTag(tag)),
-            _ => None, // none, or several at once (several cores): not known
+        #[cfg(feature = "std")]
+        {
+            let (crew, tag) = POLLING.with(|p| p.get());
+            (crew == self.address() && tag != 0).then_some(JobTag(tag))
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let mut polled =
+                self.polling.iter().map(|p| p.load(Ordering::Acquire)).filter(|&t| t != 0);
+            match (polled.next(), polled.next()) {
+                (Some(tag), None) => Some(JobTag(tag)),
+                _ => None, // none, or several at once (several cores): not known
+            }
         }
     }
 
     /// Runs `poll` (worker `index`'s poll of job `id`, or its function call) marked as inside
     /// that job.
-    pub(crate) fn polling<R>(
-        &self,
-        pool: usize,
-        index: usize,
-        id: u64,
-        poll: impl FnOnce() -> R,
-    ) -> R {
+    #[cfg_attr(feature = "std", allow(unused_variables))]
+    pub(crate) fn polling<R>(&self, index: usize, id: u64, poll: impl FnOnce() -> R) -> R {
         let tag = JobTag::of(id);
         #[cfg(feature = "std")]
         {
-            let _ = index;
-            let outer = POLLING.with(|p| p.replace((pool, tag.0)));
+            let outer = POLLING.with(|p| p.replace((self.address(), tag.0)));
             let r = poll();
             POLLING.with(|p| p.set(outer));
             r
         }
         #[cfg(not(feature = "std"))]
         {
-            let _ = pool;
             self.polling[index].store(tag.0, Ordering::Release);
             let r = poll();
             self.polling[index].store(0, Ordering::Release);
             r
         }
     }
-}
 
-/// The job of pool `pool` (its `Shared`'s address) whose poll this thread is in, if any.
-#[cfg(feature = "std")]
-pub(crate) fn polled(pool: usize) -> Option<JobTag> {
-    let (p, tag) = POLLING.with(|p| p.get());
-    (p == pool && tag != 0).then_some(JobTag(tag))
+    /// This crew's address: one pool's, as long as the pool lives (its `Shared` holds it).
+    #[cfg(feature = "std")]
+    fn address(&self) -> usize {
+        self as *const Self as usize
+    }
 }
 
 // Under loom the model's threads share one OS thread: its own thread-locals keep them apart.
 #[cfg(all(feature = "std", not(loom)))]
 std::thread_local! {
-    /// The pool (its `Shared`'s address) and the tag of the job whose poll this thread is in.
+    /// The crew (its address) and the tag of the job whose poll this thread is in.
     static POLLING: core::cell::Cell<(usize, CounterValue)> = const { core::cell::Cell::new((0, 0)) };
 }
 #[cfg(all(feature = "std", loom))]

@@ -417,7 +417,7 @@ impl<S, K: Kind> Core<S, K> {
     /// The job of this pool whose poll (or function call) the caller is inside, if any.
     #[cfg_attr(not(feature = "web"), allow(dead_code))]
     pub(crate) fn inside_own_job(&self) -> Option<JobTag> {
-        crate::worker::inside_job(&self.shared)
+        self.shared.crew.polled()
     }
 
     async fn abort(&self) -> ShutdownReport {
@@ -662,7 +662,7 @@ impl<S, K: Kind> Future for WorkersDone<'_, S, K> {
                 shared.crew.leave(job);
             }
         } else if this.entered.is_none() {
-            let job = crate::worker::inside_job(shared).or(this.from_job);
+            let job = shared.crew.polled().or(this.from_job);
             if let Some(job) = job.filter(|&job| shared.crew.enter(job)) {
                 this.entered = Some(job);
                 shared.workers_changed.notify(usize::MAX); // other shutdowns look again

@@ -9,7 +9,6 @@ use core::future::Future;
 use event_listener::EventListener;
 
 use crate::cell::RunJob;
-use crate::in_job::JobTag;
 use crate::shared::Shared;
 use crate::sync::{Arc, Ordering};
 use crate::task::{run_job, Kind};
@@ -129,24 +128,4 @@ impl<S, K: Kind> Drop for ExitGuard<S, K> {
         }
         shared.workers_changed.notify(usize::MAX);
     }
-}
-
-/// The job of `shared` whose poll (or function call) the caller is inside, if any (see
-/// [`crate::in_job`]).
-pub(crate) fn inside_job<S, K: Kind>(shared: &Shared<S, K>) -> Option<JobTag> {
-    #[cfg(feature = "std")]
-    return crate::in_job::polled(shared as *const _ as usize);
-    #[cfg(not(feature = "std"))]
-    return shared.crew.polled();
-}
-
-/// Runs `poll` (worker `index`'s poll of job `id`'s attempt, or its function call) marked as
-/// inside that job.
-pub(crate) fn polling_job<S, K: Kind, R>(
-    shared: &Shared<S, K>,
-    index: usize,
-    id: u64,
-    poll: impl FnOnce() -> R,
-) -> R {
-    shared.crew.polling(shared as *const _ as usize, index, id, poll)
 }
