@@ -6,10 +6,11 @@ use alloc::vec::Vec;
 use core::future::Future;
 use core::time::Duration;
 
-use crate::shared::{Defaults, Shared};
+use crate::sched::RateLimit;
+use crate::shared::{Defaults, Limits, Shared};
 use crate::sync::Arc;
 use crate::task::{Kind, LocalKind, SendKind};
-use crate::{worker, Backoff, BuildError, JobEvent, LocalPool, Pool, Sleeper};
+use crate::{worker, Backoff, BuildError, JobEvent, LimitError, LocalPool, Pool, Sleeper};
 
 /// The largest crew a pool accepts.
 pub const MAX_WORKERS: usize = 4096;
@@ -21,8 +22,11 @@ pub const MAX_QUEUE: usize = 1 << 30;
 ///
 /// | option | default | meaning |
 /// |---|---|---|
-/// | [`workers`](PoolBuilder::workers) | 4 | jobs run at once, 1 ..= [`MAX_WORKERS`] |
+/// | [`workers`](PoolBuilder::workers) | 4, or `concurrency` if larger | the crew: jobs that can run at once, 1 ..= [`MAX_WORKERS`] |
+/// | [`concurrency`](PoolBuilder::concurrency) | `workers` | jobs run at once, 1 ..= `workers`; changeable later ([`Pool::set_concurrency`]) |
 /// | [`queue`](PoolBuilder::queue) | 1024 | jobs waiting beyond those running, 1 ..= [`MAX_QUEUE`] |
+/// | [`per_key`](PoolBuilder::per_key) | none | jobs of one [`key`](crate::Job::key) run at once |
+/// | [`rate_limit`](PoolBuilder::rate_limit) | none | attempt starts in any window of an interval; changeable later ([`Pool::set_rate_limit`]) |
 /// | [`timeout`](PoolBuilder::timeout) | none | time limit of each attempt |
 /// | [`retries`](PoolBuilder::retries) | 0 | retries after a failed attempt (`retries + 1` attempts at most) |
 /// | [`backoff`](PoolBuilder::backoff) | `linear(100 ms)` | delay schedule between attempts |
@@ -87,8 +91,12 @@ pub struct LocalPoolBuilder<S> {
 /// What both builders configure besides the sleeper and the observer.
 #[derive(Clone, Copy, Debug)]
 struct Config {
-    workers: usize,
+    /// `None`: 4, or `concurrency` if that is larger.
+    workers: Option<usize>,
+    concurrency: Option<usize>,
     queue: usize,
+    per_key: Option<usize>,
+    rate: Option<RateLimit>,
     defaults: Defaults,
 }
 
@@ -96,8 +104,11 @@ const ONE_TENTH: Duration = Duration::from_millis(100);
 
 impl Config {
     const DEFAULT: Config = Config {
-        workers: 4,
+        workers: None,
+        concurrency: None,
         queue: 1024,
+        per_key: None,
+        rate: None,
         defaults: Defaults {
             retries: 0,
             timeout: None,
@@ -106,23 +117,97 @@ impl Config {
         },
     };
 
-    fn validate(&self) -> Result<(), BuildError> {
-        match (self.workers, self.queue) {
-            (0, _) => Err(BuildError::ZeroWorkers),
-            (w, _) if w > MAX_WORKERS => Err(BuildError::TooManyWorkers { requested: w }),
-            (_, 0) => Err(BuildError::ZeroQueue),
-            (_, q) if q > MAX_QUEUE => Err(BuildError::QueueTooLarge { requested: q }),
-            _ => Ok(()),
+    /// The crew's size and the limits, checked.
+    fn validate(&self) -> Result<(usize, Limits), BuildError> {
+        let workers = self.workers.unwrap_or(4.max(self.concurrency.unwrap_or(0)));
+        let concurrency = self.concurrency.unwrap_or(workers);
+        match (workers, self.queue) {
+            (0, _) => return Err(BuildError::ZeroWorkers),
+            (w, _) if w > MAX_WORKERS => return Err(BuildError::TooManyWorkers { requested: w }),
+            (_, 0) => return Err(BuildError::ZeroQueue),
+            (_, q) if q > MAX_QUEUE => return Err(BuildError::QueueTooLarge { requested: q }),
+            _ => {}
         }
+        if concurrency == 0 {
+            return Err(BuildError::Limit(LimitError::ZeroConcurrency));
+        }
+        if concurrency > workers {
+            let e = LimitError::ConcurrencyAboveWorkers { requested: concurrency, workers };
+            return Err(BuildError::Limit(e));
+        }
+        if self.per_key == Some(0) {
+            return Err(BuildError::Limit(LimitError::ZeroPerKey));
+        }
+        let rate = self.rate.map(RateLimit::check).transpose().map_err(BuildError::Limit)?;
+        Ok((workers, Limits { concurrency, per_key: self.per_key, rate }))
     }
 }
 
 /// The options both builders share, written once.
 macro_rules! options {
     () => {
-        /// How many jobs run at once: the crew's size.
+        /// The crew's size: how many jobs can run at once. Without
+        /// [`concurrency`](Self::concurrency), as many run at once as there are workers.
         pub const fn workers(mut self, workers: usize) -> Self {
-            self.config.workers = workers;
+            self.config.workers = Some(workers);
+            self
+        }
+
+        /// How many jobs run at once to begin with, 1 ..= [`workers`](Self::workers) (which
+        /// defaults to 4, or to this if larger). It can change later, within the crew:
+        /// [`Pool::set_concurrency`](crate::Pool::set_concurrency).
+        pub const fn concurrency(mut self, concurrency: usize) -> Self {
+            self.config.concurrency = Some(concurrency);
+            self
+        }
+
+        /// At most `n` jobs with an equal [`key`](crate::Job::key) run at once. A job whose
+        /// key is busy waits, in order, without holding a worker, while jobs of other keys
+        /// (and jobs without a key) pass it; it counts as queued, and in
+        /// [`Metrics::waiting_on_key`](crate::Metrics::waiting_on_key). A job holds its key
+        /// through its retries and their backoff. Without `per_key`, keys limit nothing.
+        ///
+        /// # Examples
+        ///
+        /// ```rust ignore-wasm32
+        /// use workcrew::{Job, Pool};
+        ///
+        /// # workcrew::native::block_on(async {
+        /// let pool = Pool::builder().workers(8).per_key(2).build()?;
+        /// for host in ["a.example", "b.example"] {
+        ///     for _ in 0..5 {
+        ///         // at most 2 requests to each host at once
+        ///         drop(pool.submit(Job::new(move |_| async move { Ok::<_, ()>(host) }).key(host)).await?);
+        ///     }
+        /// }
+        /// assert_eq!(pool.shutdown().await.metrics.succeeded, 10);
+        /// # Ok::<_, Box<dyn std::error::Error>>(())
+        /// # }).unwrap();
+        /// ```
+        pub const fn per_key(mut self, n: usize) -> Self {
+            self.config.per_key = Some(n);
+            self
+        }
+
+        /// At most `count` attempt starts in any window of `interval` (a sliding window):
+        /// each start takes a token that the pool's sleeper gives back `interval` later, so
+        /// no clock is needed. Retries are attempts, so they count (they are requests to the
+        /// limited service), and they take a token before any new job does; a job cancelled
+        /// before it starts takes none. Jobs that wait for a token hold no worker.
+        /// Changeable later: [`Pool::set_rate_limit`](crate::Pool::set_rate_limit).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use core::time::Duration;
+        /// use workcrew::PoolBuilder;
+        ///
+        /// // At most 10 attempts a second start.
+        /// let builder = PoolBuilder::new(|_: Duration| async {}).rate_limit(10, Duration::from_secs(1));
+        /// # let _ = builder;
+        /// ```
+        pub const fn rate_limit(mut self, count: usize, interval: Duration) -> Self {
+            self.config.rate = Some(RateLimit::new(count, interval));
             self
         }
 
@@ -288,9 +373,9 @@ fn build<S: Sleeper, K: Kind>(
     config: Config,
     observer: Option<Box<K::Observer>>,
 ) -> Result<(Arc<Shared<S, K>>, Vec<impl Future<Output = ()>>), BuildError> {
-    config.validate()?;
-    let Config { workers, queue, defaults } = config;
-    let shared = Arc::new(Shared::new(sleeper, workers, queue, defaults, observer));
+    let (workers, limits) = config.validate()?;
+    let Config { queue, defaults, .. } = config;
+    let shared = Arc::new(Shared::new(sleeper, workers, queue, limits, defaults, observer));
     let futures = (0..workers).map(|i| worker::work(Arc::clone(&shared), i)).collect();
     Ok((shared, futures))
 }
@@ -302,7 +387,10 @@ macro_rules! debug_builder {
                 f.debug_struct(stringify!($name))
                     .field("sleeper", &self.sleeper)
                     .field("workers", &self.config.workers)
+                    .field("concurrency", &self.config.concurrency)
                     .field("queue", &self.config.queue)
+                    .field("per_key", &self.config.per_key)
+                    .field("rate_limit", &self.config.rate)
                     .field("defaults", &self.config.defaults)
                     .field("observer", &self.observer.is_some())
                     .finish()

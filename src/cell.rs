@@ -78,8 +78,19 @@ pub trait RunJob {
     /// The job's id.
     fn id(&self) -> u64;
 
-    /// `QUEUED → RUNNING`: the job's overrides, or `None` if it was cancelled while queued.
-    fn start(&self) -> Option<Overrides>;
+    /// `QUEUED → RUNNING`, under the scheduler's lock: `false` if the job was cancelled while
+    /// queued (then nobody runs it).
+    fn claim(&self) -> bool;
+
+    /// After a successful [`claim`](RunJob::claim), by the worker that made it: moves the
+    /// function and predicate into the running stage and returns the job's overrides.
+    fn start(&self) -> Overrides;
+
+    /// Whether the job is still queued (neither started nor cancelled).
+    fn is_queued(&self) -> bool;
+
+    /// Marks the queued job as waiting for its key, or no longer (under the scheduler's lock).
+    fn set_on_key(&self, on: bool);
 
     /// Calls the job's function for `attempt` and keeps the future it returns. `Err` with the
     /// panic message if the function panicked.
@@ -114,8 +125,21 @@ pub trait RunJob {
     /// Ready once the job is asked to stop; registers the worker's waker otherwise.
     fn poll_cancel(&self, cx: &mut Context<'_>) -> Poll<()>;
 
-    /// A cancel request (from the handle, or the pool for a queued job).
-    fn cancel(&self) -> Cancelled;
+    /// A cancel request (from the handle, or the pool), waking whoever it must. A queued job
+    /// is cancelled only through the scheduler ([`request_cancel`](RunJob::request_cancel)
+    /// under its lock), so this is for running jobs and tests.
+    fn cancel(&self) -> Cancelled {
+        let cancelled = self.request_cancel();
+        self.wake_cancelled(cancelled);
+        cancelled
+    }
+
+    /// The state change of a cancel request, waking nobody (the scheduler calls it under its
+    /// lock, and wakes once it is released): see [`wake_cancelled`](RunJob::wake_cancelled).
+    fn request_cancel(&self) -> Cancelled;
+
+    /// Wakes whoever `cancelled` (from [`request_cancel`](RunJob::request_cancel)) says waits.
+    fn wake_cancelled(&self, cancelled: Cancelled);
 
     /// Drops the function, predicate and future if they are still here (a job cancelled while
     /// queued, popped by a worker or drained by the pool), so the handle never drops them.
@@ -202,10 +226,19 @@ where
         self.state.id()
     }
 
-    fn start(&self) -> Option<Overrides> {
-        if !self.state.start() {
-            return None;
-        }
+    fn claim(&self) -> bool {
+        self.state.start()
+    }
+
+    fn is_queued(&self) -> bool {
+        State::phase(self.state.load()) == crate::state::QUEUED
+    }
+
+    fn set_on_key(&self, on: bool) {
+        self.state.set_on_key(on);
+    }
+
+    fn start(&self) -> Overrides {
         let overrides = {
             let mut stage = self.stage.lock();
             match core::mem::replace(&mut *stage, Stage::Empty) {
@@ -216,7 +249,7 @@ where
                 _ => unreachable!(), // a job is started once, from the queued stage
             }
         };
-        Some(overrides.map_or_else(Overrides::default, |o| *o))
+        overrides.map_or_else(Overrides::default, |o| *o)
     }
 
     fn begin(&self, attempt: Attempt) -> Result<(), Option<String>> {
@@ -336,14 +369,16 @@ where
         }
     }
 
-    fn cancel(&self) -> Cancelled {
-        let cancelled = self.state.cancel();
+    fn request_cancel(&self) -> Cancelled {
+        self.state.cancel()
+    }
+
+    fn wake_cancelled(&self, cancelled: Cancelled) {
         match cancelled {
-            Cancelled::Queued { wake_handle: true } => self.handle_waker.wake(),
+            Cancelled::Queued { wake_handle: true, .. } => self.handle_waker.wake(),
             Cancelled::Running { wake_worker: true } => self.worker_waker.wake(),
             _ => {}
         }
-        cancelled
     }
 
     fn clear(&self) {

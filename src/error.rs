@@ -188,6 +188,8 @@ pub enum BuildError {
         /// The requested capacity.
         requested: usize,
     },
+    /// A limit was out of range: `concurrency`, `per_key` or `rate_limit`.
+    Limit(LimitError),
     /// The operating system refused to start a worker thread (built-in executor only).
     Spawn(String),
 }
@@ -203,9 +205,62 @@ impl fmt::Display for BuildError {
             Self::QueueTooLarge { requested } => {
                 write!(f, "queue must be at most {}, got {requested}", crate::MAX_QUEUE)
             }
+            Self::Limit(e) => e.fmt(f),
             Self::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
         }
     }
 }
 
 impl core::error::Error for BuildError {}
+
+/// A limit out of range, given to the builder or changed on a running pool.
+///
+/// # Examples
+///
+/// ```rust ignore-wasm32
+/// use workcrew::{LimitError, Pool};
+///
+/// # workcrew::native::block_on(async {
+/// let pool = Pool::builder().workers(2).build()?;
+/// let err = pool.set_concurrency(3).unwrap_err();
+/// assert_eq!(err, LimitError::ConcurrencyAboveWorkers { requested: 3, workers: 2 });
+/// assert_eq!(err.to_string(), "concurrency must be at most the 2 workers the pool was built with, got 3");
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LimitError {
+    /// `concurrency` was 0 (to stop starting jobs, pause the pool).
+    ZeroConcurrency,
+    /// `concurrency` was above the crew the pool was built with.
+    ConcurrencyAboveWorkers {
+        /// The requested concurrency.
+        requested: usize,
+        /// The crew's size.
+        workers: usize,
+    },
+    /// `per_key` was 0.
+    ZeroPerKey,
+    /// A rate limit's count (`intervalCap` in JavaScript) was 0.
+    ZeroIntervalCap,
+    /// A rate limit's interval was zero.
+    ZeroInterval,
+}
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ZeroConcurrency => f.write_str("concurrency must be at least 1 (pause the pool to stop starting jobs)"),
+            Self::ConcurrencyAboveWorkers { requested, workers } => write!(
+                f,
+                "concurrency must be at most the {workers} workers the pool was built with, got {requested}"
+            ),
+            Self::ZeroPerKey => f.write_str("per_key must be at least 1"),
+            Self::ZeroIntervalCap => f.write_str("a rate limit's count (intervalCap) must be at least 1"),
+            Self::ZeroInterval => f.write_str("a rate limit's interval must be more than zero"),
+        }
+    }
+}
+
+impl core::error::Error for LimitError {}

@@ -8,7 +8,7 @@ use core::time::Duration;
 ///
 /// `job` is the job's id (see [`Attempt::job_id`](crate::Attempt::job_id) and
 /// [`JobHandle::job_id`](crate::JobHandle::job_id)); `attempt` counts from 1. A job's events
-/// arrive in order: `Queued`, then per attempt `AttemptStarted` and, unless it succeeded, one of
+/// arrive in order: `Queued` (then `WaitingOnKey` while its key is busy), then per attempt `AttemptStarted` and, unless it succeeded, one of
 /// `AttemptFailed` / `AttemptTimedOut` / `AttemptPanicked`, then `RetryScheduled` before a retry,
 /// and last exactly one of `Succeeded`, `Failed` or `Cancelled`.
 ///
@@ -21,6 +21,12 @@ use core::time::Duration;
 pub enum JobEvent<'a> {
     /// Accepted into the queue.
     Queued {
+        /// The job's id.
+        job: u64,
+    },
+    /// The job was next in line, but its key had [`per_key`](crate::PoolBuilder::per_key)
+    /// jobs running: it waits for its key, without a worker, and starts once one of them ends.
+    WaitingOnKey {
         /// The job's id.
         job: u64,
     },
@@ -93,6 +99,7 @@ impl JobEvent<'_> {
     pub fn job(&self) -> u64 {
         match *self {
             Self::Queued { job }
+            | Self::WaitingOnKey { job }
             | Self::AttemptStarted { job, .. }
             | Self::AttemptFailed { job, .. }
             | Self::AttemptTimedOut { job, .. }

@@ -6,6 +6,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::cell::RunJob;
+use crate::shared::Hub;
+use crate::sync::Arc;
 use crate::task::{Kind, LocalKind, SendKind};
 use crate::JobError;
 
@@ -44,15 +46,18 @@ macro_rules! handle_methods {
 
             /// The job's id, as in [`Attempt::job_id`](crate::Attempt::job_id) and its
             /// [`JobEvent`](crate::JobEvent)s. Ids count up from 0 in submission order. They
-            /// wrap: modulo 2⁵⁸ where the target has 64-bit atomics (64-bit targets, wasm32;
-            /// 2⁵⁸ submissions take some nine years at a billion a second), modulo 2³² on
+            /// wrap: modulo 2⁵⁷ where the target has 64-bit atomics (64-bit targets, wasm32;
+            /// 2⁵⁷ submissions take some four years at a billion a second), modulo 2³² on
             /// 32-bit targets without them, as the pool's counters do.
             pub fn job_id(&self) -> u64 {
                 self.0.job
             }
 
-            /// Cancels the job. A queued job never starts and its handle resolves at once with
-            /// [`JobError::Cancelled`] (0 attempts). A running job's attempt is dropped at its
+            /// Cancels the job. A queued job never starts: at once, its place in the queue is
+            /// given back (a waiting submitter gets it), its function is dropped, it is counted
+            /// in [`Metrics::cancelled`](crate::Metrics) and no longer in `queued`, its
+            /// [`JobEvent::Cancelled`](crate::JobEvent) is emitted, and its handle resolves
+            /// with [`JobError::Cancelled`] (0 attempts). A running job's attempt is dropped at its
             /// next await point (or when it next yields), then the handle resolves with
             /// `Cancelled` (with the number of attempts begun).
             ///
@@ -87,6 +92,41 @@ macro_rules! handle_methods {
                 self.0.cancel()
             }
 
+            /// Changes the priority of a job that is still queued (see
+            /// [`Job::priority`](crate::Job::priority)): it goes to the back of its new
+            /// priority's line. Returns `false`, changing nothing, once the job has started or
+            /// ended.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use core::time::Duration;
+            /// use workcrew::{Job, PoolBuilder};
+            ///
+            /// let (pool, workers) = PoolBuilder::new(|_: Duration| async {}).workers(1).build_workers()?;
+            /// let order = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            /// let job = |name: &'static str| {
+            ///     let order = order.clone();
+            ///     Job::new(move |_| {
+            ///         order.lock().unwrap().push(name);
+            ///         async { Ok::<_, ()>(()) }
+            ///     })
+            /// };
+            /// let _a = pool.try_submit(job("a")).unwrap();
+            /// let b = pool.try_submit(job("b")).unwrap();
+            /// assert!(b.set_priority(1)); // still queued: b now goes first
+            /// pool.close();
+            /// for w in workers {
+            ///     futures_lite::future::block_on(w);
+            /// }
+            /// assert_eq!(*order.lock().unwrap(), ["b", "a"]);
+            /// assert!(!b.set_priority(2)); // it has run
+            /// # Ok::<_, workcrew::BuildError>(())
+            /// ```
+            pub fn set_priority(&self, priority: i32) -> bool {
+                self.0.set_priority(priority)
+            }
+
             /// Whether the job has ended and the handle would resolve without waiting.
             pub fn is_finished(&self) -> bool {
                 self.0.is_finished()
@@ -115,9 +155,11 @@ macro_rules! handle_methods {
 handle_methods!(JobHandle, SendKind);
 handle_methods!(LocalJobHandle, LocalKind);
 
-/// The handle of either kind of pool: the job's cell, read for its result.
+/// The handle of either kind of pool: the job's cell, read for its result, and the pool's
+/// hub, through which a queued job is cancelled or moved in line.
 pub(crate) struct Handle<T, E, K: Kind> {
     cell: K::Ref,
+    hub: Option<Arc<Hub<K>>>,
     job: u64,
     done: bool,
     _result: PhantomData<fn() -> (T, E)>,
@@ -126,13 +168,21 @@ pub(crate) struct Handle<T, E, K: Kind> {
 impl<T, E, K: Kind> Handle<T, E, K> {
     /// The handle of the job in `cell`, with the cell's copy of the job's id, so the handle,
     /// the job's attempts and its events always agree on it.
-    pub(crate) fn new(cell: K::Ref) -> Self {
+    pub(crate) fn new(cell: K::Ref, hub: Option<Arc<Hub<K>>>) -> Self {
         let job = K::job(&cell).id();
-        Self { cell, job, done: false, _result: PhantomData }
+        Self { cell, hub, job, done: false, _result: PhantomData }
     }
 
-    fn cancel(&self) -> bool {
-        K::job(&self.cell).cancel() != crate::state::Cancelled::No
+    pub(crate) fn cancel(&self) -> bool {
+        let job = K::job(&self.cell);
+        match &self.hub {
+            Some(hub) => hub.cancel(job),
+            None => job.cancel() != crate::state::Cancelled::No,
+        }
+    }
+
+    fn set_priority(&self, priority: i32) -> bool {
+        self.hub.as_ref().is_some_and(|hub| hub.sched.set_priority(self.job, priority))
     }
 
     fn is_finished(&self) -> bool {

@@ -1,9 +1,68 @@
 //! What a job is: an async function of its attempt, plus optional per-job overrides of the
 //! pool's retry and timeout defaults.
 
+use alloc::borrow::Cow;
+use alloc::string::String;
+use core::fmt;
 use core::time::Duration;
 
 use crate::Backoff;
+
+/// What a job's per-key limit counts it under: a host, a tenant, an account. At most
+/// [`PoolBuilder::per_key`](crate::PoolBuilder::per_key) jobs with the same key run at once.
+///
+/// A key is a number or a string; a `&'static str` is kept without a copy.
+///
+/// # Examples
+///
+/// ```
+/// use workcrew::JobKey;
+///
+/// assert_eq!(JobKey::from("api.example.com"), JobKey::from(String::from("api.example.com")));
+/// assert_ne!(JobKey::from(7u64), JobKey::from("7"));
+/// assert_eq!(JobKey::from(7u64).to_string(), "7");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct JobKey(KeyRepr);
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum KeyRepr {
+    Number(u64),
+    Text(Cow<'static, str>),
+}
+
+impl From<u64> for JobKey {
+    fn from(n: u64) -> Self {
+        Self(KeyRepr::Number(n))
+    }
+}
+
+impl From<u32> for JobKey {
+    fn from(n: u32) -> Self {
+        Self(KeyRepr::Number(n.into()))
+    }
+}
+
+impl From<&'static str> for JobKey {
+    fn from(s: &'static str) -> Self {
+        Self(KeyRepr::Text(Cow::Borrowed(s)))
+    }
+}
+
+impl From<String> for JobKey {
+    fn from(s: String) -> Self {
+        Self(KeyRepr::Text(Cow::Owned(s)))
+    }
+}
+
+impl fmt::Display for JobKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            KeyRepr::Number(n) => write!(f, "{n}"),
+            KeyRepr::Text(s) => f.write_str(s),
+        }
+    }
+}
 
 /// Which attempt of a job is running, passed to the job's function.
 ///
@@ -98,6 +157,8 @@ pub struct Job<F, P = RetryAll> {
     pub(crate) retries: Option<u32>,
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) backoff: Option<Backoff>,
+    pub(crate) priority: i32,
+    pub(crate) key: Option<JobKey>,
     pub(crate) retry_if: P,
 }
 
@@ -107,7 +168,15 @@ impl<F> Job<F> {
     where
         F: FnMut(Attempt) -> Fut,
     {
-        Self { func, retries: None, timeout: None, backoff: None, retry_if: RetryAll }
+        Self {
+            func,
+            retries: None,
+            timeout: None,
+            backoff: None,
+            priority: 0,
+            key: None,
+            retry_if: RetryAll,
+        }
     }
 }
 
@@ -139,6 +208,24 @@ impl<F, P> Job<F, P> {
         self
     }
 
+    /// The job's priority: a queued job of higher priority starts first; jobs of one priority
+    /// start in the order they were submitted. The default is 0; negative values run after it.
+    /// It can be changed while the job is queued, with
+    /// [`JobHandle::set_priority`](crate::JobHandle::set_priority). A job keeps its worker
+    /// through its retries, so its retries need no priority of their own.
+    pub const fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// The job's key, for the pool's per-key limit ([`PoolBuilder::per_key`](crate::PoolBuilder::per_key)):
+    /// at most that many jobs with an equal key run at once. A job whose key is busy waits, in
+    /// order, without holding a worker, while jobs of other keys pass it.
+    pub fn key(mut self, key: impl Into<JobKey>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
     /// Retries only errors for which `predicate` returns `true`.
     pub fn retry_if<Q>(self, predicate: Q) -> Job<F, Q> {
         Job {
@@ -146,6 +233,8 @@ impl<F, P> Job<F, P> {
             retries: self.retries,
             timeout: self.timeout,
             backoff: self.backoff,
+            priority: self.priority,
+            key: self.key,
             retry_if: predicate,
         }
     }

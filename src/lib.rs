@@ -118,7 +118,7 @@ mod metrics;
 #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
 pub mod native;
 mod pool;
-mod queue;
+mod sched;
 mod shared;
 mod sleep;
 mod state;
@@ -128,12 +128,13 @@ mod worker;
 
 pub use backoff::Backoff;
 pub use builder::{LocalPoolBuilder, PoolBuilder, MAX_QUEUE, MAX_WORKERS};
-pub use error::{BuildError, JobError, SubmitError};
+pub use error::{BuildError, JobError, LimitError, SubmitError};
 pub use event::JobEvent;
 pub use handle::{JobHandle, LocalJobHandle};
-pub use job::{Attempt, Job, RetryAll, RetryIf};
+pub use job::{Attempt, Job, JobKey, RetryAll, RetryIf};
 pub use metrics::Metrics;
 pub use pool::{LocalPool, LocalSubmit, Pool, ShutdownReport, Submit};
+pub use sched::RateLimit;
 pub use sleep::Sleeper;
 
 #[cfg(feature = "web")]

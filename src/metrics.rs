@@ -21,7 +21,8 @@ use crate::sync::{widen, Counter, Ordering, Padded};
 /// | `timed_out` | attempts that hit their timeout |
 /// | `panicked` | attempts that panicked, and retry predicates that panicked |
 /// | `observer_panics` | calls of the event observer that panicked (each caught) |
-/// | `queued` | gauge: jobs accepted and not yet taken by a worker |
+/// | `queued` | gauge: jobs accepted and not yet taken by a worker (those waiting on their key included) |
+/// | `waiting_on_key` | gauge: queued jobs waiting because their key is at its limit |
 /// | `running` | gauge: jobs started and not yet ended |
 /// | `workers` | gauge: workers alive (they stop after a shutdown, or when an executor drops them) |
 ///
@@ -58,8 +59,10 @@ pub struct Metrics {
     pub panicked: u64,
     /// Observer calls that panicked.
     pub observer_panics: u64,
-    /// Jobs waiting in the queue (gauge).
+    /// Jobs waiting in the queue (gauge), those waiting on their key included.
     pub queued: u64,
+    /// Queued jobs waiting because their key is at its limit (gauge).
+    pub waiting_on_key: u64,
     /// Jobs being run by a worker (gauge).
     pub running: u64,
     /// Workers alive (gauge).
@@ -149,7 +152,7 @@ impl PoolCounters {
         &self.blocks[self.blocks.len() - 1]
     }
 
-    pub(crate) fn snapshot(&self, queued: usize, workers: usize) -> Metrics {
+    pub(crate) fn snapshot(&self, queued: usize, waiting_on_key: usize, workers: usize) -> Metrics {
         let sum = |field: fn(&Counters) -> &Counter| -> u64 {
             self.blocks.iter().map(|b| widen(field(b).load(Ordering::Acquire))).sum()
         };
@@ -178,6 +181,7 @@ impl PoolCounters {
             panicked,
             observer_panics,
             queued: queued as u64,
+            waiting_on_key: waiting_on_key as u64,
             running: started.saturating_sub(succeeded + failed + cancelled_running),
             workers: workers as u64,
         }

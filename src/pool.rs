@@ -14,7 +14,7 @@ use event_listener::EventListener;
 
 use crate::handle::Handle;
 pub(crate) use crate::in_job::JobTag;
-use crate::queue::{Permit, Refused};
+use crate::sched::{Refused, Reservation, Scheduler};
 use crate::shared::Shared;
 use crate::sync::{widen, Arc, Ordering};
 use crate::task::{IntoTask, Kind, LocalKind, SendKind};
@@ -141,12 +141,162 @@ macro_rules! common {
 
             /// The queue's capacity.
             pub fn capacity(&self) -> usize {
-                self.core.shared.queue.capacity()
+                self.core.shared.sched.capacity()
             }
 
             /// Whether the pool has stopped accepting jobs.
             pub fn is_closed(&self) -> bool {
-                self.core.shared.queue.is_closed()
+                self.core.shared.sched.is_closed()
+            }
+
+            /// Pauses the pool: running attempts go on to their end (and a running job's
+            /// retries still run: its worker keeps it), but no queued job starts until
+            /// [`resume`](Self::resume). Submissions are still accepted and queue up.
+            ///
+            /// A graceful [`shutdown`](Self::shutdown) (or
+            /// [`shutdown_timeout`](Self::shutdown_timeout), or dropping the last `Pool`
+            /// clone) resumes a paused pool, so that it can finish what is queued; an
+            /// [`abort`](Self::abort) cancels the queued jobs whether paused or not;
+            /// [`close`](Self::close) leaves it paused (the workers wait for `resume`).
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// use workcrew::{Job, Pool};
+            ///
+            /// # workcrew::native::block_on(async {
+            /// let pool = Pool::builder().workers(1).build()?;
+            /// pool.pause();
+            /// let handle = pool.submit(Job::new(|_| async { Ok::<_, ()>(1) })).await?;
+            /// assert_eq!(pool.metrics().queued, 1); // waits while paused
+            /// pool.resume();
+            /// assert_eq!(handle.await, Ok(1));
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn pause(&self) {
+                self.core.shared.sched.pause();
+            }
+
+            /// Lets queued jobs start again after [`pause`](Self::pause).
+            pub fn resume(&self) {
+                self.core.shared.sched.resume();
+            }
+
+            /// Whether the pool is paused.
+            pub fn is_paused(&self) -> bool {
+                self.core.shared.sched.is_paused()
+            }
+
+            /// How many jobs may run at once now (see
+            /// [`set_concurrency`](Self::set_concurrency)).
+            pub fn concurrency(&self) -> usize {
+                self.core.shared.sched.concurrency()
+            }
+
+            /// Sets how many jobs may run at once, from 1 up to the crew's size
+            /// ([`workers`](Self::workers), fixed when the pool was built: build it with
+            /// more workers than [`PoolBuilder::concurrency`](crate::PoolBuilder::concurrency)
+            /// to have room to grow). Growing starts queued jobs at once; shrinking never
+            /// interrupts a running attempt: the jobs beyond the new limit finish, and no new
+            /// one starts until fewer run than the limit.
+            ///
+            /// # Errors
+            ///
+            /// [`LimitError::ZeroConcurrency`](crate::LimitError::ZeroConcurrency) for 0 (use
+            /// [`pause`](Self::pause)), and
+            /// [`LimitError::ConcurrencyAboveWorkers`](crate::LimitError::ConcurrencyAboveWorkers)
+            /// above the crew.
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// # workcrew::native::block_on(async {
+            /// let pool = workcrew::Pool::builder().workers(8).concurrency(2).build()?;
+            /// assert_eq!(pool.concurrency(), 2);
+            /// pool.set_concurrency(8)?;
+            /// assert!(pool.set_concurrency(9).is_err());
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn set_concurrency(&self, concurrency: usize) -> Result<(), crate::LimitError> {
+                self.core.shared.sched.set_concurrency(concurrency)
+            }
+
+            /// Sets, changes or (with `None`) lifts the rate limit: at most
+            /// [`RateLimit::count`](crate::RateLimit::count) attempt starts in any window of
+            /// its interval (see [`PoolBuilder::rate_limit`](crate::PoolBuilder::rate_limit)).
+            /// Starts made under the old limit still count until their own interval has
+            /// passed.
+            ///
+            /// # Errors
+            ///
+            /// [`LimitError::ZeroIntervalCap`](crate::LimitError::ZeroIntervalCap) or
+            /// [`LimitError::ZeroInterval`](crate::LimitError::ZeroInterval).
+            pub fn set_rate_limit(
+                &self,
+                limit: Option<crate::RateLimit>,
+            ) -> Result<(), crate::LimitError> {
+                self.core.shared.sched.set_rate_limit(limit)
+            }
+
+            /// The rate limit, if one is set.
+            pub fn rate_limit(&self) -> Option<crate::RateLimit> {
+                self.core.shared.sched.rate_limit()
+            }
+
+            /// Whether a job (or a retry) that could otherwise start now waits for the rate
+            /// limit.
+            pub fn is_rate_limited(&self) -> bool {
+                self.core.shared.sched.is_rate_limited()
+            }
+
+            /// Cancels every queued job (not the running ones) and returns how many. Each is
+            /// settled at once, as [`JobHandle::cancel`](crate::JobHandle::cancel) settles a
+            /// queued job: its place is free, it is counted in `cancelled`, its event emitted,
+            /// its handle resolved with [`JobError::Cancelled`](crate::JobError::Cancelled).
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// use workcrew::{Job, Pool};
+            ///
+            /// # workcrew::native::block_on(async {
+            /// let pool = Pool::builder().workers(1).build()?;
+            /// pool.pause();
+            /// let a = pool.submit(Job::new(|_| async { Ok::<_, ()>(1) })).await?;
+            /// let b = pool.submit(Job::new(|_| async { Ok::<_, ()>(2) })).await?;
+            /// assert_eq!(pool.clear(), 2);
+            /// assert!(a.await.unwrap_err().is_cancelled());
+            /// assert!(b.await.unwrap_err().is_cancelled());
+            /// assert_eq!(pool.metrics().cancelled, 2);
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn clear(&self) -> usize {
+                self.core.shared.clear()
+            }
+
+            /// Completes once fewer than `limit` jobs are queued (JavaScript's
+            /// `onSizeLessThan`): a producer awaits it to keep the queue short without
+            /// holding jobs of its own in line.
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// use workcrew::{Job, Pool};
+            ///
+            /// # workcrew::native::block_on(async {
+            /// let pool = Pool::builder().workers(2).build()?;
+            /// for i in 0..100u32 {
+            ///     pool.until_queued_below(10).await;
+            ///     drop(pool.try_submit(Job::new(move |_| async move { Ok::<_, ()>(i) })).unwrap());
+            /// }
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn until_queued_below(&self, limit: usize) -> impl Future<Output = ()> + '_ {
+                QueuedBelow { sched: &self.core.shared.sched, limit, waiter: None }
             }
 
             /// Stops accepting jobs, without waiting. Queued and running jobs go on; see
@@ -277,7 +427,7 @@ impl<S> Pool<S> {
         E: Send + 'static,
         P: RetryIf<E> + Send + 'static,
     {
-        Submit(SubmitCore { core: &self.core, job: Some(job), listener: None })
+        Submit(SubmitCore { core: &self.core, job: Some(job), waiter: None })
     }
 
     /// Submits a job if there is room now; otherwise hands it back in
@@ -333,7 +483,7 @@ impl<S> LocalPool<S> {
         E: 'static,
         P: RetryIf<E> + 'static,
     {
-        LocalSubmit(SubmitCore { core: &self.core, job: Some(job), listener: None })
+        LocalSubmit(SubmitCore { core: &self.core, job: Some(job), waiter: None })
     }
 
     /// Submits a job if there is room now, as [`Pool::try_submit`]; the job need not be
@@ -384,7 +534,7 @@ impl<S> LocalPool<S> {
     /// `size`, read after every event while someone awaits `onEmpty()` or `onIdle()`.
     #[cfg(feature = "web")]
     pub(crate) fn queued(&self) -> usize {
-        self.core.shared.queue.len()
+        self.core.shared.sched.queued()
     }
 }
 
@@ -401,7 +551,7 @@ impl<S, K: Kind> Core<S, K> {
     }
 
     fn close(&self) {
-        self.shared.queue.close();
+        self.shared.sched.close();
     }
 
     /// Closes the pool and waits for the workers to stop (see [`Pool::shutdown`]).
@@ -409,6 +559,7 @@ impl<S, K: Kind> Core<S, K> {
     /// job's continuation): while that job runs, its worker is not waited for.
     pub(crate) async fn drain(&self, from_job: Option<JobTag>) -> ShutdownReport {
         let before = self.metrics();
+        self.shared.sched.resume(); // a paused pool would never finish
         self.close();
         self.workers_done(from_job).await;
         self.report(before, false)
@@ -431,7 +582,7 @@ impl<S, K: Kind> Core<S, K> {
         let shared = &*self.shared;
         shared.set_aborted();
         self.close();
-        shared.discard_queued();
+        shared.discard_queued(false);
     }
 
     /// Waits until every worker has stopped, except those running a job that is waiting in a
@@ -462,6 +613,7 @@ impl<S, K: Kind> Core<S, K> {
         S: Sleeper,
     {
         let before = self.metrics();
+        self.shared.sched.resume();
         self.close();
         let timed_out = {
             let mut done = pin!(self.workers_done(from_job));
@@ -495,30 +647,29 @@ impl<S, K: Kind> Core<S, K> {
         &self,
         job: J,
     ) -> Result<Handle<J::Output, J::Error, K>, (Refused, J)> {
-        match self.shared.queue.try_reserve() {
-            Ok(permit) => Ok(self.enqueue(permit, job)),
+        match self.shared.sched.try_reserve() {
+            Ok(place) => Ok(self.enqueue(place, job)),
             Err(refused) => Err((refused, job)),
         }
     }
 
     fn enqueue<J: IntoTask<K>>(
         &self,
-        permit: Permit<'_, K::Ref>,
+        place: Reservation<'_, K>,
         job: J,
     ) -> Handle<J::Output, J::Error, K> {
         let shared = &*self.shared;
         // The submitted count so far is the new job's id.
         let id = widen(shared.counters.submitted.fetch_add(1, Ordering::Release));
-        let (task, handle) = job.into_task(id);
+        let (task, handle, at) = job.into_task(id, Some(Arc::clone(&shared.hub)));
         if shared.has_observer() {
             // The cell's id (it may keep fewer bits), as the handle and every later event say.
             let job = crate::cell::RunJob::id(K::job(&task));
             shared.emit(shared.counters.outside(), JobEvent::Queued { job });
         }
-        if !permit.send(task) {
-            // Every worker is gone (an executor dropped them) and none saw this job: drain it
-            // here, so it settles now (see `queue.rs`).
-            shared.discard_queued();
+        if let Err(task) = place.push(task, at.priority, at.key) {
+            // Every worker is gone (an executor dropped them): the job settles now.
+            shared.cancel_unqueued(task);
         }
         handle
     }
@@ -534,8 +685,8 @@ impl<S, K: Kind> Core<S, K> {
     fn debug(&self, name: &str, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct(name)
             .field("workers", &self.shared.workers)
-            .field("capacity", &self.shared.queue.capacity())
-            .field("closed", &self.shared.queue.is_closed())
+            .field("capacity", &self.shared.sched.capacity())
+            .field("closed", &self.shared.sched.is_closed())
             .field("metrics", &self.metrics())
             .finish()
     }
@@ -552,7 +703,8 @@ impl<S, K: Kind> Drop for Core<S, K> {
     /// The last handle closes the pool; the workers finish what is queued, then stop.
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.queue.close();
+            self.shared.sched.resume(); // nobody is left to resume it
+            self.shared.sched.close();
         }
     }
 }
@@ -613,7 +765,16 @@ impl<S, J> core::fmt::Debug for LocalSubmit<'_, S, J> {
 struct SubmitCore<'a, S, K: Kind, J> {
     core: &'a Core<S, K>,
     job: Option<J>,
-    listener: Option<EventListener>,
+    /// Its place in the line of waiting submitters, once it waits.
+    waiter: Option<u64>,
+}
+
+impl<S, K: Kind, J> Drop for SubmitCore<'_, S, K, J> {
+    fn drop(&mut self) {
+        if let Some(waiter) = self.waiter {
+            self.core.shared.sched.leave_line(waiter);
+        }
+    }
 }
 
 // The job is only ever moved out whole, never pinned: a submission need not be pinned either.
@@ -626,15 +787,39 @@ impl<S, K: Kind, J: IntoTask<K>> SubmitCore<'_, S, K, J> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Handle<J::Output, J::Error, K>, SubmitError<J>>> {
         let core = self.core;
-        let reserved = match core.shared.queue.poll_reserve(&mut self.listener, cx) {
+        let reserved = match core.shared.sched.poll_reserve(&mut self.waiter, cx) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(reserved) => reserved,
         };
         let job = self.job.take().expect("Submit polled after it completed");
         Poll::Ready(match reserved {
-            Ok(permit) => Ok(core.enqueue(permit, job)),
+            Ok(place) => Ok(core.enqueue(place, job)),
             Err(refused) => Err(core.refuse(refused, job)),
         })
+    }
+}
+
+/// The future of `until_queued_below`.
+struct QueuedBelow<'a, K: Kind> {
+    sched: &'a Scheduler<K>,
+    limit: usize,
+    waiter: Option<u64>,
+}
+
+impl<K: Kind> Future for QueuedBelow<'_, K> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        this.sched.poll_queued_below(this.limit, &mut this.waiter, cx)
+    }
+}
+
+impl<K: Kind> Drop for QueuedBelow<'_, K> {
+    fn drop(&mut self) {
+        if let Some(id) = self.waiter {
+            self.sched.stop_waiting_size(id);
+        }
     }
 }
 

@@ -9,8 +9,9 @@ use crate::backoff::splitmix64;
 use crate::cell::RunJob;
 use crate::in_job::Crew;
 use crate::metrics::{Counters, PoolCounters};
-use crate::queue::Queue;
-use crate::sync::{widen, AtomicBool, AtomicUsize, Counter, Ordering};
+use crate::sched::{RateLimit, Scheduler};
+use crate::state::Cancelled;
+use crate::sync::{widen, Arc, AtomicBool, AtomicUsize, Counter, Ordering};
 use crate::task::Kind;
 use crate::{Backoff, JobEvent, Metrics};
 
@@ -24,12 +25,34 @@ pub(crate) struct Defaults {
     pub(crate) jitter_seed: Option<u64>,
 }
 
-/// State shared by the pool's handles and its workers. Jobs do not point here: a job's cell
-/// holds only the job.
+/// What a pool's workers share with it: the [`Hub`] (which job handles share too), the
+/// sleeper and the defaults.
 pub(crate) struct Shared<S, K: Kind> {
-    pub(crate) queue: Queue<K::Ref>,
+    pub(crate) hub: Arc<Hub<K>>,
     pub(crate) sleeper: S,
     pub(crate) defaults: Defaults,
+}
+
+impl<S, K: Kind> core::ops::Deref for Shared<S, K> {
+    type Target = Hub<K>;
+    fn deref(&self) -> &Hub<K> {
+        &self.hub
+    }
+}
+
+/// How a pool runs its jobs: the limits its scheduler starts with.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub(crate) concurrency: usize,
+    pub(crate) per_key: Option<usize>,
+    pub(crate) rate: Option<RateLimit>,
+}
+
+/// The part of a pool that does not depend on its sleeper: the scheduler, the counters and
+/// the observer. A job's handle holds it too, so that cancelling a queued job (or changing its
+/// priority) reaches the scheduler at once.
+pub(crate) struct Hub<K: Kind> {
+    pub(crate) sched: Scheduler<K>,
     pub(crate) counters: PoolCounters,
     pub(crate) workers: usize,
     aborted: AtomicBool,
@@ -44,6 +67,7 @@ pub(crate) struct Shared<S, K: Kind> {
     /// Live `Pool` clones; the last one to go closes the queue.
     pub(crate) handles: AtomicUsize,
     seed: Counter,
+    jitter_seed: Option<u64>,
     observer: Option<Box<K::Observer>>,
 }
 
@@ -52,13 +76,13 @@ impl<S, K: Kind> Shared<S, K> {
         sleeper: S,
         workers: usize,
         queue: usize,
+        limits: Limits,
         defaults: Defaults,
         observer: Option<Box<K::Observer>>,
     ) -> Self {
-        Self {
-            queue: Queue::new(queue),
-            sleeper,
-            defaults,
+        let Limits { concurrency, per_key, rate } = limits;
+        let hub = Hub {
+            sched: Scheduler::new(queue, workers, concurrency, per_key, rate),
             counters: PoolCounters::new(workers),
             workers,
             aborted: AtomicBool::new(false),
@@ -68,10 +92,14 @@ impl<S, K: Kind> Shared<S, K> {
             workers_changed: Event::new(),
             handles: AtomicUsize::new(1),
             seed: Counter::new(0),
+            jitter_seed: defaults.jitter_seed,
             observer,
-        }
+        };
+        Self { hub: Arc::new(hub), sleeper, defaults }
     }
+}
 
+impl<K: Kind> Hub<K> {
     /// Tells the observer, if there is one. A panic in the observer is caught and counted in
     /// `counters` (`observer_panics`); the pool goes on, and the observer is called for later
     /// events as before.
@@ -98,14 +126,15 @@ impl<S, K: Kind> Shared<S, K> {
 
     pub(crate) fn metrics(&self) -> Metrics {
         let workers = self.live_workers.load(Ordering::Acquire);
-        self.counters.snapshot(self.queue.len(), workers)
+        let sched = &self.sched;
+        self.counters.snapshot(sched.queued(), sched.waiting_on_key(), workers)
     }
 
     /// A fresh random `u64` for jitter: the `n`-th number of the pool's sequence, seeded by
     /// [`PoolBuilder::jitter_seed`](crate::PoolBuilder::jitter_seed) or by the pool's address.
     pub(crate) fn random(&self) -> u64 {
         let n = widen(self.seed.fetch_add(1, Ordering::Relaxed));
-        let seed = self.defaults.jitter_seed.unwrap_or(self as *const Self as usize as u64);
+        let seed = self.jitter_seed.unwrap_or(self as *const Self as usize as u64);
         splitmix64(n ^ seed)
     }
 
@@ -117,22 +146,61 @@ impl<S, K: Kind> Shared<S, K> {
         live == 0 || (!self.is_aborted() && live <= self.crew.excused())
     }
 
-    /// Takes every job still queued and ends each as cancelled (an abort, or no worker left).
-    pub(crate) fn discard_queued(&self) {
-        while let Some(task) = self.queue.try_pop() {
-            self.discard(self.counters.outside(), task);
+    /// A cancel request for `job` from its handle: a queued job is cancelled, counted and
+    /// reported now, its place given back; a running one is asked to stop. Returns whether
+    /// the request took effect (see [`JobHandle::cancel`](crate::JobHandle::cancel)).
+    pub(crate) fn cancel(&self, job: &K::Job) -> bool {
+        let outside = self.counters.outside();
+        match self.sched.cancel(job, &outside.cancelled_queued) {
+            Cancelled::No => false,
+            Cancelled::Queued { .. } => {
+                self.report_cancelled(job);
+                true
+            }
+            Cancelled::Running { .. } => true,
         }
     }
 
-    /// Ends a job taken from the queue that will not run: cancelled by its handle while queued,
-    /// or now, by the pool (abort, no worker left). It is counted and reported here, once, by
-    /// whoever took it from the queue, into `counters`.
-    pub(crate) fn discard(&self, counters: &Counters, task: K::Ref) {
-        let job = K::job(&task);
-        job.cancel(); // settles it if it was still queued; a no-op if its handle cancelled it
-        Counters::bump(&counters.cancelled_queued);
-        self.emit(counters, JobEvent::Cancelled { job: job.id(), attempts: 0 });
+    /// Cancels every queued job (not the running ones) at once; returns how many.
+    pub(crate) fn clear(&self) -> usize {
+        let cancelled = self.sched.clear(&self.counters.outside().cancelled_queued);
+        self.report_all(cancelled)
+    }
+
+    /// Takes every job still queued and ends each as cancelled now: the pool was aborted, or
+    /// (`abandon`) no worker is left to run them.
+    pub(crate) fn discard_queued(&self, abandon: bool) {
+        let counter = &self.counters.outside().cancelled_queued;
+        let cancelled =
+            if abandon { self.sched.abandon(counter) } else { self.sched.clear(counter) };
+        self.report_all(cancelled);
+    }
+
+    fn report_all(&self, cancelled: alloc::vec::Vec<(K::Ref, Cancelled)>) -> usize {
+        let n = cancelled.len();
+        for (task, how) in cancelled {
+            let job = K::job(&task);
+            job.wake_cancelled(how);
+            self.report_cancelled(job);
+            crate::catch::quietly(move || drop(task));
+        }
+        n
+    }
+
+    /// A queued job was cancelled (and counted, under the scheduler's lock): reports it and
+    /// drops its function, no lock held.
+    fn report_cancelled(&self, job: &K::Job) {
+        self.emit(self.counters.outside(), JobEvent::Cancelled { job: job.id(), attempts: 0 });
         job.clear();
+    }
+
+    /// A job that could not be queued because no worker is left: it was accepted, so it is
+    /// cancelled, counted and reported here.
+    pub(crate) fn cancel_unqueued(&self, task: K::Ref) {
+        let job = K::job(&task);
+        Counters::bump(&self.counters.outside().cancelled_queued);
+        job.cancel();
+        self.report_cancelled(job);
         crate::catch::quietly(move || drop(task));
     }
 }
@@ -151,7 +219,8 @@ mod tests {
     fn shared(jitter_seed: Option<u64>) -> Shared<(), SendKind> {
         let backoff = Backoff::none();
         let defaults = Defaults { retries: 0, timeout: None, backoff, jitter_seed };
-        Shared::new((), 1, 1, defaults, None)
+        let limits = Limits { concurrency: 1, per_key: None, rate: None };
+        Shared::new((), 1, 1, limits, defaults, None)
     }
 
     #[test]

@@ -12,14 +12,16 @@
 //!  3    RESULT         the worker, with DONE        the stage holds the job's result
 //!  4    HANDLE_WAKER   the handle                   a waker for the handle is registered
 //!  5    WORKER_WAKER   the worker                   a waker for a cancel request is registered
-//!  6-63 id             Cell::new                    the job's id (never changes), where the
+//!  6    ON_KEY         the scheduler, under its     QUEUED: the job waits for its key (see
+//!                      lock                         `sched`), not in the ready lanes
+//!  7-63 id             Cell::new                    the job's id (never changes), where the
 //!                                                   word is 64 bits
 //! ```
 //!
 //! Where the target has 64-bit atomics (64-bit targets, wasm32), the word is a `u64` whose
-//! upper 58 bits hold the job's id, so a cell needs no second word for it: the transitions
-//! below only add to, or set, bits 0-5, and never carry into the id. An id is kept modulo 2⁵⁸
-//! (a pool would need 2⁵⁸ submissions, some nine years at a billion a second, to wrap it).
+//! upper 57 bits hold the job's id, so a cell needs no second word for it: the transitions
+//! below only add to, or set, bits 0-6, and never carry into the id. An id is kept modulo 2⁵⁷
+//! (a pool would need 2⁵⁷ submissions, some four years at a billion a second, to wrap it).
 //! Elsewhere (`thumbv7em`, `thumbv6m`), and under loom (where every load of the word would be
 //! one more point to explore), the word is a `usize` and the id a separate `usize`: on those
 //! 32-bit targets the pool's counters, which number the jobs, are `usize` too.
@@ -33,7 +35,8 @@
 //!
 //! * Exactly one party moves a job out of `QUEUED`: a worker (`QUEUED → RUNNING`, then it owns
 //!   the stage) or a canceller (`QUEUED → DONE | CANCEL`, then nobody runs it). Both are a
-//!   single compare-and-swap, so start and cancel cannot both win.
+//!   single compare-and-swap, so start and cancel cannot both win; and both are made under the
+//!   scheduler's lock, so the scheduler's counts of queued jobs change with them (see `sched`).
 //! * Only the worker that started a job seals it (`RUNNING → SEALED`), in one atomic operation
 //!   that reads `CANCEL`: a cancel request that landed before wins over whatever the attempt
 //!   returned, and the job ends as cancelled; one that comes after fails (`cancel` returns
@@ -60,12 +63,14 @@ pub(crate) const CANCEL: Word = 1 << 2;
 pub(crate) const RESULT: Word = 1 << 3;
 pub(crate) const HANDLE_WAKER: Word = 1 << 4;
 pub(crate) const WORKER_WAKER: Word = 1 << 5;
+pub(crate) const ON_KEY: Word = 1 << 6;
 
 /// What [`State::cancel`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cancelled {
-    /// The job was queued and never will run: it is settled as cancelled now.
-    Queued { wake_handle: bool },
+    /// The job was queued and never will run: it is settled as cancelled now. `on_key`: it
+    /// was waiting for its key.
+    Queued { wake_handle: bool, on_key: bool },
     /// The job is running and not yet sealed: it was asked to stop, and will end as cancelled.
     Running { wake_worker: bool },
     /// Already sealed or settled, or already asked to stop: nothing changed.
@@ -87,7 +92,7 @@ type AtomicWord = crate::sync::AtomicUsize;
 
 /// The bits below the id.
 #[cfg(all(target_has_atomic = "64", not(loom)))]
-const ID_SHIFT: u32 = 6;
+const ID_SHIFT: u32 = 7;
 
 pub(crate) struct State {
     word: AtomicWord,
@@ -98,7 +103,7 @@ pub(crate) struct State {
 impl State {
     #[cfg(all(target_has_atomic = "64", not(loom)))]
     pub(crate) fn new(id: u64) -> Self {
-        // The id's top 6 bits do not fit (see the module docs).
+        // The id's top 7 bits do not fit (see the module docs).
         Self { word: AtomicWord::new((id << ID_SHIFT) | QUEUED) }
     }
 
@@ -108,7 +113,7 @@ impl State {
         Self { word: AtomicWord::new(QUEUED), id: id as usize }
     }
 
-    /// The job's id (modulo 2⁵⁸ where it shares the word).
+    /// The job's id (modulo 2⁵⁷ where it shares the word).
     #[cfg(all(target_has_atomic = "64", not(loom)))]
     pub(crate) fn id(&self) -> u64 {
         // The id bits never change: any ordering reads them.
@@ -164,11 +169,21 @@ impl State {
             RUNNING if s & CANCEL == 0 => Some(s | CANCEL),
             _ => None,
         }) {
-            Ok(prev) if Self::phase(prev) == QUEUED => {
-                Cancelled::Queued { wake_handle: prev & HANDLE_WAKER != 0 }
-            }
+            Ok(prev) if Self::phase(prev) == QUEUED => Cancelled::Queued {
+                wake_handle: prev & HANDLE_WAKER != 0,
+                on_key: prev & ON_KEY != 0,
+            },
             Ok(prev) => Cancelled::Running { wake_worker: prev & WORKER_WAKER != 0 },
             Err(_) => Cancelled::No,
+        }
+    }
+
+    /// Marks a queued job as waiting for its key, or no longer (under the scheduler's lock).
+    pub(crate) fn set_on_key(&self, on: bool) {
+        if on {
+            self.word.fetch_or(ON_KEY, Ordering::AcqRel);
+        } else {
+            self.word.fetch_and(!ON_KEY, Ordering::AcqRel);
         }
     }
 
@@ -189,7 +204,7 @@ mod tests {
     /// The id shares the word with the state bits on 64-bit targets: no transition touches it.
     #[test]
     fn the_id_survives_every_transition() {
-        let ids = [0, 1, 0x1234_5678_9abc, u64::from(u32::MAX), (1 << 58) - 1];
+        let ids = [0, 1, 0x1234_5678_9abc, u64::from(u32::MAX), (1 << 57) - 1];
         for id in ids {
             let ran = State::new(id);
             assert!(ran.start());
@@ -205,7 +220,8 @@ mod tests {
             assert_eq!(ran.id(), id);
 
             let queued = State::new(id);
-            assert_eq!(queued.cancel(), Cancelled::Queued { wake_handle: false });
+            queued.set_on_key(true);
+            assert_eq!(queued.cancel(), Cancelled::Queued { wake_handle: false, on_key: true });
             assert!(!queued.start());
             assert_eq!((State::is_done(queued.load()), queued.id()), (true, id));
 

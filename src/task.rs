@@ -7,15 +7,18 @@
 
 use alloc::boxed::Box;
 use core::future::Future;
+use core::time::Duration;
 
 use core::task::Poll;
 
 use crate::attempt::{run_attempt, Ended};
 use crate::cell::{Cell, Overrides, RunJob};
 use crate::handle::Handle;
+use crate::job::JobKey;
 use crate::metrics::Counters;
-use crate::shared::Shared;
+use crate::shared::{Hub, Shared};
 use crate::sync::Arc;
+use crate::worker::Tokens;
 use crate::{Attempt, Job, JobError, JobEvent, RetryIf, Sleeper};
 
 /// `Arc::new(cell)` as an `Arc<dyn …>`. `portable_atomic_util::Arc` (and loom's) cannot
@@ -82,8 +85,20 @@ pub(crate) trait IntoTask<K: Kind>: Sized {
     type Output;
     /// The job's error.
     type Error;
-    /// The job's cell, once as the queue's reference and once as the handle's.
-    fn into_task(self, id: u64) -> (K::Ref, Handle<Self::Output, Self::Error, K>);
+    /// The job's cell, once as the queue's reference and once as the handle's (which reaches
+    /// the pool through `hub`, if given), and where the job goes in line.
+    #[allow(clippy::type_complexity)]
+    fn into_task(
+        self,
+        id: u64,
+        hub: Option<Arc<Hub<K>>>,
+    ) -> (K::Ref, Handle<Self::Output, Self::Error, K>, Placement);
+}
+
+/// Where a job goes in line: its priority and its key.
+pub(crate) struct Placement {
+    pub(crate) priority: i32,
+    pub(crate) key: Option<JobKey>,
 }
 
 impl<F, Fut, T, E, P> IntoTask<SendKind> for Job<F, P>
@@ -97,11 +112,15 @@ where
     type Output = T;
     type Error = E;
 
-    fn into_task(self, id: u64) -> (<SendKind as Kind>::Ref, Handle<T, E, SendKind>) {
-        let (func, retry_if, overrides) = self.into_parts();
+    fn into_task(
+        self,
+        id: u64,
+        hub: Option<Arc<Hub<SendKind>>>,
+    ) -> (<SendKind as Kind>::Ref, Handle<T, E, SendKind>, Placement) {
+        let (func, retry_if, overrides, placement) = self.into_parts();
         let cell = Cell::new(id, func, retry_if, overrides);
         let cell: Arc<dyn RunJob + Send + Sync> = erase!(cell, dyn RunJob + Send + Sync);
-        (Arc::clone(&cell), Handle::new(cell))
+        (Arc::clone(&cell), Handle::new(cell, hub), placement)
     }
 }
 
@@ -116,23 +135,28 @@ where
     type Output = T;
     type Error = E;
 
-    fn into_task(self, id: u64) -> (<LocalKind as Kind>::Ref, Handle<T, E, LocalKind>) {
-        let (func, retry_if, overrides) = self.into_parts();
+    fn into_task(
+        self,
+        id: u64,
+        hub: Option<Arc<Hub<LocalKind>>>,
+    ) -> (<LocalKind as Kind>::Ref, Handle<T, E, LocalKind>, Placement) {
+        let (func, retry_if, overrides, placement) = self.into_parts();
         let cell = Cell::new(id, func, retry_if, overrides);
         let cell: Arc<dyn RunJob> = erase!(cell, dyn RunJob);
-        (Arc::clone(&cell), Handle::new(cell))
+        (Arc::clone(&cell), Handle::new(cell, hub), placement)
     }
 }
 
 impl<F, P> Job<F, P> {
-    /// The function, the predicate, and the overrides boxed if the job sets any.
-    fn into_parts(self) -> (F, P, Option<Box<Overrides>>) {
+    /// The function, the predicate, the overrides boxed if the job sets any, and its place.
+    fn into_parts(self) -> (F, P, Option<Box<Overrides>>, Placement) {
         let overrides =
             Overrides { retries: self.retries, timeout: self.timeout, backoff: self.backoff };
         let any = overrides.retries.is_some()
             || overrides.timeout.is_some()
             || overrides.backoff.is_some();
-        (self.func, self.retry_if, any.then(|| Box::new(overrides)))
+        let placement = Placement { priority: self.priority, key: self.key };
+        (self.func, self.retry_if, any.then(|| Box::new(overrides)), placement)
     }
 }
 
@@ -146,6 +170,7 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     shared: &'a Shared<S, K>,
     counters: &'a Counters,
     worker: usize,
+    tokens: &'a Tokens<'a, S, K>,
     job: &'a K::Job,
     overrides: Overrides,
 ) -> impl Future<Output = ()> + 'a {
@@ -154,10 +179,11 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     let timeout = overrides.timeout.unwrap_or(defaults.timeout);
     let backoff = overrides.backoff.unwrap_or(defaults.backoff);
     // Outside the async block: dropping the loop before its first poll still settles the job.
-    let guard = Settle { shared, counters, job, attempts: 0, done: false };
+    let guard = Settle { shared, counters, job, attempts: 0, started: false, done: false };
     async move {
         let mut g = guard;
         Counters::bump(&counters.started);
+        g.started = true;
         loop {
             if job.is_cancel_requested() {
                 let attempts = g.attempts;
@@ -182,6 +208,10 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
             if let Err(message) = wait_unless_cancelled(&shared.sleeper, delay, job).await {
                 Counters::bump(&counters.panicked);
                 return g.finish(Some(JobError::Panicked { message, attempts: n }));
+            }
+            // A retry is a request too: with a rate limit it takes a token (before new jobs).
+            if let Some(interval) = wait_for_token(shared, worker, job).await {
+                tokens.hold(interval);
             }
         }
     }
@@ -247,12 +277,47 @@ async fn wait_unless_cancelled<S: Sleeper, J: ?Sized + RunJob>(
     waited
 }
 
+/// A rate token for a retry, waiting (unless the job is cancelled meanwhile: then `None`, and
+/// the loop sees the request). `None` at once without a rate limit.
+async fn wait_for_token<S, K: Kind>(
+    shared: &Shared<S, K>,
+    worker: usize,
+    job: &K::Job,
+) -> Option<Duration> {
+    /// Leaves the line of retries waiting for a token, however the wait ends.
+    struct Leave<'a, K: Kind>(&'a crate::sched::Scheduler<K>, usize);
+    impl<K: Kind> Drop for Leave<'_, K> {
+        fn drop(&mut self) {
+            self.0.stop_waiting_for_token(self.1);
+        }
+    }
+    let sched = &shared.sched;
+    let mut waiting = None;
+    core::future::poll_fn(|cx| {
+        if job.is_cancel_requested() {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(token) = sched.poll_token(worker, cx) {
+            if let Some(leave) = waiting.take() {
+                core::mem::forget::<Leave<'_, K>>(leave); // poll_token left the line itself
+            }
+            return Poll::Ready(token);
+        }
+        waiting.get_or_insert(Leave(sched, worker));
+        job.poll_cancel(cx).map(|()| None)
+    })
+    .await
+}
+
 /// Settles the job, counts it and reports it, exactly once.
 struct Settle<'a, S, K: Kind> {
     shared: &'a Shared<S, K>,
     counters: &'a Counters,
     job: &'a K::Job,
     attempts: u32,
+    /// Counted in `started`: a job dropped before that (an abort as it was taken) is counted
+    /// as cancelled while queued.
+    started: bool,
     done: bool,
 }
 
@@ -265,6 +330,9 @@ impl<S, K: Kind> Settle<'_, S, K> {
         let error = if self.job.seal() { Some(JobError::Cancelled { attempts }) } else { error };
         let (counter, event) = match &error {
             None => (&c.succeeded, JobEvent::Succeeded { job, attempts }),
+            Some(JobError::Cancelled { .. }) if !self.started => {
+                (&c.cancelled_queued, JobEvent::Cancelled { job, attempts })
+            }
             Some(JobError::Cancelled { .. }) => {
                 (&c.cancelled_running, JobEvent::Cancelled { job, attempts })
             }

@@ -4,15 +4,21 @@
 //! other executor (tokio, smol, embassy, the browser) can spawn the futures returned by
 //! [`PoolBuilder::build_workers`](crate::PoolBuilder::build_workers).
 
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use core::future::Future;
+use core::pin::Pin;
+use core::task::Poll;
+use core::time::Duration;
 
 use event_listener::EventListener;
 
 use crate::cell::RunJob;
+use crate::sched::Next;
 use crate::shared::Shared;
-use crate::sync::{Arc, Ordering};
+use crate::sync::{Arc, Lock, Ordering};
 use crate::task::{run_job, Kind};
-use crate::Sleeper;
+use crate::{JobEvent, Sleeper};
 
 /// Worker `index`: runs jobs until the pool is closed and its queue is empty, or it is aborted.
 pub(crate) fn work<S: Sleeper, K: Kind>(
@@ -24,35 +30,139 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
     async move {
         let shared = &*exit.0;
         let counters = shared.counters.worker(index);
+        let tokens = Tokens::new(shared);
         // One listener serves the worker's whole life: abort happens at most once.
         let mut abort = None;
-        let mut ready = None;
         let mut budget = Budget::new();
-        while let Some(task) =
-            budget.watch(core::future::poll_fn(|cx| shared.queue.poll_pop(&mut ready, cx))).await
-        {
-            let job = K::job(&task);
-            let overrides = if shared.is_aborted() { None } else { job.start() };
-            let Some(overrides) = overrides else {
-                shared.discard(counters, task); // cancelled while queued, or aborted
-                budget.spend().await; // it ran the observer: it counts as a job
-                continue;
+        let jobs = async {
+            loop {
+                let next =
+                    budget.watch(core::future::poll_fn(|cx| shared.sched.poll_next(index, cx)));
+                let task = match next.await {
+                    Next::Job { job, token } => {
+                        if let Some(interval) = token {
+                            tokens.hold(interval);
+                        }
+                        job
+                    }
+                    Next::Trash(task) => {
+                        crate::catch::quietly(move || drop(task)); // cancelled while queued
+                        continue;
+                    }
+                    Next::Blocked(job) => {
+                        shared.emit(counters, JobEvent::WaitingOnKey { job });
+                        budget.spend().await; // it ran the observer: it counts as a job
+                        continue;
+                    }
+                    Next::Stop => break,
+                };
+                let job = K::job(&task);
+                shared.crew.set_job(index, Some(job.id()));
+                let overrides = job.start();
+                let run = run_job(shared, counters, index, &tokens, job, overrides);
+                if shared.is_aborted() {
+                    drop(run); // never polled: it settles as cancelled, before any attempt
+                } else {
+                    // The job first: a job that is ready at once never touches the abort
+                    // listener. If the abort wins, dropping the job's loop settles it as
+                    // cancelled.
+                    budget.watch(futures_lite::future::or(run, aborted(shared, &mut abort))).await;
+                }
+                shared.crew.set_job(index, None);
+                // The last reference may be ours (a detached handle): the job's value or error
+                // is dropped here, and a panic in its destructor is caught (before the budget's
+                // await: a worker dropped there must not hold it).
+                crate::catch::quietly(move || drop(task));
+                budget.spend().await;
+            }
+        };
+        // The rate tokens this worker took come back while it waits or works.
+        futures_lite::future::or(jobs, tokens.run()).await;
+    }
+}
+
+/// The rate tokens a worker took (one per attempt start, with a rate limit): each goes back
+/// to the scheduler when its sleeper says its interval has passed. They all have the
+/// interval of the limit they were taken under, so they mostly end in the order they were
+/// taken: the worker polls the first, and each new one once, so that its timer starts.
+pub(crate) struct Tokens<'a, S: Sleeper, K: Kind> {
+    shared: &'a Shared<S, K>,
+    /// Only this worker's task touches it, and never while it polls a timer (taken out, then
+    /// put back): the lock is there for `Sync`, so that the worker's future is `Send`.
+    timers: Lock<VecDeque<Timer<S::Sleep>>>,
+}
+
+struct Timer<F> {
+    sleep: Option<Pin<Box<F>>>,
+    polled: bool,
+}
+
+impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
+    fn new(shared: &'a Shared<S, K>) -> Self {
+        Self { shared, timers: Lock::new(VecDeque::new()) }
+    }
+
+    /// A token taken now, to give back after `interval`. A sleeper that panics gives it back at
+    /// once.
+    pub(crate) fn hold(&self, interval: Duration) {
+        match crate::catch::unwind(|| Box::pin(self.shared.sleeper.sleep(interval))) {
+            Ok(sleep) => self.timers.lock().push_back(Timer { sleep: Some(sleep), polled: false }),
+            Err(_) => self.shared.sched.return_token(),
+        }
+    }
+
+    /// Gives tokens back as their timers end; never completes.
+    async fn run(&self) {
+        core::future::poll_fn(|cx| {
+            let mut timers = core::mem::take(&mut *self.timers.lock());
+            let mut returned = 0;
+            let mut poll = |timer: &mut Timer<S::Sleep>| -> bool {
+                timer.polled = true;
+                let Some(sleep) = timer.sleep.as_mut() else { return true };
+                match crate::catch::unwind(|| sleep.as_mut().poll(cx)) {
+                    Ok(Poll::Pending) => false,
+                    Ok(Poll::Ready(())) | Err(_) => {
+                        let sleep = timer.sleep.take();
+                        crate::catch::quietly(move || drop(sleep));
+                        returned += 1;
+                        true
+                    }
+                }
             };
-            shared.crew.set_job(index, Some(job.id()));
-            // The job first: a job that is ready at once never touches the abort listener.
-            // If the abort wins, dropping the job's loop settles it as cancelled.
-            budget
-                .watch(futures_lite::future::or(
-                    run_job(shared, counters, index, job, overrides),
-                    aborted(shared, &mut abort),
-                ))
-                .await;
-            shared.crew.set_job(index, None);
-            // The last reference may be ours (a detached handle): the job's value or error is
-            // dropped here, and a panic in its destructor is caught (before the budget's await:
-            // a worker dropped there must not hold it).
-            crate::catch::quietly(move || drop(task));
-            budget.spend().await;
+            // The first, until one is still running; then each new one once, to start it.
+            while let Some(front) = timers.front_mut() {
+                if !poll(front) {
+                    break;
+                }
+                timers.pop_front();
+            }
+            for timer in timers.iter_mut().skip(1).filter(|t| !t.polled) {
+                poll(timer);
+            }
+            {
+                let mut held = self.timers.lock();
+                timers.extend(held.drain(..)); // none: nothing else runs in this task meanwhile
+                *held = timers;
+            }
+            for _ in 0..returned {
+                self.shared.sched.return_token();
+            }
+            Poll::<()>::Pending
+        })
+        .await;
+    }
+}
+
+impl<S: Sleeper, K: Kind> Drop for Tokens<'_, S, K> {
+    /// A worker that stops gives its tokens back: nothing is left to start but the retries of
+    /// jobs other workers still run.
+    fn drop(&mut self) {
+        let timers = core::mem::take(&mut *self.timers.lock());
+        for timer in timers {
+            if timer.sleep.is_some() {
+                self.shared.sched.return_token();
+            }
+            crate::catch::quietly(move || drop(timer));
         }
     }
 }
@@ -102,7 +212,7 @@ impl Budget {
 }
 
 /// Completes once the pool is aborted.
-fn aborted<'a, S, K: Kind>(
+fn aborted<'a, S: Sleeper, K: Kind>(
     shared: &'a Shared<S, K>,
     listener: &'a mut Option<EventListener>,
 ) -> impl Future<Output = ()> + 'a {
@@ -122,9 +232,9 @@ impl<S, K: Kind> Drop for ExitGuard<S, K> {
     fn drop(&mut self) {
         let shared = &*self.0;
         shared.crew.set_job(self.1, None); // dropped mid-job, it runs that job no more
+        shared.sched.worker_gone(self.1);
         if shared.live_workers.fetch_sub(1, Ordering::AcqRel) == 1 {
-            shared.queue.abandon();
-            shared.discard_queued();
+            shared.discard_queued(true);
         }
         shared.workers_changed.notify(usize::MAX);
     }

@@ -1,0 +1,1057 @@
+//! The scheduler: the pool's bounded queue, and the rules that say which queued job may start
+//! now. Workers take the next job *that may start now*; everything else waits here, in order.
+//!
+//! One structure behind one lock ([`Lock`], a spin lock held only for a few list and counter
+//! operations, never across user code: wakers are woken, and what the pool drops is dropped,
+//! once it is released). A lock, not lock-free queues, because the rules below look at several
+//! things at once (room, waiting submitters, priorities, keys, the concurrency limit, the rate
+//! limit, pause); measured side by side, a spin-locked queue cost about as much per job as the
+//! lock-free one it replaced (docs/performance.md).
+//!
+//! # What is kept
+//!
+//! * **Ready lanes**, one FIFO per priority, highest first (priority 0 in a lane of its own,
+//!   so jobs that set none never touch the map of other lanes).
+//! * **Keys**: per key with a running job, how many of its jobs run, and its jobs that were
+//!   next in line while the key was at its limit (`blocked`, FIFO). A blocked job holds no
+//!   worker; when a job of its key ends, the first blocked one goes back to the front of its
+//!   lane. The job's state word says it is blocked (`ON_KEY`), so a cancel knows where it was.
+//! * **Places**: `queued` (live jobs in the lanes or blocked) plus `reserved` (places taken by
+//!   submitters that are building the job's cell, or granted to a waiting submitter) never
+//!   exceed the capacity. A place is reserved before the cell is built, so a refused job is
+//!   handed back untouched.
+//! * **Waiting submitters**, FIFO. A freed place goes to the first of them at once (it is
+//!   granted, then the submitter is woken); a submitter that does not wait is refused while
+//!   anyone waits, so it cannot overtake them.
+//! * **Workers**: which are parked waiting for a job (each woken at most once per job that may
+//!   start), which run a job and under which key.
+//! * **Rate tokens**: with a rate limit of `count` per `interval`, every attempt start takes a
+//!   token, which its worker's sleeper gives back `interval` later (so no clock is needed, and
+//!   the window slides). Retries take tokens too, before any new job.
+//!
+//! # Cancelled jobs
+//!
+//! A queued job is cancelled under the lock: its place is given back and it is counted at
+//! that moment. Its entry stays in its lane as a *tombstone* (removing it from the middle of
+//! a lane would cost a search), skipped and dropped by whoever reaches it; when tombstones
+//! outnumber the live jobs, the lanes are swept.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+
+use crate::cell::RunJob;
+use crate::job::JobKey;
+use crate::state::Cancelled;
+use crate::sync::{AtomicBool, AtomicUsize, Lock, Ordering};
+use crate::task::Kind;
+
+/// At most `count` attempt starts in any window of `interval`.
+///
+/// # Examples
+///
+/// ```
+/// use core::time::Duration;
+/// use workcrew::RateLimit;
+///
+/// let limit = RateLimit::new(10, Duration::from_secs(1)); // 10 starts a second
+/// assert_eq!((limit.count(), limit.interval()), (10, Duration::from_secs(1)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    count: usize,
+    interval: Duration,
+}
+
+impl RateLimit {
+    /// At most `count` attempt starts in any window of `interval`. A `count` of 0 or a zero
+    /// `interval` is refused where the limit is set ([`LimitError`](crate::LimitError)).
+    pub const fn new(count: usize, interval: Duration) -> Self {
+        Self { count, interval }
+    }
+
+    /// Starts allowed per window.
+    pub const fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The window.
+    pub const fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    pub(crate) fn check(self) -> Result<Self, crate::LimitError> {
+        if self.count == 0 {
+            Err(crate::LimitError::ZeroIntervalCap)
+        } else if self.interval.is_zero() {
+            Err(crate::LimitError::ZeroInterval)
+        } else {
+            Ok(self)
+        }
+    }
+}
+
+/// Why a place could not be reserved.
+pub(crate) enum Refused {
+    Full,
+    Closed,
+}
+
+/// A queued job: its cell, and its key if it has one.
+struct Entry<R> {
+    job: R,
+    key: Option<JobKey>,
+}
+
+/// The ready lanes: one FIFO per priority, highest first.
+struct Lanes<R> {
+    /// Priority 0, the default.
+    zero: VecDeque<Entry<R>>,
+    /// Every other priority with a job, highest first.
+    other: BTreeMap<Reverse<i32>, VecDeque<Entry<R>>>,
+}
+
+impl<R> Lanes<R> {
+    fn new() -> Self {
+        Self { zero: VecDeque::new(), other: BTreeMap::new() }
+    }
+
+    fn lane(&mut self, priority: i32) -> &mut VecDeque<Entry<R>> {
+        if priority == 0 {
+            &mut self.zero
+        } else {
+            self.other.entry(Reverse(priority)).or_default()
+        }
+    }
+
+    fn push_back(&mut self, priority: i32, entry: Entry<R>) {
+        self.lane(priority).push_back(entry);
+    }
+
+    fn push_front(&mut self, priority: i32, entry: Entry<R>) {
+        self.lane(priority).push_front(entry);
+    }
+
+    /// The first job of the highest lane that has one.
+    fn pop(&mut self) -> Option<(i32, Entry<R>)> {
+        if let Some(mut first) = self.other.first_entry() {
+            let priority = first.key().0;
+            if priority > 0 || self.zero.is_empty() {
+                let entry = first.get_mut().pop_front();
+                if first.get().is_empty() {
+                    first.remove();
+                }
+                return entry.map(|e| (priority, e));
+            }
+        }
+        self.zero.pop_front().map(|e| (0, e))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.zero.is_empty() && self.other.is_empty()
+    }
+
+    /// Removes and returns the entry for which `hit` holds.
+    fn remove(&mut self, mut hit: impl FnMut(&Entry<R>) -> bool) -> Option<(i32, Entry<R>)> {
+        if let Some(at) = self.zero.iter().position(&mut hit) {
+            return self.zero.remove(at).map(|e| (0, e));
+        }
+        let mut found = None;
+        for (priority, lane) in self.other.iter_mut() {
+            if let Some(at) = lane.iter().position(&mut hit) {
+                found = lane.remove(at).map(|e| (priority.0, e));
+                break;
+            }
+        }
+        self.other.retain(|_, lane| !lane.is_empty());
+        found
+    }
+
+    /// Takes every entry out.
+    fn drain(&mut self, into: &mut Vec<Entry<R>>) {
+        into.extend(self.zero.drain(..));
+        for (_, mut lane) in core::mem::take(&mut self.other) {
+            into.extend(lane.drain(..));
+        }
+    }
+
+    /// Moves the entries for which `dead` holds into `into`.
+    fn sweep(&mut self, dead: impl Fn(&R) -> bool, into: &mut Vec<R>) {
+        let mut sweep = |lane: &mut VecDeque<Entry<R>>| {
+            let mut kept = VecDeque::with_capacity(lane.len());
+            for e in lane.drain(..) {
+                if dead(&e.job) {
+                    into.push(e.job);
+                } else {
+                    kept.push_back(e);
+                }
+            }
+            *lane = kept;
+        };
+        sweep(&mut self.zero);
+        for lane in self.other.values_mut() {
+            sweep(lane);
+        }
+        self.other.retain(|_, lane| !lane.is_empty());
+    }
+}
+
+/// A key with a running job.
+struct KeyState<R> {
+    running: usize,
+    /// Its jobs that were next in line while it was at its limit, with their priorities.
+    blocked: VecDeque<(i32, Entry<R>)>,
+}
+
+/// One worker, as the scheduler sees it.
+#[derive(Default)]
+struct WorkerSlot {
+    /// Registered while the worker is parked (waiting for a job or a rate token).
+    waker: Option<Waker>,
+    /// Parked, waiting for a job (then it is in `idle`).
+    idle: bool,
+    /// Running a job (counted in `running`), under this key.
+    running: bool,
+    key: Option<JobKey>,
+    /// Waiting for a rate token for a retry (then it is in `token_queue`).
+    token_wait: bool,
+}
+
+/// A submitter waiting for room.
+struct Waiter {
+    id: u64,
+    waker: Waker,
+    granted: bool,
+}
+
+/// A caller of [`Scheduler::poll_queued_below`].
+struct SizeWaiter {
+    id: u64,
+    limit: usize,
+    waker: Waker,
+}
+
+struct Inner<R> {
+    capacity: usize,
+    lanes: Lanes<R>,
+    keys: BTreeMap<JobKey, KeyState<R>>,
+    per_key: usize,
+    /// Live jobs queued: in the lanes, or blocked on their key.
+    queued: usize,
+    waiting_on_key: usize,
+    /// Places taken by submitters building a job, or granted to a waiting one.
+    reserved: usize,
+    /// Cancelled entries still in the lanes or blocked lists.
+    tombstones: usize,
+    /// Jobs taken by workers and not yet ended.
+    running: usize,
+    concurrency: usize,
+    paused: bool,
+    closed: bool,
+    abandoned: bool,
+    rate: Option<RateLimit>,
+    /// Rate tokens out (attempt starts less than their interval ago).
+    tokens_out: usize,
+    workers: Vec<WorkerSlot>,
+    /// Parked workers waiting for a job, in the order they parked.
+    idle: VecDeque<usize>,
+    /// Workers whose retry waits for a rate token, FIFO.
+    token_queue: VecDeque<usize>,
+    submitters: VecDeque<Waiter>,
+    size_waiters: Vec<SizeWaiter>,
+    next_id: u64,
+}
+
+/// Wakers to wake, values to drop, and queued jobs to report as cancelled, once the lock is
+/// released (all of it may run user code).
+pub(crate) struct After<R> {
+    wakes: Wakes,
+    /// Entries of jobs cancelled before (tombstones), to drop.
+    trash: Vec<R>,
+    /// Queued jobs cancelled by this call, with what their cancel request must wake: the
+    /// caller reports each.
+    pub(crate) cancelled: Vec<(R, Cancelled)>,
+}
+
+impl<R> After<R> {
+    fn new() -> Self {
+        Self { wakes: Wakes::default(), trash: Vec::new(), cancelled: Vec::new() }
+    }
+
+    /// Wakes and drops what the locked call left (panics in either caught).
+    pub(crate) fn finish(self) {
+        self.wakes.wake();
+        crate::catch::quietly(move || drop(self.trash));
+    }
+}
+
+/// Up to two wakers without an allocation, more in a `Vec` (a close, a resume).
+#[derive(Default)]
+struct Wakes {
+    first: Option<Waker>,
+    second: Option<Waker>,
+    more: Vec<Waker>,
+}
+
+impl Wakes {
+    fn push(&mut self, waker: Waker) {
+        if self.first.is_none() {
+            self.first = Some(waker);
+        } else if self.second.is_none() {
+            self.second = Some(waker);
+        } else {
+            self.more.push(waker);
+        }
+    }
+
+    fn wake(self) {
+        let Self { first, second, more } = self;
+        for w in first.into_iter().chain(second).chain(more) {
+            crate::catch::quietly(move || w.wake());
+        }
+    }
+}
+
+/// What a worker gets from [`Scheduler::poll_next`].
+pub(crate) enum Next<R> {
+    /// A job to run, claimed (`QUEUED → RUNNING`); `token`: the interval after which its rate
+    /// token goes back, if the pool has a rate limit.
+    Job { job: R, token: Option<Duration> },
+    /// A cancelled job's entry, to drop (no lock held).
+    Trash(R),
+    /// Job `id` was next in line, but its key was at its limit: it now waits for its key.
+    Blocked(u64),
+    /// The pool is closed and nothing is queued or about to be: the worker stops.
+    Stop,
+}
+
+/// The pool's scheduler (see the module docs).
+pub(crate) struct Scheduler<K: Kind> {
+    inner: Lock<Inner<K::Ref>>,
+    capacity: usize,
+    crew: usize,
+    /// `Inner::queued` and `waiting_on_key`, for reads without the lock (metrics).
+    queued: AtomicUsize,
+    waiting_on_key: AtomicUsize,
+    closed: AtomicBool,
+}
+
+/// A reserved place. Dropping it unused gives the place back.
+pub(crate) struct Reservation<'a, K: Kind> {
+    sched: &'a Scheduler<K>,
+}
+
+impl<K: Kind> Scheduler<K> {
+    pub(crate) fn new(
+        capacity: usize,
+        crew: usize,
+        concurrency: usize,
+        per_key: Option<usize>,
+        rate: Option<RateLimit>,
+    ) -> Self {
+        let inner = Inner {
+            capacity,
+            lanes: Lanes::new(),
+            keys: BTreeMap::new(),
+            per_key: per_key.unwrap_or(usize::MAX),
+            queued: 0,
+            waiting_on_key: 0,
+            reserved: 0,
+            tombstones: 0,
+            running: 0,
+            concurrency,
+            paused: false,
+            closed: false,
+            abandoned: false,
+            rate,
+            tokens_out: 0,
+            workers: (0..crew).map(|_| WorkerSlot::default()).collect(),
+            idle: VecDeque::new(),
+            token_queue: VecDeque::new(),
+            submitters: VecDeque::new(),
+            size_waiters: Vec::new(),
+            next_id: 0,
+        };
+        Self {
+            inner: Lock::new(inner),
+            capacity,
+            crew,
+            queued: AtomicUsize::new(0),
+            waiting_on_key: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Runs `f` under the lock, publishes the gauges, then (lock released) finishes what `f`
+    /// left in its [`After`], except the cancelled jobs, which it returns for the caller to
+    /// report.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Inner<K::Ref>, &mut After<K::Ref>) -> T,
+    ) -> (T, Vec<(K::Ref, Cancelled)>) {
+        let mut after = After::new();
+        let out = {
+            let mut inner = self.inner.lock();
+            let out = f(&mut inner, &mut after);
+            inner.wake_workers(&mut after);
+            self.queued.store(inner.queued, Ordering::Release);
+            self.waiting_on_key.store(inner.waiting_on_key, Ordering::Release);
+            out
+        };
+        let cancelled = core::mem::take(&mut after.cancelled);
+        after.finish();
+        (out, cancelled)
+    }
+
+    /// [`with`](Self::with), for calls that cancel nothing.
+    fn run<T>(&self, f: impl FnOnce(&mut Inner<K::Ref>, &mut After<K::Ref>) -> T) -> T {
+        let (out, cancelled) = self.with(f);
+        debug_assert!(cancelled.is_empty());
+        out
+    }
+
+    // --- submitting ------------------------------------------------------------------------
+
+    /// Reserves a place now, or says why not: refused while anyone waits for room.
+    pub(crate) fn try_reserve(&self) -> Result<Reservation<'_, K>, Refused> {
+        self.run(|inner, _| {
+            if inner.closed {
+                Err(Refused::Closed)
+            } else if !inner.submitters.is_empty() || !inner.has_room() {
+                Err(Refused::Full)
+            } else {
+                inner.reserved += 1;
+                Ok(())
+            }
+        })
+        .map(|()| Reservation { sched: self })
+    }
+
+    /// Reserves a place, waiting for room in FIFO order with the other waiting submitters.
+    /// `waiter` is this submission's place in line (kept across polls; see
+    /// [`leave_line`](Self::leave_line)). Fails only if the pool is closed.
+    pub(crate) fn poll_reserve(
+        &self,
+        waiter: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Reservation<'_, K>, Refused>> {
+        if waiter.is_none() {
+            match self.try_reserve() {
+                Err(Refused::Full) => {}
+                other => return Poll::Ready(other),
+            }
+        }
+        let waker = cx.waker().clone(); // outside the lock: a waker's clone is foreign code
+        let (polled, old) = self.run(|inner, _| {
+            let at =
+                waiter.and_then(|id| inner.submitters.binary_search_by_key(&id, |w| w.id).ok());
+            if let Some(at) = at {
+                if inner.submitters[at].granted {
+                    let granted = inner.submitters.remove(at);
+                    *waiter = None;
+                    return (Poll::Ready(Ok(())), granted.map(|w| w.waker));
+                }
+                if inner.closed {
+                    let gone = inner.submitters.remove(at);
+                    *waiter = None;
+                    return (Poll::Ready(Err(Refused::Closed)), gone.map(|w| w.waker));
+                }
+                let old = core::mem::replace(&mut inner.submitters[at].waker, waker);
+                return (Poll::Pending, Some(old));
+            }
+            *waiter = None;
+            if inner.closed {
+                return (Poll::Ready(Err(Refused::Closed)), Some(waker));
+            }
+            if inner.submitters.is_empty() && inner.has_room() {
+                inner.reserved += 1;
+                return (Poll::Ready(Ok(())), Some(waker));
+            }
+            let id = inner.next_id();
+            inner.submitters.push_back(Waiter { id, waker, granted: false });
+            *waiter = Some(id);
+            (Poll::Pending, None)
+        });
+        crate::catch::quietly(move || drop(old));
+        polled.map(|r| r.map(|()| Reservation { sched: self }))
+    }
+
+    /// A waiting submission was dropped: it leaves the line, and a place granted to it goes to
+    /// the next in line.
+    pub(crate) fn leave_line(&self, waiter: u64) {
+        let old = self.run(|inner, after| {
+            let at = inner.submitters.binary_search_by_key(&waiter, |w| w.id).ok()?;
+            let gone = inner.submitters.remove(at)?;
+            if gone.granted {
+                inner.reserved -= 1;
+                inner.room_freed(after);
+            }
+            Some(gone.waker)
+        });
+        crate::catch::quietly(move || drop(old));
+    }
+
+    // --- what workers call -------------------------------------------------------------------
+
+    /// The next job worker `w` may start now. First ends the job `w` ran before, if any (its
+    /// key's next blocked job goes back in line). Parks the worker (registering `cx`) when
+    /// nothing may start now.
+    pub(crate) fn poll_next(&self, w: usize, cx: &mut Context<'_>) -> Poll<Next<K::Ref>> {
+        if let Some(next) = self.run(|inner, after| inner.next::<K>(w, after)) {
+            return Poll::Ready(next);
+        }
+        let waker = cx.waker().clone();
+        let (next, old) = self.run(|inner, after| match inner.next::<K>(w, after) {
+            Some(next) => (Some(next), Some(waker)),
+            None => {
+                let slot = &mut inner.workers[w];
+                if !slot.idle {
+                    slot.idle = true;
+                    inner.idle.push_back(w);
+                }
+                (None, inner.workers[w].waker.replace(waker))
+            }
+        });
+        crate::catch::quietly(move || drop(old));
+        next.map_or(Poll::Pending, Poll::Ready)
+    }
+
+    /// A rate token for a retry of the job worker `w` runs: `Ready(None)` without a rate limit,
+    /// `Ready(Some(interval))` once a token is taken (give it back after `interval`). Retries
+    /// wait in FIFO order, before any new job starts.
+    pub(crate) fn poll_token(&self, w: usize, cx: &mut Context<'_>) -> Poll<Option<Duration>> {
+        if let Some(token) = self.run(|inner, _| inner.take_token(w)) {
+            return Poll::Ready(token);
+        }
+        let waker = cx.waker().clone();
+        let (token, old) = self.run(|inner, _| match inner.take_token(w) {
+            Some(token) => (Some(token), Some(waker)),
+            None => {
+                let slot = &mut inner.workers[w];
+                if !slot.token_wait {
+                    slot.token_wait = true;
+                    inner.token_queue.push_back(w);
+                }
+                (None, inner.workers[w].waker.replace(waker))
+            }
+        });
+        crate::catch::quietly(move || drop(old));
+        token.map_or(Poll::Pending, Poll::Ready)
+    }
+
+    /// Worker `w` no longer waits for a rate token (its job was cancelled or dropped).
+    pub(crate) fn stop_waiting_for_token(&self, w: usize) {
+        self.run(|inner, _| inner.leave_token_queue(w));
+    }
+
+    /// A rate token comes back, `interval` after the start that took it.
+    pub(crate) fn return_token(&self) {
+        self.run(|inner, _| inner.tokens_out = inner.tokens_out.saturating_sub(1));
+    }
+
+    /// Worker `w` stops (or is dropped): it ends the job it ran, and waits for nothing more.
+    pub(crate) fn worker_gone(&self, w: usize) {
+        let old = self.run(|inner, after| {
+            inner.end_job::<K>(w, after);
+            inner.leave_token_queue(w);
+            let slot = &mut inner.workers[w];
+            if slot.idle {
+                slot.idle = false;
+                inner.idle.retain(|&i| i != w);
+            }
+            inner.workers[w].waker.take()
+        });
+        crate::catch::quietly(move || drop(old));
+    }
+
+    // --- what the pool calls -----------------------------------------------------------------
+
+    /// A cancel request for `job`, from its handle (or the JavaScript `signal`). A queued job
+    /// is cancelled at once: its place is given back, it is counted in `cancelled` (in
+    /// `counter`) before its state changes, and the caller reports it. A running job is asked
+    /// to stop.
+    pub(crate) fn cancel(&self, job: &K::Job, counter: &crate::sync::Counter) -> Cancelled {
+        if !job.is_queued() {
+            // Only this lock moves a job out of QUEUED: a job seen past it never returns.
+            return job.cancel();
+        }
+        let (cancelled, _) = self.with(|inner, after| {
+            if !job.is_queued() {
+                return job.request_cancel(); // it started meanwhile: wakes below
+            }
+            crate::metrics::Counters::bump(counter);
+            let cancelled = job.request_cancel();
+            inner.forget_queued::<K>(cancelled, after);
+            cancelled
+        });
+        job.wake_cancelled(cancelled);
+        cancelled
+    }
+
+    /// Changes a queued job's priority: it goes to the back of its new priority's lane.
+    /// `false` if job `id` is not queued (it started, ended, or was never here).
+    pub(crate) fn set_priority(&self, id: u64, priority: i32) -> bool {
+        self.run(|inner, _| {
+            let live = |e: &Entry<K::Ref>| K::job(&e.job).id() == id && K::job(&e.job).is_queued();
+            if let Some((_, entry)) = inner.lanes.remove(live) {
+                inner.lanes.push_back(priority, entry);
+                return true;
+            }
+            for state in inner.keys.values_mut() {
+                if let Some(b) = state.blocked.iter_mut().find(|(_, e)| live(e)) {
+                    b.0 = priority;
+                    return true;
+                }
+            }
+            false
+        })
+    }
+
+    /// Cancels every queued job (not the running ones) and returns them, each to be reported
+    /// by the caller: its place is given back, and it is counted (in `counter`) now.
+    pub(crate) fn clear(&self, counter: &crate::sync::Counter) -> Vec<(K::Ref, Cancelled)> {
+        self.with(|inner, after| {
+            let mut entries = Vec::new();
+            inner.lanes.drain(&mut entries);
+            for state in inner.keys.values_mut() {
+                entries.extend(state.blocked.drain(..).map(|(_, e)| e));
+            }
+            inner.keys.retain(|_, state| state.running > 0);
+            for entry in entries {
+                let job = K::job(&entry.job);
+                if job.is_queued() {
+                    crate::metrics::Counters::bump(counter);
+                    let cancelled = job.request_cancel();
+                    inner.forget_queued::<K>(cancelled, after);
+                    after.cancelled.push((entry.job, cancelled));
+                } else {
+                    inner.tombstones -= 1;
+                    after.trash.push(entry.job);
+                }
+            }
+        })
+        .1
+    }
+
+    /// Closes for good because no worker is left (every queued job is cancelled and returned,
+    /// as [`clear`](Self::clear) does); a reservation pushed later is refused
+    /// ([`Reservation::push`]).
+    pub(crate) fn abandon(&self, counter: &crate::sync::Counter) -> Vec<(K::Ref, Cancelled)> {
+        self.run(|inner, _| inner.abandoned = true);
+        self.close();
+        self.clear(counter)
+    }
+
+    /// Stops accepting jobs; waiting submitters are refused, parked workers woken (they stop
+    /// once nothing is queued).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.run(|inner, after| {
+            inner.closed = true;
+            for w in inner.submitters.iter().filter(|w| !w.granted) {
+                after.wakes.push(w.waker.clone());
+            }
+            inner.wake_all_idle(after);
+        });
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn pause(&self) {
+        self.run(|inner, _| inner.paused = true);
+    }
+
+    pub(crate) fn resume(&self) {
+        self.run(|inner, after| {
+            inner.paused = false;
+            inner.wake_all_idle(after);
+        });
+    }
+
+    pub(crate) fn is_paused(&self) -> bool {
+        self.run(|inner, _| inner.paused)
+    }
+
+    /// Sets how many jobs may run at once, 1 ..= the crew.
+    pub(crate) fn set_concurrency(&self, n: usize) -> Result<(), crate::LimitError> {
+        if n == 0 {
+            return Err(crate::LimitError::ZeroConcurrency);
+        }
+        if n > self.crew {
+            return Err(crate::LimitError::ConcurrencyAboveWorkers {
+                requested: n,
+                workers: self.crew,
+            });
+        }
+        self.run(|inner, after| {
+            inner.concurrency = n;
+            inner.wake_all_idle(after);
+        });
+        Ok(())
+    }
+
+    pub(crate) fn concurrency(&self) -> usize {
+        self.run(|inner, _| inner.concurrency)
+    }
+
+    /// Sets, changes or (with `None`) lifts the rate limit. Tokens already out still come back
+    /// when their interval (the one they were taken under) ends.
+    pub(crate) fn set_rate_limit(&self, rate: Option<RateLimit>) -> Result<(), crate::LimitError> {
+        let rate = rate.map(RateLimit::check).transpose()?;
+        self.run(|inner, after| {
+            inner.rate = rate;
+            inner.wake_token_queue(after);
+            inner.wake_all_idle(after);
+        });
+        Ok(())
+    }
+
+    pub(crate) fn rate_limit(&self) -> Option<RateLimit> {
+        self.run(|inner, _| inner.rate)
+    }
+
+    /// Whether a job (or a retry) waits now only because the rate limit's tokens are all out.
+    pub(crate) fn is_rate_limited(&self) -> bool {
+        self.run(|inner, _| {
+            let Some(rate) = inner.rate else { return false };
+            inner.tokens_out >= rate.count
+                && (!inner.token_queue.is_empty()
+                    || (!inner.paused
+                        && inner.running < inner.concurrency
+                        && inner.queued > inner.waiting_on_key))
+        })
+    }
+
+    /// Ready once fewer than `limit` jobs are queued. `waiter`: this call's registration, kept
+    /// across polls (see [`stop_waiting_size`](Self::stop_waiting_size)).
+    pub(crate) fn poll_queued_below(
+        &self,
+        limit: usize,
+        waiter: &mut Option<u64>,
+        cx: &mut Context<'_>,
+    ) -> Poll<()> {
+        if self.queued.load(Ordering::Acquire) < limit {
+            if let Some(id) = waiter.take() {
+                self.stop_waiting_size(id);
+            }
+            return Poll::Ready(());
+        }
+        let waker = cx.waker().clone();
+        let (polled, old) = self.run(|inner, _| {
+            let at = waiter.and_then(|id| inner.size_waiters.iter().position(|s| s.id == id));
+            if inner.queued < limit {
+                let old = at.map(|at| inner.size_waiters.swap_remove(at).waker);
+                *waiter = None;
+                return (Poll::Ready(()), old);
+            }
+            match at {
+                Some(at) => (
+                    Poll::Pending,
+                    Some(core::mem::replace(&mut inner.size_waiters[at].waker, waker)),
+                ),
+                None => {
+                    let id = inner.next_id();
+                    inner.size_waiters.push(SizeWaiter { id, limit, waker });
+                    *waiter = Some(id);
+                    (Poll::Pending, None)
+                }
+            }
+        });
+        crate::catch::quietly(move || drop(old));
+        polled
+    }
+
+    /// A [`poll_queued_below`](Self::poll_queued_below) caller gave up.
+    pub(crate) fn stop_waiting_size(&self, id: u64) {
+        let old = self.run(|inner, _| {
+            let at = inner.size_waiters.iter().position(|s| s.id == id)?;
+            Some(inner.size_waiters.swap_remove(at).waker)
+        });
+        crate::catch::quietly(move || drop(old));
+    }
+
+    /// Live jobs queued (in line or waiting for their key).
+    pub(crate) fn queued(&self) -> usize {
+        self.queued.load(Ordering::Acquire)
+    }
+
+    /// Queued jobs waiting because their key is at its limit.
+    pub(crate) fn waiting_on_key(&self) -> usize {
+        self.waiting_on_key.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Places reserved by submitters or queued: what `len` meant for the old queue (tests).
+    #[cfg(all(test, loom))]
+    pub(crate) fn places(&self) -> usize {
+        self.run(|inner, _| inner.queued + inner.reserved)
+    }
+}
+
+impl<K: Kind> Reservation<'_, K> {
+    /// Puts the job into its reserved place, in line for its priority. `Err` hands the job
+    /// back if no worker is left to run it (the pool was abandoned): the caller cancels it.
+    pub(crate) fn push(
+        self,
+        job: K::Ref,
+        priority: i32,
+        key: Option<JobKey>,
+    ) -> Result<(), K::Ref> {
+        let sched = self.sched;
+        core::mem::forget(self);
+        sched.run(|inner, after| {
+            inner.reserved -= 1;
+            if inner.abandoned {
+                inner.room_freed(after);
+                return Err(job);
+            }
+            inner.lanes.push_back(priority, Entry { job, key });
+            inner.queued += 1;
+            Ok(())
+        })
+    }
+}
+
+impl<K: Kind> Drop for Reservation<'_, K> {
+    fn drop(&mut self) {
+        self.sched.run(|inner, after| {
+            inner.reserved -= 1;
+            inner.room_freed(after);
+        });
+    }
+}
+
+impl<R: Clone> Inner<R> {
+    fn has_room(&self) -> bool {
+        self.queued + self.reserved < self.capacity
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Whether a job may start now, were one in line.
+    fn may_start(&self) -> bool {
+        !self.paused
+            && self.running < self.concurrency
+            && self.token_queue.is_empty()
+            && self.rate.map_or(true, |r| self.tokens_out < r.count)
+    }
+
+    /// Worker `w`'s next job, ending its previous one first; `None`: nothing may start now.
+    fn next<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) -> Option<Next<R>> {
+        self.end_job::<K>(w, after);
+        if let Some((priority, entry)) = self.may_start().then(|| self.lanes.pop()).flatten() {
+            let job = K::job(&entry.job);
+            if !job.is_queued() {
+                self.tombstones -= 1;
+                return Some(Next::Trash(entry.job));
+            }
+            let key = entry.key.as_ref().filter(|_| self.per_key != usize::MAX);
+            if let Some(key) = key {
+                if let Some(state) = self.keys.get_mut(key) {
+                    if state.running >= self.per_key {
+                        job.set_on_key(true);
+                        let id = job.id();
+                        state.blocked.push_back((priority, entry));
+                        self.waiting_on_key += 1;
+                        return Some(Next::Blocked(id));
+                    }
+                    state.running += 1;
+                } else {
+                    let state = KeyState { running: 1, blocked: VecDeque::new() };
+                    self.keys.insert(key.clone(), state);
+                }
+            }
+            let claimed = job.claim();
+            debug_assert!(claimed, "only this lock moves a job out of QUEUED");
+            self.queued -= 1;
+            self.running += 1;
+            let token = self.rate.map(|r| {
+                self.tokens_out += 1;
+                r.interval
+            });
+            let slot = &mut self.workers[w];
+            slot.running = true;
+            slot.key = if self.per_key == usize::MAX { None } else { entry.key };
+            if slot.idle {
+                slot.idle = false;
+                self.idle.retain(|&i| i != w);
+            }
+            self.room_freed(after);
+            return Some(Next::Job { job: entry.job, token });
+        }
+        if self.closed && self.queued == 0 && self.reserved == 0 {
+            let slot = &mut self.workers[w];
+            if slot.idle {
+                slot.idle = false;
+                self.idle.retain(|&i| i != w);
+            }
+            return Some(Next::Stop);
+        }
+        None
+    }
+
+    /// Ends the job worker `w` ran, if any: it no longer counts against the concurrency or its
+    /// key, whose first blocked job goes back to the front of its lane.
+    fn end_job<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) {
+        let slot = &mut self.workers[w];
+        if !core::mem::take(&mut slot.running) {
+            return;
+        }
+        self.running -= 1;
+        let Some(key) = slot.key.take() else { return };
+        let Some(state) = self.keys.get_mut(&key) else { return };
+        state.running -= 1;
+        while let Some((priority, entry)) = state.blocked.pop_front() {
+            let job = K::job(&entry.job);
+            if !job.is_queued() {
+                self.tombstones -= 1;
+                after.trash.push(entry.job);
+                continue;
+            }
+            job.set_on_key(false);
+            self.waiting_on_key -= 1;
+            self.lanes.push_front(priority, entry);
+            break;
+        }
+        if state.running == 0 && state.blocked.is_empty() {
+            self.keys.remove(&key);
+        }
+    }
+
+    /// A queued job was just cancelled (counted, its state changed): its place is free.
+    fn forget_queued<K: Kind<Ref = R>>(&mut self, cancelled: Cancelled, after: &mut After<R>) {
+        let Cancelled::Queued { on_key, .. } = cancelled else { return };
+        self.queued -= 1;
+        if on_key {
+            self.waiting_on_key -= 1;
+        }
+        self.tombstones += 1;
+        self.room_freed(after);
+        // Sweep once the dead outnumber the living, so cancelled entries cost O(1) each.
+        if self.tombstones > 64 && self.tombstones > self.queued {
+            let dead = |r: &R| !K::job(r).is_queued();
+            let before = after.trash.len();
+            self.lanes.sweep(dead, &mut after.trash);
+            for state in self.keys.values_mut() {
+                let mut kept = VecDeque::with_capacity(state.blocked.len());
+                for (priority, e) in state.blocked.drain(..) {
+                    if dead(&e.job) {
+                        after.trash.push(e.job);
+                    } else {
+                        kept.push_back((priority, e));
+                    }
+                }
+                state.blocked = kept;
+            }
+            self.tombstones -= after.trash.len() - before;
+        }
+    }
+
+    /// A place was given back: the first waiting submitter gets it; callers of
+    /// `poll_queued_below` are woken if the queue is now short enough.
+    fn room_freed(&mut self, after: &mut After<R>) {
+        self.grant(after);
+        self.wake_size_waiters(after);
+    }
+
+    /// Grants free places to waiting submitters, first come first served.
+    fn grant(&mut self, after: &mut After<R>) {
+        for waiter in self.submitters.iter_mut() {
+            if self.queued + self.reserved >= self.capacity {
+                break;
+            }
+            if !waiter.granted {
+                waiter.granted = true;
+                self.reserved += 1;
+                after.wakes.push(waiter.waker.clone());
+            }
+        }
+    }
+
+    fn wake_size_waiters(&mut self, after: &mut After<R>) {
+        let queued = self.queued;
+        for s in self.size_waiters.iter().filter(|s| queued < s.limit) {
+            after.wakes.push(s.waker.clone()); // each removes itself when it polls ready
+        }
+    }
+
+    /// After every locked call: wakes the first retry waiting for a rate token if one is
+    /// free, else a parked worker if a job may start now (each woken worker that takes a job
+    /// wakes the next, so one is woken per job), or every parked worker once the pool is
+    /// closed and nothing is left to run (they stop).
+    fn wake_workers(&mut self, after: &mut After<R>) {
+        if let Some(&w) = self.token_queue.front() {
+            if self.rate.map_or(true, |r| self.tokens_out < r.count) {
+                if let Some(waker) = self.workers[w].waker.take() {
+                    after.wakes.push(waker);
+                }
+            }
+            return; // retries go first
+        }
+        if self.idle.is_empty() {
+            return;
+        }
+        if self.closed && self.queued == 0 && self.reserved == 0 {
+            self.wake_all_idle(after);
+        } else if self.may_start() && !self.lanes.is_empty() {
+            if let Some(w) = self.idle.pop_front() {
+                let slot = &mut self.workers[w];
+                slot.idle = false;
+                if let Some(waker) = slot.waker.take() {
+                    after.wakes.push(waker);
+                }
+            }
+        }
+    }
+
+    fn wake_all_idle(&mut self, after: &mut After<R>) {
+        while let Some(w) = self.idle.pop_front() {
+            let slot = &mut self.workers[w];
+            slot.idle = false;
+            if let Some(waker) = slot.waker.take() {
+                after.wakes.push(waker);
+            }
+        }
+    }
+
+    fn wake_token_queue(&mut self, after: &mut After<R>) {
+        for &w in &self.token_queue {
+            if let Some(waker) = self.workers[w].waker.take() {
+                after.wakes.push(waker);
+            }
+        }
+    }
+
+    /// A rate token for worker `w`'s retry: `Some(None)` without a limit, `Some(Some(interval))`
+    /// if taken, `None` if it must wait (tokens all out, or other retries are first in line).
+    fn take_token(&mut self, w: usize) -> Option<Option<Duration>> {
+        let Some(rate) = self.rate else {
+            self.leave_token_queue(w);
+            return Some(None);
+        };
+        let first = self.token_queue.front().map_or(true, |&f| f == w);
+        if !first || self.tokens_out >= rate.count {
+            return None;
+        }
+        self.leave_token_queue(w);
+        self.tokens_out += 1;
+        Some(Some(rate.interval))
+    }
+
+    fn leave_token_queue(&mut self, w: usize) {
+        let slot = &mut self.workers[w];
+        if core::mem::take(&mut slot.token_wait) {
+            self.token_queue.retain(|&i| i != w);
+        }
+    }
+}
