@@ -303,7 +303,7 @@ async fn wait_for_token<S, K: Kind>(
             }
             return Poll::Ready(token);
         }
-        waiting.get_or_insert(Leave(sched, worker));
+        waiting.get_or_insert_with(|| Leave(sched, worker));
         job.poll_cancel(cx).map(|()| None)
     })
     .await
