@@ -583,7 +583,7 @@ impl<K: Kind> Scheduler<K> {
             }
             crate::metrics::Counters::bump(counter);
             let cancelled = job.request_cancel();
-            inner.forget_queued::<K>(cancelled, after);
+            inner.forget_queued::<K>(cancelled, true, after);
             cancelled
         });
         job.wake_cancelled(cancelled);
@@ -624,7 +624,7 @@ impl<K: Kind> Scheduler<K> {
                 if job.is_queued() {
                     crate::metrics::Counters::bump(counter);
                     let cancelled = job.request_cancel();
-                    inner.forget_queued::<K>(cancelled, after);
+                    inner.forget_queued::<K>(cancelled, false, after);
                     after.cancelled.push((entry.job, cancelled));
                 } else {
                     inner.tombstones -= 1;
@@ -929,14 +929,23 @@ impl<R: Clone> Inner<R> {
     }
 
     /// A queued job was just cancelled (counted, its state changed): its place is free.
-    fn forget_queued<K: Kind<Ref = R>>(&mut self, cancelled: Cancelled, after: &mut After<R>) {
+    /// `in_line`: its entry is still in a lane or a blocked list (a tombstone now).
+    fn forget_queued<K: Kind<Ref = R>>(
+        &mut self,
+        cancelled: Cancelled,
+        in_line: bool,
+        after: &mut After<R>,
+    ) {
         let Cancelled::Queued { on_key, .. } = cancelled else { return };
         self.queued -= 1;
         if on_key {
             self.waiting_on_key -= 1;
         }
-        self.tombstones += 1;
         self.room_freed(after);
+        if !in_line {
+            return;
+        }
+        self.tombstones += 1;
         // Sweep once the dead outnumber the living, so cancelled entries cost O(1) each.
         if self.tombstones > 64 && self.tombstones > self.queued {
             let dead = |r: &R| !K::job(r).is_queued();
@@ -1053,5 +1062,55 @@ impl<R: Clone> Inner<R> {
         if core::mem::take(&mut slot.token_wait) {
             self.token_queue.retain(|&i| i != w);
         }
+    }
+}
+
+#[cfg(all(test, feature = "std", not(loom)))]
+mod tests {
+    use super::*;
+    use crate::task::{IntoTask, SendKind};
+    use crate::Job;
+
+    fn job(id: u64) -> <SendKind as Kind>::Ref {
+        let (task, handle, _) =
+            IntoTask::<SendKind>::into_task(Job::new(|_| async { Ok::<u32, ()>(1) }), id, None);
+        drop(handle);
+        task
+    }
+
+    fn counts(s: &Scheduler<SendKind>) -> (usize, usize, usize) {
+        s.run(|i, _| (i.queued, i.reserved, i.tombstones))
+    }
+
+    /// Tombstones count exactly the cancelled entries left in line: a clear takes its entries
+    /// out (none left), a cancel leaves one, popping or sweeping it takes it away.
+    #[test]
+    fn tombstones_count_the_cancelled_entries_still_in_line() {
+        let counter = crate::sync::Counter::new(0);
+        let s = Scheduler::<SendKind>::new(1000, 1, 1, None, None);
+        let jobs: Vec<_> = (0..10).map(job).collect();
+        for j in &jobs {
+            s.try_reserve().ok().unwrap().push(j.clone(), 0, None).ok().unwrap();
+        }
+        assert_eq!(counts(&s), (10, 0, 0));
+        assert!(matches!(s.cancel(&*jobs[3], &counter), Cancelled::Queued { .. }));
+        assert_eq!(counts(&s), (9, 0, 1));
+        assert_eq!(s.clear(&counter).len(), 9);
+        assert_eq!(counts(&s), (0, 0, 0), "the clear took the tombstone out too");
+        for j in &jobs[..2] {
+            assert!(j.is_done());
+        }
+        // 200 cancels: the sweep keeps the tombstones at most about the live jobs (or 64).
+        let more: Vec<_> = (10..310).map(job).collect();
+        for j in &more {
+            s.try_reserve().ok().unwrap().push(j.clone(), 0, None).ok().unwrap();
+        }
+        for j in &more[..200] {
+            s.cancel(&**j, &counter);
+        }
+        let (queued, _, tombstones) = counts(&s);
+        assert_eq!(queued, 100);
+        assert!(tombstones <= 100, "{tombstones} tombstones for {queued} live jobs");
+        assert_eq!(crate::sync::widen(counter.load(Ordering::Relaxed)), 210);
     }
 }
