@@ -14,10 +14,37 @@ export interface BackoffOptions {
 
 /** `new WorkPool(options)`. Times in milliseconds. */
 export interface WorkPoolOptions {
-  /** Jobs run at once, 1 to 4096 (default 4). */
+  /**
+   * The crew's size: how many jobs can run at once, 1 to 4096 (default 4, or `concurrency` if
+   * larger). Without `concurrency`, as many run at once as there are workers.
+   */
   workers?: number;
+  /**
+   * How many jobs run at once to begin with, 1 to `workers` (default `workers`). It can change
+   * later, within the crew: the `concurrency` setter.
+   */
+  concurrency?: number;
   /** Jobs waiting beyond those running, 1 to 2³⁰ (default 1024). */
   queue?: number;
+  /**
+   * At most `perKey` jobs with an equal `key` run at once (an integer from 1). A job whose key
+   * is busy waits, in order, without holding a worker, while jobs of other keys (and jobs
+   * without a key) pass it; it counts as queued (`size`), and in `metrics().waitingOnKey`. A
+   * job holds its key through its retries and their backoff. Without `perKey`, keys limit
+   * nothing.
+   */
+  perKey?: number;
+  /**
+   * With `interval`: at most `intervalCap` attempt starts in any window of `interval` ms (a
+   * sliding window): each start takes a token that the pool gives back `interval` ms later.
+   * Retries are attempts, so they count (they are requests to the limited service), and they
+   * take a token before any new job does; a job cancelled before it starts takes none. Jobs
+   * that wait for a token hold no worker. An integer from 1; both or neither. Changeable later:
+   * `setRateLimit`.
+   */
+  intervalCap?: number;
+  /** The rate limit's window in ms, more than 0 (with `intervalCap`: both or neither). */
+  interval?: number;
   /** Time limit of each attempt in ms (default: none). */
   timeout?: number;
   /** Retries after a failed attempt: 3 means up to 4 attempts (default 0). */
@@ -36,8 +63,30 @@ export interface JobOptions {
   retries?: number;
   /** Delay schedule between attempts. */
   backoff?: BackoffOptions;
-  /** Cancels the job when it fires. */
+  /**
+   * Cancels the job when it fires: a queued job at once (its promise rejects with
+   * `signal.reason` then, its place is free, it is counted in `metrics().cancelled`); a
+   * running one's attempt signal fires with the same reason.
+   */
   signal?: AbortSignal;
+  /**
+   * The job's priority, an integer from -2³¹ to 2³¹ − 1 (default 0): a queued job of higher
+   * priority starts first; jobs of one priority start in the order they were submitted.
+   * Changeable while queued: `setPriority`. A job keeps its worker through its retries, so its
+   * retries need no priority of their own.
+   */
+  priority?: number;
+  /**
+   * What the pool's `perKey` limit counts the job under (a host, a tenant, an account): a string,
+   * or an integer (`Number.isSafeInteger`). `7` and `"7"` are different keys. At most `perKey`
+   * jobs with an equal key run at once.
+   */
+  key?: string | number;
+  /**
+   * p-queue's `id`: a name for `setPriority`. Several jobs may share one; `setPriority` then
+   * changes every one of them that has not started.
+   */
+  id?: string;
 }
 
 /** What a job function receives for each attempt. */
@@ -81,7 +130,10 @@ export interface Metrics {
    * listeners still run, and the pool goes on.
    */
   listenerErrors: number;
+  /** Jobs waiting in the queue (a gauge), those waiting on their key included: `size`. */
   queued: number;
+  /** Queued jobs waiting because their key is at its `perKey` limit (a gauge). */
+  waitingOnKey: number;
   running: number;
   /** Workers alive (a gauge). */
   workers: number;
@@ -104,6 +156,11 @@ export interface ShutdownOptions {
 /** Something that happened to a job, in order: what `onEvent` receives. */
 export type JobEventData =
   | { type: "queued"; job: number }
+  /**
+   * The job was next in line, but its key had `perKey` jobs running: it waits for its key,
+   * without a worker, and starts once one of them ends.
+   */
+  | { type: "waitingOnKey"; job: number }
   | { type: "attemptStarted"; job: number; attempt: number }
   | { type: "attemptFailed"; job: number; attempt: number; error: unknown }
   | { type: "attemptTimedOut"; job: number; attempt: number }
@@ -138,8 +195,9 @@ export class WorkPoolError extends Error {
 /** Every attempt of the job timed out. `name` is "TimeoutError". */
 export class TimeoutError extends WorkPoolError {}
 /**
- * The job was cancelled by `abort()` or when a shutdown's `timeout` passed. `name` is
- * "AbortError". (A job cancelled by the caller's `signal` rejects with `signal.reason`.)
+ * The job was cancelled by `abort()`, by `clear()` (attempts 0) or when a shutdown's `timeout`
+ * passed. `name` is "AbortError". (A job cancelled by the caller's `signal` rejects with
+ * `signal.reason`.)
  */
 export class AbortError extends WorkPoolError {}
 /** `trySubmit` found the queue full. */
@@ -164,8 +222,18 @@ declare global {
   }
 }
 
+/** `setRateLimit(options)`: both fields. */
+export interface RateLimitOptions {
+  /** Attempt starts allowed in any window of `interval`: an integer from 1. */
+  intervalCap: number;
+  /** The window in ms, more than 0. */
+  interval: number;
+}
+
 /**
- * A worker pool: a fixed crew of workers pulling jobs from a bounded queue.
+ * A worker pool: a fixed crew of workers pulling jobs from a bounded queue: the next job that
+ * may start now, highest priority first, within the pool's limits (`concurrency`, `perKey`,
+ * `intervalCap` per `interval`, `pause()`).
  *
  * A pool needs no freeing: once its `shutdown()` or `abort()` has settled, its WebAssembly side
  * is freed and nothing global refers to it (it still answers `metrics()`, its getters and
@@ -214,7 +282,65 @@ export class WorkPool extends EventTarget {
     type: K,
     listener: (event: Extract<JobEventData, { type: K }>) => void,
   ): () => void;
-  /** Jobs waiting in the queue. */
+  /**
+   * Changes the priority of the jobs submitted with this `id` that have not started: each goes
+   * to the back of its new priority's line (one whose priority is already `priority` keeps its
+   * place, as in p-queue), and a submission still waiting for room takes it once queued.
+   * Returns how many it changed: 0 once they have all started or ended (where p-queue throws a
+   * ReferenceError: a job may start at any moment, so this does not). Throws a TypeError or
+   * RangeError naming `id` (a string) or `priority` (an integer from -2³¹ to 2³¹ − 1).
+   */
+  setPriority(id: string, priority: number): number;
+  /**
+   * Pauses the pool: running attempts go on to their end (and a running job's retries still
+   * run: its worker keeps it), but no queued job starts until `start()`. Submissions are still
+   * accepted and queue up. A graceful `shutdown()` (with or without a `timeout`) resumes a
+   * paused pool, so that it can finish what is queued; `abort()` cancels the queued jobs whether
+   * paused or not.
+   */
+  pause(): void;
+  /** Lets queued jobs start again after `pause()` (p-queue's name). Returns the pool. */
+  start(): this;
+  /** Whether the pool is paused. */
+  readonly isPaused: boolean;
+  /**
+   * How many jobs may run at once now, from 1 up to the crew's size (`workers`, fixed when the
+   * pool was built: build it with more `workers` than `concurrency` to have room to grow).
+   * Setting it higher starts queued jobs at once; lower never interrupts a running attempt: the
+   * jobs beyond the new limit finish, and no new one starts until fewer run than the limit. A
+   * value out of 1 to `workers` throws a RangeError naming `concurrency` (a non-number, a
+   * TypeError).
+   */
+  concurrency: number;
+  /**
+   * Sets, changes or (with `null`) lifts the rate limit: at most `intervalCap` attempt starts in
+   * any window of `interval` ms (see `WorkPoolOptions.intervalCap`). Starts made under the old
+   * limit still count until their own interval has passed. Throws a TypeError or RangeError
+   * naming the field.
+   */
+  setRateLimit(options: RateLimitOptions | null): void;
+  /** The rate limit's count per `interval` (`Infinity` without one, as p-queue's default). */
+  readonly intervalCap: number;
+  /** The rate limit's window in ms (0 without one, as p-queue's default). */
+  readonly interval: number;
+  /** Whether a job (or a retry) that could otherwise start now waits for the rate limit. */
+  readonly isRateLimited: boolean;
+  /**
+   * Cancels every queued job (not the running ones) and returns how many. Each is settled at
+   * once: its place is free, it is counted in `metrics().cancelled`, its `cancelled` event is
+   * emitted and its promise rejects with an AbortError (attempts 0). (p-queue's `clear()` leaves
+   * them pending.) Submissions still waiting for room are not queued yet: they take the places
+   * freed.
+   */
+  clear(): number;
+  /**
+   * Resolves once fewer than `limit` jobs are queued (`size < limit`): a producer awaits it to
+   * keep the queue short without holding jobs of its own in line. A `limit` that is not an
+   * integer from 1 to 2⁵³ − 1 rejects with a TypeError or RangeError naming `limit` (it never
+   * throws).
+   */
+  onSizeLessThan(limit: number): Promise<void>;
+  /** Jobs waiting in the queue (those waiting on their key included). */
   readonly size: number;
   /** Jobs running now. */
   readonly pending: number;

@@ -3,16 +3,18 @@
 // p-queue's `size`, `pending`, `onIdle()` and `onEmpty()`, and the pool's failures are instances
 // of the classes exported here.
 //
-// The split (see src/web/host.rs): Rust keeps the queue, the workers, timeouts, retries, backoff
+// The split (see src/web/host.rs): Rust keeps the queue (the scheduler: priorities, per-key
+// limits, pause, the concurrency limit, the rate limit), the workers, timeouts, retries, backoff
 // and the metrics, and checks the options; this file keeps each job's function, value or error,
-// promise and attempt signals, and the listeners. Only numbers cross between the two.
+// promise and attempt signals, the jobs' `id`s (for `setPriority`) and the listeners. Only
+// numbers cross between the two.
 //
 // A pool's lifetime: the core holds the host (below) in wasm-bindgen's table, a GC root, and the
 // host refers to the user's `WorkPool` only while a submission is in flight (`Host.owner`), as
 // timers keep p-queue's queues alive. An idle pool no one refers to is collected, and a
 // `FinalizationRegistry` frees its core; a pool whose shutdown or abort has settled frees its core
 // at once (`Host.finish`) and answers from what it kept.
-import initCore, { PoolCore, eventTypes, checkJobOptions, checkShutdownOptions } from './workcrew_core.js';
+import initCore, { PoolCore, eventTypes, checkJobOptions, checkShutdownOptions, checkRateLimit } from './workcrew_core.js';
 
 /** A failure of the pool's making (a job's own errors come back as they were thrown). */
 export class WorkPoolError extends Error {
@@ -23,7 +25,7 @@ export class WorkPoolError extends Error {
 }
 /** Every attempt of the job timed out. */
 export class TimeoutError extends WorkPoolError {}
-/** The job was cancelled: by `abort()`, or when a shutdown's `timeout` passed. */
+/** The job was cancelled: by `abort()`, `clear()`, or when a shutdown's `timeout` passed. */
 export class AbortError extends WorkPoolError {}
 /** `trySubmit` found the queue full. */
 export class QueueFullError extends WorkPoolError {}
@@ -39,6 +41,9 @@ const makeError = (name, message, attempts) =>
 let ready;
 let loaded = false;
 let TYPES; // the events' names by code, read from the core once
+// The codes the host tells apart, by name (`EVENT_TYPES` in src/web/mod.rs). Codes from
+// SUCCEEDED on end a job.
+let QUEUED, WAITING_ON_KEY, ATTEMPT_FAILED, TIMED_OUT, RETRY, SUCCEEDED, CANCELLED;
 /**
  * Loads the WebAssembly module, once: from `workcrew_core_bg.wasm` next to this file, or from
  * `input` (a URL, a `Response`, bytes or a `WebAssembly.Module`). Resolves with the module's
@@ -48,6 +53,9 @@ export default function init(input) {
   ready ??= initCore(input === undefined ? undefined : { module_or_path: input }).then((wasm) => {
     loaded = true;
     TYPES = eventTypes();
+    const code = (name) => TYPES.indexOf(name);
+    [QUEUED, WAITING_ON_KEY, ATTEMPT_FAILED, TIMED_OUT, RETRY, SUCCEEDED, CANCELLED] = ['queued',
+      'waitingOnKey', 'attemptFailed', 'attemptTimedOut', 'retryScheduled', 'succeeded', 'cancelled'].map(code);
     return { memory: wasm.memory };
   });
   return ready;
@@ -71,6 +79,18 @@ const isThenable = (v) =>
 // `typeof`, with null and arrays told apart: how messages name what they got, as the core's do.
 const kind = (v) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
 const notAFunction = (name, v) => new TypeError(`${name} must be a function, got ${kind(v)}`);
+
+// An integer in min..=max, or the error the core's checks make for it (src/web/options.rs).
+const integerError = (name, v, min, max) => {
+  if (typeof v !== 'number') return new TypeError(`${name} must be a number, got ${kind(v)}`);
+  if (Number.isNaN(v)) return new RangeError(`${name} must be a number, got NaN`);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    return new RangeError(`${name} must be an integer from ${min} to ${max}, got ${v}`);
+  }
+  return null;
+};
+const I32_MIN = -(2 ** 31);
+const I32_MAX = 2 ** 31 - 1;
 
 const CONTROLLER = Symbol('workcrew.controller');
 const REASON = Symbol('workcrew.reason');
@@ -180,6 +200,9 @@ class Submission {
     this.dropping = null; // the latest dropped attempt, until its signal fires
     this.live = null; // the context of the attempt whose promise the core awaits, or null
     this.caller = null; // the caller's signal: { signal, reason, onAbort }
+    this.uid = undefined; // the caller's `id` option (for `setPriority`)
+    this.priority = 0; // its priority now, and when it was submitted (with an `id` only)
+    this.submitted = 0;
   }
 }
 
@@ -209,6 +232,8 @@ class Host {
     this.jobs = new JobTable();
     this.waiting = new Map(); // waiter -> record: submissions waiting for room in the queue
     this.nextWaiter = 0;
+    this.ids = new Map(); // the caller's id -> its submissions not yet settled, in order
+    this.clearing = false; // inside `clear()`: the cancelled jobs were cleared
     this.listenerErrors = 0; // calls of `onEvent` or `on()` listeners that threw
   }
 
@@ -228,13 +253,51 @@ class Host {
 
   // A submission: its record, kept until the job settles, and its promise. `id` is FULL for a
   // submission that waits for room: the core calls `admitted(waiter, id)` once there is some.
-  track(id, fn, signal) {
+  // `options` were checked by the core.
+  track(id, fn, options) {
     let rec;
     const promise = new Promise((resolve, reject) => { rec = new Submission(fn, resolve, reject); });
     if (id === FULL) this.waiting.set(this.nextWaiter++, rec);
     else this.jobs.set(id, rec);
-    if (signal !== undefined && signal !== null) this.watch(rec, signal);
+    if (options !== undefined && options !== null) {
+      const { signal, id: uid } = options;
+      if (uid !== undefined) {
+        rec.uid = uid;
+        rec.priority = rec.submitted = options.priority ?? 0;
+        const same = this.ids.get(uid);
+        if (same === undefined) this.ids.set(uid, [rec]);
+        else same.push(rec);
+      }
+      if (signal !== undefined && signal !== null) this.watch(rec, signal);
+    }
     return promise;
+  }
+
+  // The record has settled: its `id` no longer names it.
+  forget(rec) {
+    if (rec.uid === undefined) return;
+    const same = this.ids.get(rec.uid);
+    const at = same.indexOf(rec);
+    if (at >= 0) same.splice(at, 1);
+    if (same.length === 0) this.ids.delete(rec.uid);
+    rec.uid = undefined;
+  }
+
+  // `setPriority(id, priority)`, checked: every submission with this id not yet started.
+  setPriority(uid, priority) {
+    const same = this.ids.get(uid);
+    if (same === undefined) return 0;
+    let changed = 0;
+    for (const rec of same.slice()) {
+      if (rec.attempt !== 0) continue; // started: nothing to change
+      // Still waiting for room (it takes the priority once admitted), unchanged (it keeps its
+      // place, as in p-queue), or moved to the back of its new priority's line.
+      if (rec.id < 0 || rec.priority === priority || this.core.setPriority(rec.id, priority)) {
+        rec.priority = priority;
+        changed++;
+      }
+    }
+    return changed;
   }
 
   // The caller's signal (checked by the core) cancels the job.
@@ -258,12 +321,14 @@ class Host {
     this.waiting.delete(waiter);
     if (id === CLOSED) {
       this.unwatch(rec);
+      this.forget(rec);
       rec.reject(closedError());
       this.release();
       return;
     }
     this.jobs.set(id, rec);
     if (callerReason(rec) !== undefined) this.core.cancel(id);
+    else if (rec.priority !== rec.submitted) this.core.setPriority(id, rec.priority); // changed while it waited
   }
 
   unwatch(rec) {
@@ -321,16 +386,16 @@ class Host {
   // the listeners' errors are caught where they are called (`WorkPool.#call`).
   event(code, job, n, delay) {
     let ended = false;
-    if (code >= 5) ended = this.settle(job, code, n);
-    else if (code === 3) this.timedOut(job);
+    if (code >= SUCCEEDED) ended = this.settle(job, code, n);
+    else if (code === TIMED_OUT) this.timedOut(job);
     const dispatch = this.owner; // null when nothing is in flight: no one to tell
     if (this.listening && dispatch !== null) {
       const type = TYPES[code];
       let e;
-      if (code === 0) e = { type, job };
-      else if (code >= 5) e = { type, job, attempts: n };
-      else if (code === 4) e = { type, job, attempt: n, delay };
-      else if (code === 2) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
+      if (code === QUEUED || code === WAITING_ON_KEY) e = { type, job };
+      else if (code >= SUCCEEDED) e = { type, job, attempts: n };
+      else if (code === RETRY) e = { type, job, attempt: n, delay };
+      else if (code === ATTEMPT_FAILED) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
       else e = { type, job, attempt: n };
       dispatch(e, code);
     }
@@ -344,19 +409,22 @@ class Host {
     if (rec.dropping !== null) rec.dropping.timedOut = true;
   }
 
-  // 5 succeeded, 6 failed, 7 cancelled. Returns whether it was a job of this host's.
+  // SUCCEEDED, failed or CANCELLED. Returns whether it was a job of this host's.
   settle(job, code, attempts) {
     const rec = this.jobs.get(job);
     if (rec === undefined) return false;
     this.jobs.delete(job);
     this.unwatch(rec);
+    this.forget(rec);
     rec.live = null;
-    if (code === 5) rec.resolve(rec.value);
-    else if (code === 7) {
+    if (code === SUCCEEDED) rec.resolve(rec.value);
+    else if (code === CANCELLED) {
       const reason = callerReason(rec);
       rec.reject(reason !== undefined
         ? reason // the caller's signal, as fetch rejects
-        : new AbortError(`job cancelled after ${attempts} attempts`, attempts));
+        : this.clearing
+          ? new AbortError('job cleared from the queue by clear()', attempts)
+          : new AbortError(`job cancelled after ${attempts} attempts`, attempts));
     } else if (rec.timedOut) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
     else rec.reject(rec.error);
     return true;
@@ -419,19 +487,28 @@ class Host {
     if (core === null || this.busy > 0 || !core.closed) return;
     const m = core.metrics();
     if (m.workers > 0 || m.running > 0 || m.queued > 0) return;
-    this.final = { metrics: m, workers: core.workers, queue: core.queue };
+    this.final = Host.last(core, m);
     FINALIZER.unregister(this);
     this.free();
+  }
+
+  // What a core last said, for its getters once it is freed (the settings still change).
+  static last(core, metrics) {
+    return {
+      metrics, workers: core.workers, queue: core.queue, concurrency: core.concurrency,
+      paused: core.isPaused, intervalCap: core.intervalCap, interval: core.interval,
+    };
   }
 
   // Frees the core (idle, or ended): its workers stop, and its memory is released.
   free() {
     const core = this.core;
     if (core === null) return;
-    this.final ??= { metrics: core.metrics(), workers: core.workers, queue: core.queue };
+    this.final ??= Host.last(core, core.metrics());
     this.core = null;
     this.jobs = null;
     this.waiting = null;
+    this.ids = null;
     core.free();
   }
 }
@@ -445,7 +522,10 @@ const captureOf = (options) =>
   (typeof options === 'object' && options !== null ? Boolean(options.capture) : Boolean(options));
 const isListener = (l) => typeof l === 'function' || (typeof l === 'object' && l !== null);
 
-/** A worker pool: a fixed crew of workers pulling jobs from a bounded queue. */
+/**
+ * A worker pool: a fixed crew of workers pulling jobs from a bounded queue, in order of priority,
+ * within the pool's limits (concurrency, per key, rate).
+ */
 export class WorkPool extends EventTarget {
   #host;
   #onEvent;
@@ -501,7 +581,7 @@ export class WorkPool extends EventTarget {
       host.release();
       return Promise.reject(e); // bad options
     }
-    if (id >= 0 || (wait && id === FULL)) return host.track(id, job, options?.signal);
+    if (id >= 0 || (wait && id === FULL)) return host.track(id, job, options);
     return this.#refused(core, id);
   }
 
@@ -515,6 +595,121 @@ export class WorkPool extends EventTarget {
   /** Counters and gauges. */
   metrics() {
     return this.#host.metrics();
+  }
+
+  /**
+   * Changes the priority of the jobs submitted with this `id` that have not started: each goes
+   * to the back of its new priority's line (one whose priority is already `priority` keeps its
+   * place), and a submission still waiting for room takes it once queued. Returns how many it
+   * changed: 0 once they have all started or ended (p-queue throws a ReferenceError then; a job
+   * may start at any moment, so this does not). Throws a TypeError or RangeError naming `id` or
+   * `priority` for a bad argument.
+   */
+  setPriority(id, priority) {
+    if (typeof id !== 'string') throw new TypeError(`id must be a string, got ${kind(id)}`);
+    const e = integerError('priority', priority, I32_MIN, I32_MAX);
+    if (e !== null) throw e;
+    const host = this.#host;
+    return host.core === null ? 0 : host.setPriority(id, priority);
+  }
+
+  /** Stops starting queued jobs; running ones go on, and submissions still queue. */
+  pause() {
+    const host = this.#host;
+    if (host.core === null) host.final.paused = true;
+    else host.core.pause();
+  }
+
+  /** Starts queued jobs again after `pause()`. Returns the pool, as p-queue's does. */
+  start() {
+    const host = this.#host;
+    if (host.core === null) host.final.paused = false;
+    else host.core.resume();
+    return this;
+  }
+
+  /** Whether the pool is paused. */
+  get isPaused() {
+    const host = this.#host;
+    return host.core === null ? host.final.paused : host.core.isPaused;
+  }
+
+  /** How many jobs may run at once, 1 to `workers`. */
+  get concurrency() {
+    const host = this.#host;
+    return host.core === null ? host.final.concurrency : host.core.concurrency;
+  }
+
+  set concurrency(n) {
+    const host = this.#host;
+    if (host.core !== null) {
+      host.core.setConcurrency(n); // throws a TypeError or RangeError naming `concurrency`
+      return;
+    }
+    const e = integerError('concurrency', n, 1, host.final.workers);
+    if (e !== null) throw e;
+    host.final.concurrency = n;
+  }
+
+  /**
+   * Sets, changes or (with `null`) lifts the rate limit: at most `intervalCap` attempt starts in
+   * any window of `interval` ms. Throws a TypeError or RangeError naming the field.
+   */
+  setRateLimit(options) {
+    const host = this.#host;
+    if (host.core !== null) {
+      host.core.setRateLimit(options);
+      return;
+    }
+    const limit = checkRateLimit(options); // throws, as the core's does
+    host.final.intervalCap = limit === undefined ? Infinity : limit[0];
+    host.final.interval = limit === undefined ? 0 : limit[1];
+  }
+
+  /** The rate limit's count of attempt starts per `interval` (`Infinity`: no rate limit). */
+  get intervalCap() {
+    const host = this.#host;
+    return host.core === null ? host.final.intervalCap : host.core.intervalCap;
+  }
+
+  /** The rate limit's window in ms (0: no rate limit). */
+  get interval() {
+    const host = this.#host;
+    return host.core === null ? host.final.interval : host.core.interval;
+  }
+
+  /** Whether a job (or a retry) that could otherwise start now waits for the rate limit. */
+  get isRateLimited() {
+    const core = this.#host.core;
+    return core !== null && core.isRateLimited;
+  }
+
+  /**
+   * Cancels every queued job (not the running ones) and returns how many. Each one's promise
+   * rejects at once with an AbortError (attempts 0); each is counted in `metrics().cancelled`
+   * and emits `cancelled`. Submissions still waiting for room are not queued yet: they take the
+   * places freed.
+   */
+  clear() {
+    const host = this.#host;
+    if (host.core === null) return 0;
+    host.clearing = true;
+    try {
+      return host.core.clear();
+    } finally {
+      host.clearing = false;
+    }
+  }
+
+  /**
+   * Resolves once fewer than `limit` jobs are queued (`size < limit`). A `limit` that is not an
+   * integer from 1 to 2^53 - 1 rejects with a TypeError or RangeError naming `limit`.
+   */
+  onSizeLessThan(limit) {
+    const core = this.#host.core;
+    if (core !== null) return core.onSizeLessThan(limit);
+    const e = integerError('limit', limit, 1, Number.MAX_SAFE_INTEGER);
+    return e === null ? Promise.resolve() : Promise.reject(e);
   }
 
   /** Stops accepting jobs and drains; with `{ timeout }` (ms), cancels what is left then. */

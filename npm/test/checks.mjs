@@ -71,6 +71,342 @@ export async function run(wc) {
     await pool.shutdown();
   }
 
+  // Issue 18's bug: aborting a queued job's signal rejects its promise at once with
+  // signal.reason, while the job ahead of it still runs; its place is free at once (trySubmit
+  // gets it), `size` drops and `metrics().cancelled` counts it. (Before, the promise rejected
+  // only once a worker reached the job: after the running one ended.)
+  {
+    const pool = new WorkPool({ workers: 1, queue: 2 });
+    let releaseLong;
+    const long = pool.submit(() => new Promise((r) => { releaseLong = r; }));
+    await sleep(2); // the worker runs it
+    const c = new AbortController();
+    let ran = false;
+    const cancelledEvents = [];
+    pool.on('cancelled', (e) => cancelledEvents.push(e));
+    const queued = rejection(pool.submit(() => { ran = true; }, { signal: c.signal }));
+    const behind = pool.submit(() => 'behind');
+    const fullBefore = (await settled(() => pool.trySubmit(() => 1))).error instanceof QueueFullError;
+    const sizeBefore = pool.size;
+    const why = new Error('the user left');
+    c.abort(why);
+    const sizeAfter = pool.size;
+    const m = pool.metrics();
+    const took = rejection(pool.trySubmit(() => 'took the freed place'));
+    const rejectedAfter = pool.metrics().rejected;
+    const early = await Promise.race([queued, sleep(0).then(() => 'not yet')]);
+    const stillRunning = pool.pending === 1 && releaseLong !== undefined;
+    check(early !== 'not yet' && early.error === why && stillRunning, `a queued job's signal rejects its promise at once, with signal.reason, while the job ahead still runs (got ${early === 'not yet' ? 'no settlement within a macrotask' : String(early.error)})`);
+    check(fullBefore && sizeBefore === 2 && sizeAfter === 1 && m.cancelled === 1 && m.queued === 1 && rejectedAfter === m.rejected, `its place is free at once: size ${sizeBefore} -> ${sizeAfter}, cancelled ${m.cancelled}, trySubmit accepted (rejected ${m.rejected} -> ${rejectedAfter})`);
+    check(cancelledEvents.length === 1 && cancelledEvents[0].attempts === 0, `the cancelled job emits "cancelled" with 0 attempts (got ${JSON.stringify(cancelledEvents)})`);
+    releaseLong('long');
+    check((await long) === 'long' && (await behind) === 'behind' && (await took).value === 'took the freed place' && !ran, 'the others run; the cancelled one never does');
+    await pool.shutdown();
+  }
+
+  // The scheduler's controls (issue 18), under p-queue's names.
+  const gate = () => { let open; const p = new Promise((r) => { open = r; }); return { p, open }; };
+
+  // Priority: higher first, FIFO within one priority.
+  {
+    const pool = new WorkPool({ workers: 1 });
+    pool.pause();
+    const order = [];
+    const jobs = [[0, 'a'], [1, 'b'], [-1, 'c'], [1, 'd'], [0, 'e'], [5, 'f'], [-1, 'g'], [-(2 ** 31), 'h'], [2 ** 31 - 1, 'i']]
+      .map(([priority, name]) => pool.submit(() => { order.push(name); }, { priority }));
+    pool.start();
+    await Promise.all(jobs);
+    check(order.join('') === 'ifbdaecgh', `priority: higher first, in submission order within one priority (got ${order.join('')})`);
+    await pool.shutdown();
+  }
+
+  // setPriority(id, priority): p-queue's; duplicates share; a waiting submission takes it.
+  {
+    const pool = new WorkPool({ workers: 1 });
+    pool.pause();
+    const order = [];
+    const job = (name) => () => { order.push(name); };
+    const jobs = [
+      pool.submit(job('a'), { id: 'a' }), pool.submit(job('b')), pool.submit(job('c'), { id: 'c' }),
+      pool.submit(job('d'), { priority: 1 }), pool.submit(job('x1'), { id: 'x' }), pool.submit(job('y')),
+      pool.submit(job('x2'), { id: 'x' }),
+    ];
+    const changed = [pool.setPriority('c', 2), pool.setPriority('a', 0), pool.setPriority('nope', 3), pool.setPriority('x', 1)];
+    pool.start();
+    await Promise.all(jobs);
+    check(order.join() === 'c,d,x1,x2,a,b,y' && changed.join() === '1,1,0,2', `setPriority: moves a queued job (ids shared by two move both; the same priority keeps its place) (order ${order.join()}, changed ${changed.join()})`);
+    check(pool.setPriority('c', 5) === 0 && pool.setPriority('x', 5) === 0, 'setPriority: 0 once the jobs have run (no throw)');
+    const bad = [() => pool.setPriority(1, 0), () => pool.setPriority('a', 1.5), () => pool.setPriority('a', '1'), () => pool.setPriority('a', 2 ** 31), () => pool.setPriority('a')];
+    const errors = bad.map((f) => { try { f(); return null; } catch (e) { return e; } });
+    const [eId, eFrac, eStr, eBig, eNone] = errors;
+    check(eId instanceof TypeError && /\bid\b/.test(eId.message) && eFrac instanceof RangeError && /priority/.test(eFrac.message) && eStr instanceof TypeError && /priority/.test(eStr.message) && eBig instanceof RangeError && eNone instanceof TypeError, `setPriority: a bad id or priority is a TypeError or RangeError naming it (${errors.map(String).join('; ')})`);
+    await pool.shutdown();
+
+    // A submission waiting for room (queue full) takes its new priority once admitted.
+    const p2 = new WorkPool({ workers: 1, queue: 2 });
+    const seen = [];
+    p2.pause();
+    const q1 = p2.submit(() => { seen.push('q1'); return sleep(5); });
+    const q2 = p2.submit(() => { seen.push('q2'); });
+    const w = p2.submit(() => { seen.push('w'); }, { id: 'w' });
+    await sleep(1);
+    const size = p2.size;
+    const n = p2.setPriority('w', 9);
+    p2.start();
+    await Promise.all([q1, q2, w]);
+    check(size === 2 && n === 1 && seen.join() === 'q1,w,q2', `setPriority reaches a submission still waiting for room (changed ${n}, order ${seen.join()})`);
+    await p2.shutdown();
+  }
+
+  // perKey: at most n of one key at once; other keys pass a busy key's waiting jobs, which hold
+  // no worker; metrics().waitingOnKey and the waitingOnKey event.
+  {
+    const pool = new WorkPool({ workers: 4, perKey: 2 });
+    const running = new Map();
+    const peak = new Map();
+    const starts = [];
+    const waitingEvents = [];
+    pool.on('waitingOnKey', (e) => waitingEvents.push(e.job));
+    const job = (key, ms) => async () => {
+      starts.push(key);
+      const n = (running.get(key) ?? 0) + 1;
+      running.set(key, n);
+      peak.set(key, Math.max(peak.get(key) ?? 0, n));
+      await sleep(ms);
+      running.set(key, running.get(key) - 1);
+      return key;
+    };
+    const jobs = [];
+    for (let i = 0; i < 6; i++) jobs.push(pool.submit(job('a', 15), { key: 'a' }));
+    jobs.push(pool.submit(job('b', 1), { key: 'b' }), pool.submit(job('b', 1), { key: 'b' }), pool.submit(job('none', 1)));
+    await sleep(5);
+    const m = pool.metrics();
+    await Promise.all(jobs);
+    const aBeforeFirstB = starts.indexOf('b') >= 0 ? starts.slice(0, starts.indexOf('b')).filter((k) => k === 'a').length : -1;
+    check(peak.get('a') === 2 && peak.get('b') <= 2, `perKey 2: at most 2 jobs of a key at once (peak a ${peak.get('a')}, b ${peak.get('b')})`);
+    check(aBeforeFirstB === 2 && starts.indexOf('none') < 6, `other keys (and jobs without a key) pass a busy key's waiting jobs (starts: ${starts.join()})`);
+    check(m.waitingOnKey >= 1 && m.waitingOnKey <= 4 && m.queued >= m.waitingOnKey && waitingEvents.length >= 1, `metrics().waitingOnKey (${m.waitingOnKey} of ${m.queued} queued) and waitingOnKey events (${waitingEvents.length})`);
+    check(pool.metrics().waitingOnKey === 0, 'waitingOnKey is 0 once they have run');
+    await pool.shutdown();
+
+    // Number keys: 7 and "7" are different keys; negative integers are keys.
+    const p2 = new WorkPool({ workers: 3, perKey: 1 });
+    let now = 0;
+    let most = 0;
+    const k = (key) => p2.submit(async () => { most = Math.max(most, ++now); await sleep(5); now--; }, { key });
+    await Promise.all([k(7), k('7'), k(-7)]);
+    check(most === 3, `keys 7, "7" and -7 are three keys (${most} ran at once)`);
+    await Promise.all([k(-7), k(-7)]);
+    check(most === 3 && now === 0, 'one key, perKey 1: one at a time');
+    await p2.shutdown();
+  }
+
+  // pause(), start(), isPaused: running attempts go on, queued jobs wait, submissions queue.
+  {
+    const pool = new WorkPool({ workers: 2 });
+    const g = gate();
+    let started = 0;
+    const running = pool.submit(() => { started++; return g.p; });
+    await sleep(2);
+    const paused0 = pool.isPaused;
+    pool.pause();
+    const queued = [1, 2, 3].map((i) => pool.submit(() => { started++; return i; }));
+    await sleep(10);
+    const whilePaused = { started, size: pool.size, pending: pool.pending, isPaused: pool.isPaused };
+    g.open('ran on');
+    const ranOn = await running;
+    await sleep(5);
+    const afterRunning = started;
+    const returned = pool.start();
+    const values = await Promise.all(queued);
+    check(!paused0 && whilePaused.isPaused && whilePaused.started === 1 && whilePaused.size === 3 && whilePaused.pending === 1 && afterRunning === 1, `pause(): the running job goes on, submissions still queue and none starts (${JSON.stringify(whilePaused)}, started after ${afterRunning})`);
+    check(ranOn === 'ran on' && returned === pool && !pool.isPaused && values.join() === '1,2,3', 'start() returns the pool and runs what was queued');
+    await pool.shutdown();
+    // A graceful shutdown resumes a paused pool; it finishes what is queued.
+    const p2 = new WorkPool({ workers: 1 });
+    p2.pause();
+    const left = p2.submit(() => 'finished');
+    const report = await p2.shutdown();
+    check((await left) === 'finished' && report.completed === 1, 'shutdown() resumes a paused pool and drains it');
+  }
+
+  // concurrency: the getter, and the setter (grow starts queued jobs at once; shrink interrupts
+  // nothing); bad values are a RangeError (or a TypeError) naming concurrency.
+  {
+    const pool = new WorkPool({ workers: 4, concurrency: 1 });
+    const d = new WorkPool({ concurrency: 8 });
+    const defaults = [pool.workers, pool.concurrency, d.workers, d.concurrency, new WorkPool({ workers: 2 }).concurrency];
+    check(defaults.join() === '4,1,8,8,2', `concurrency: initial limit within the crew; workers defaults to 4, or to concurrency if larger (${defaults.join()})`);
+    await d.shutdown();
+    const gates = [gate(), gate(), gate(), gate()];
+    let now = 0;
+    let peak = 0;
+    let aborted = 0;
+    const jobs = gates.map((g, i) => pool.submit(async ({ signal }) => {
+      signal.addEventListener('abort', () => aborted++);
+      peak = Math.max(peak, ++now);
+      await g.p;
+      now--;
+      return i;
+    }));
+    await sleep(5);
+    const before = [pool.pending, pool.size];
+    pool.concurrency = 3;
+    await sleep(0);
+    const grown = [pool.pending, pool.size, pool.concurrency];
+    pool.concurrency = 1;
+    await sleep(5);
+    const shrunk = [pool.pending, pool.size, pool.concurrency];
+    peak = now; // from here: at most 1 more at once
+    gates[0].open(); gates[1].open();
+    await sleep(5);
+    const afterTwo = [pool.pending, pool.size];
+    gates[2].open();
+    await sleep(5);
+    const afterThree = [pool.pending, pool.size];
+    gates[3].open();
+    const values = await Promise.all(jobs);
+    check(before.join() === '1,3' && grown.join() === '3,1,3', `growing concurrency starts queued jobs within a macrotask (pending, size: ${before} -> ${grown})`);
+    check(shrunk.join() === '3,1,1' && afterTwo.join() === '1,1' && afterThree.join() === '1,0' && aborted === 0 && values.join() === '0,1,2,3', `shrinking interrupts no running job; no new one starts until fewer run than the limit (${shrunk} / ${afterTwo} / ${afterThree}, ${aborted} aborted)`);
+    const bad = [0, 5, 1.5, NaN, '2', undefined].map((n) => { try { pool.concurrency = n; return null; } catch (e) { return e; } });
+    check(bad.every((e, i) => e instanceof (i < 4 ? RangeError : TypeError) && /concurrency/.test(e.message)) && pool.concurrency === 1, `concurrency = 0, 5 (above the 4 workers), 1.5, NaN: RangeError; "2", undefined: TypeError; each naming concurrency (${bad.map(String).join('; ')})`);
+    await pool.shutdown();
+  }
+
+  // The rate limit: no more than intervalCap attempt starts within any interval window
+  // (checked on the starts' own times, with 5 ms of slack for timers), retries counted, a job
+  // cancelled before it starts not counted; setRateLimit changes it at run time.
+  {
+    const within = (starts, cap, interval) => {
+      const gaps = [];
+      for (let i = cap; i < starts.length; i++) gaps.push(starts[i] - starts[i - cap]);
+      return { ok: gaps.every((g) => g >= interval - 5), min: Math.min(...gaps) }; // timers may fire a ms early
+    };
+    const pool = new WorkPool({ workers: 4, intervalCap: 2, interval: 50 });
+    const starts = [];
+    const jobs = Array.from({ length: 8 }, () => pool.submit(() => { starts.push(performance.now()); }));
+    await sleep(10);
+    const limited = [pool.isRateLimited, pool.size, pool.intervalCap, pool.interval];
+    await Promise.all(jobs);
+    const w = within(starts, 2, 50);
+    check(w.ok && starts.length === 8, `intervalCap 2 per 50 ms: no 3 starts within any 50 ms (the closest 3: ${w.min.toFixed(1)} ms apart)`);
+    check(limited.join() === 'true,6,2,50' && !pool.isRateLimited, `isRateLimited while jobs wait for the rate limit, not after (${limited.join()})`);
+    await pool.shutdown();
+
+    // Retries are attempts: they count.
+    const p2 = new WorkPool({ intervalCap: 1, interval: 40, retries: 2, backoff: { kind: 'none' } });
+    const attempts = [];
+    await p2.submit(({ attempt }) => { attempts.push(performance.now()); if (attempt < 3) throw new Error('again'); return 'ok'; });
+    const wr = within(attempts, 1, 40);
+    check(wr.ok && attempts.length === 3, `retries count against the rate limit (attempts ${wr.min.toFixed(1)} ms apart at the closest)`);
+    await p2.shutdown();
+
+    // A job cancelled before it starts takes no token.
+    const p3 = new WorkPool({ workers: 1, intervalCap: 1, interval: 100 });
+    const t = [];
+    const c = new AbortController();
+    const j1 = p3.submit(() => { t.push(performance.now()); });
+    const j2 = rejection(p3.submit(() => { t.push(-1); }, { signal: c.signal }));
+    const j3 = p3.submit(() => { t.push(performance.now()); });
+    await sleep(5);
+    c.abort('never mind');
+    await Promise.all([j1, j3]);
+    const gap = t[1] - t[0];
+    check((await j2).error === 'never mind' && t.length === 2 && gap >= 98 && gap < 190, `a job cancelled before it starts takes no token: the next starts one interval later (${gap.toFixed(1)} ms, not two)`);
+    await p3.shutdown();
+
+    // setRateLimit: set, change, lift, at run time; bad values name the field.
+    const p4 = new WorkPool({ workers: 2 });
+    const none = [p4.intervalCap, p4.interval, p4.isRateLimited];
+    p4.setRateLimit({ intervalCap: 1, interval: 30 });
+    const set = [p4.intervalCap, p4.interval];
+    const s4 = [];
+    await Promise.all(Array.from({ length: 3 }, () => p4.submit(() => { s4.push(performance.now()); })));
+    const w4 = within(s4, 1, 30);
+    p4.setRateLimit({ intervalCap: 3, interval: 0.5 });
+    const changed = [p4.intervalCap, p4.interval];
+    p4.setRateLimit(null);
+    const lifted = [p4.intervalCap, p4.interval];
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: 20 }, () => p4.submit(() => 1)));
+    const unlimited = performance.now() - t0;
+    check(none.join() === 'Infinity,0,false' && set.join() === '1,30' && w4.ok && changed.join() === '3,0.5' && lifted.join() === 'Infinity,0' && unlimited < 30, `setRateLimit sets (${set}), limits (${w4.min.toFixed(1)} ms apart), changes (${changed}) and lifts (${lifted}) the rate limit at run time`);
+    const badLimits = [
+      [{ intervalCap: 0, interval: 5 }, RangeError, 'intervalCap'], [{ intervalCap: 1 }, TypeError, 'interval'],
+      [{ interval: 5 }, TypeError, 'intervalCap'], [{ intervalCap: 1, interval: 0 }, RangeError, 'interval'],
+      [{ intervalCap: 1, interval: -1 }, RangeError, 'interval'], [{}, TypeError, 'intervalCap'],
+      [{ intervalCap: 1, interval: 5, strict: true }, TypeError, 'strict'], ['1/s', TypeError, 'options'],
+    ];
+    const wrong = [];
+    for (const [options, C, field] of badLimits) {
+      let e;
+      try { p4.setRateLimit(options); } catch (err) { e = err; }
+      if (!(e instanceof C) || !e.message.includes(field)) wrong.push(`${JSON.stringify(options)}: ${e}`);
+    }
+    check(wrong.length === 0 && p4.intervalCap === Infinity, `setRateLimit: each bad value is a TypeError or RangeError naming its field, and changes nothing (${wrong.join('; ')})`);
+    await p4.shutdown();
+  }
+
+  // clear(): cancels every queued job (not the running one), rejects each promise at once, and
+  // returns how many (p-queue's leaves them pending).
+  {
+    const pool = new WorkPool({ workers: 1, queue: 3 });
+    const g = gate();
+    const running = pool.submit(() => g.p);
+    await sleep(2);
+    const cancelled = [];
+    pool.on('cancelled', (e) => cancelled.push(e.attempts));
+    const queued = [pool.submit(() => 1), pool.submit(() => 2, { id: 'two', priority: 3 }), pool.submit(() => 3, { signal: new AbortController().signal })].map(rejection);
+    const waiting = pool.submit(() => 'waited for room');
+    const n = pool.clear();
+    const size = pool.size;
+    const outcomes = await Promise.race([Promise.all(queued), sleep(0).then(() => 'not yet')]);
+    const m = pool.metrics();
+    check(n === 3 && outcomes !== 'not yet' && outcomes.every((o) => o.error instanceof AbortError && o.error.attempts === 0), `clear() returns 3 and rejects each queued promise with an AbortError within a macrotask (got ${n}, ${outcomes === 'not yet' ? 'not settled' : outcomes.map((o) => String(o.error)).join('; ')})`);
+    check(pool.pending === 1 && m.cancelled === 3 && cancelled.join() === '0,0,0' && size <= 1 && pool.setPriority('two', 1) === 0, `clear(): the running job goes on; cancelled 3, 3 cancelled events (${m.cancelled}, ${cancelled.join()})`);
+    g.open('ran');
+    check((await running) === 'ran' && (await waiting) === 'waited for room' && pool.clear() === 0, 'the running job ends, the waiting submission takes a freed place and runs; clear() of an empty queue is 0');
+    await pool.shutdown();
+  }
+
+  // onSizeLessThan(n): resolves once size < n; bad n rejects (never throws).
+  {
+    const pool = new WorkPool({ workers: 1 });
+    pool.pause();
+    const jobs = Array.from({ length: 5 }, () => pool.submit(() => sleep(5)));
+    let sizeThen = -1;
+    const below = pool.onSizeLessThan(3).then(() => { sizeThen = pool.size; });
+    await sleep(10);
+    const early = sizeThen;
+    pool.start();
+    await below;
+    check(early === -1 && sizeThen >= 1 && sizeThen < 3, `onSizeLessThan(3) waits while 5 are queued and resolves once fewer than 3 are (size then ${sizeThen})`);
+    let atOnce = false;
+    pool.onSizeLessThan(100).then(() => { atOnce = true; });
+    await sleep(0);
+    const bad = await Promise.all([0, -1, 1.5, NaN, '3', undefined].map((n) => settled(() => pool.onSizeLessThan(n))));
+    check(atOnce && bad.every((r, i) => !r.threw && r.error instanceof (i < 4 ? RangeError : TypeError) && /limit/.test(r.error.message)), `onSizeLessThan: resolves at once when already below; a bad limit rejects naming it, never throws (${bad.map((r) => String(r.error)).join('; ')})`);
+    await Promise.all(jobs);
+    await pool.shutdown();
+  }
+
+  // A pool that has ended still answers the scheduler's getters and calls.
+  {
+    const pool = new WorkPool({ workers: 3, concurrency: 2, intervalCap: 5, interval: 1000 });
+    await pool.shutdown();
+    await sleep(0);
+    const got = [pool.concurrency, pool.isPaused, pool.intervalCap, pool.interval, pool.isRateLimited, pool.clear(), pool.setPriority('x', 1)];
+    pool.pause();
+    const paused = pool.isPaused;
+    pool.concurrency = 3;
+    let e;
+    try { pool.concurrency = 4; } catch (err) { e = err; }
+    pool.setRateLimit(null);
+    const onSize = await settled(() => pool.onSizeLessThan(1));
+    const badSize = await settled(() => pool.onSizeLessThan(0));
+    check(got.join() === '2,false,5,1000,false,0,0' && paused && pool.concurrency === 3 && e instanceof RangeError && /concurrency/.test(e.message) && pool.intervalCap === Infinity && !onSize.threw && !('error' in onSize) && badSize.error instanceof RangeError, `after the end: the scheduler's getters and calls still answer (${got.join()})`);
+  }
+
   // abort(): AbortError for the job, an AbortError DOMException for its attempt.
   {
     const pool = new WorkPool({ workers: 1 });
@@ -307,6 +643,15 @@ export async function run(wc) {
       [{ backoff: { kind: 'constant', delay: 1, jitter: 1 } }, 'TypeError', 'backoff.jitter'],
       [{ backoff: { kind: 'none', delay: 1, dealy: 2 } }, 'TypeError', 'dealy'],
       [{ onEvent: 1 }, 'TypeError', 'onEvent'], [{ worker: 1 }, 'TypeError', 'worker'],
+      [{ concurrency: 0 }, 'RangeError', 'concurrency'], [{ concurrency: 4097 }, 'RangeError', 'concurrency'],
+      [{ workers: 2, concurrency: 3 }, 'RangeError', 'concurrency'], [{ concurrency: 1.5 }, 'RangeError', 'concurrency'],
+      [{ concurrency: '2' }, 'TypeError', 'concurrency'], [{ perKey: 0 }, 'RangeError', 'perKey'],
+      [{ perKey: 2.5 }, 'RangeError', 'perKey'], [{ perKey: 2 ** 32 }, 'RangeError', 'perKey'], [{ perKey: '2' }, 'TypeError', 'perKey'],
+      [{ intervalCap: 2 }, 'TypeError', 'interval'], [{ interval: 100 }, 'TypeError', 'intervalCap'],
+      [{ intervalCap: 0, interval: 10 }, 'RangeError', 'intervalCap'], [{ intervalCap: 1.5, interval: 10 }, 'RangeError', 'intervalCap'],
+      [{ intervalCap: Infinity, interval: 10 }, 'RangeError', 'intervalCap'], [{ intervalCap: 1, interval: 0 }, 'RangeError', 'interval'],
+      [{ intervalCap: 1, interval: -1 }, 'RangeError', 'interval'], [{ intervalCap: 1, interval: NaN }, 'RangeError', 'interval'],
+      [{ intervalCap: 1, interval: '1s' }, 'TypeError', 'interval'],
     ];
     const wrong = [];
     for (const [options, name, field] of cases) {
@@ -318,7 +663,11 @@ export async function run(wc) {
     const pool = new WorkPool();
     const notFn = (await rejection(pool.submit(42))).error;
     check(notFn instanceof TypeError && notFn.message === 'job must be a function, got number', 'submit(42): "job must be a function, got number"');
-    const jobCases = [[{ timeout: -1 }, RangeError, 'timeout'], [{ timeout: 'soon' }, TypeError, 'timeout'], [{ retries: 0.5 }, RangeError, 'retries'], [{ signal: {} }, TypeError, 'signal'], [{ priority: 1 }, TypeError, 'priority']];
+    const jobCases = [[{ timeout: -1 }, RangeError, 'timeout'], [{ timeout: 'soon' }, TypeError, 'timeout'], [{ retries: 0.5 }, RangeError, 'retries'], [{ signal: {} }, TypeError, 'signal'], [{ priorty: 1 }, TypeError, 'priorty'],
+      [{ priority: 1.5 }, RangeError, 'priority'], [{ priority: 2 ** 31 }, RangeError, 'priority'], [{ priority: -(2 ** 31) - 1 }, RangeError, 'priority'],
+      [{ priority: '1' }, TypeError, 'priority'], [{ priority: NaN }, RangeError, 'priority'], [{ key: 1.5 }, RangeError, 'key'],
+      [{ key: 2 ** 53 }, RangeError, 'key'], [{ key: NaN }, RangeError, 'key'], [{ key: {} }, TypeError, 'key'], [{ key: null }, TypeError, 'key'],
+      [{ key: true }, TypeError, 'key'], [{ id: 3 }, TypeError, 'id'], [{ id: null }, TypeError, 'id']];
     const badJobs = [];
     for (const [options, C, field] of jobCases) {
       const e = (await rejection(pool.submit(() => 1, options))).error;
@@ -348,7 +697,7 @@ export async function run(wc) {
     check(!gone.threw && gone.error === 'gone', 'trySubmit with a fired signal rejects with its reason');
     const notFn = await settled(() => pool.trySubmit(42));
     const badOption = await settled(() => pool.trySubmit(() => 1, { timeout: -1 }));
-    const unknown = await settled(() => pool.trySubmit(() => 1, { priority: 1 }));
+    const unknown = await settled(() => pool.trySubmit(() => 1, { priorty: 1 }));
     check(!notFn.threw && notFn.error instanceof TypeError && !badOption.threw && badOption.error instanceof RangeError && !unknown.threw && unknown.error instanceof TypeError, 'trySubmit rejects (never throws) for a bad argument: not a function (TypeError), a bad option (RangeError, TypeError)');
     await pool.abort();
     await running; await queued;
@@ -497,7 +846,8 @@ export async function run(wc) {
       return () => { a = (a + 0x6D2B79F5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
     };
     const pick = (r, xs) => xs[Math.floor(r() * xs.length)];
-    const KEYS = ['workers', 'queue', 'timeout', 'retries', 'backoff', 'onEvent', 'signal', 'kind', 'delay', 'max', 'factor', 'jitter', 'bogus'];
+    const KEYS = ['workers', 'queue', 'timeout', 'retries', 'backoff', 'onEvent', 'signal', 'kind', 'delay', 'max', 'factor', 'jitter', 'bogus',
+      'concurrency', 'perKey', 'intervalCap', 'interval', 'priority', 'key', 'id'];
     const value = (r, depth) => pick(r, [
       () => undefined, () => null, () => NaN, () => Infinity, () => -Infinity, () => -1, () => 0, () => 1,
       () => 0.5, () => 2 ** 31, () => 2 ** 53, () => 1e300, () => Math.floor(r() * 100), () => '',

@@ -13,7 +13,9 @@
 //!    `dropped(job, attempt)`: the host fires its signal.
 //! 4. Events reach the host as `event(code, job, n, delay)`: every event while someone listens,
 //!    else only those it needs (`attemptTimedOut`, and the job's end, on which it settles the
-//!    job's promise with the value or error it kept).
+//!    job's promise with the value or error it kept). A queued job's end (a cancel by its
+//!    `signal`, `clear()`, `abort()`) reaches the host at once, from inside the call that
+//!    cancelled it: the promise rejects then, not when a worker would have reached the job.
 //!
 //! The host is held here (in wasm-bindgen's table of JavaScript values, a GC root) until the
 //! pool is freed, but it refers to the user's `WorkPool` only while a job is in flight: an idle
@@ -62,8 +64,9 @@ pub(crate) struct Shared {
     /// The reason of the last submission refused for its already-fired signal, until the host
     /// takes it (`takeReason`).
     pub(crate) reason: Cell<JsValue>,
-    /// The handles of jobs submitted with a `signal`, by id (ascending): what `cancel` needs.
-    cancellable: RefCell<Vec<(u64, LocalJobHandle<(), ()>)>>,
+    /// The handles of jobs submitted with a `signal` or an `id`, by the job's id (ascending):
+    /// what `cancel` and `setPriority` need.
+    kept: RefCell<Vec<(u64, LocalJobHandle<(), ()>)>>,
 }
 
 impl Shared {
@@ -74,16 +77,17 @@ impl Shared {
             attempts: Attempts::default(),
             waiting: Cell::new(0),
             reason: Cell::default(),
-            cancellable: RefCell::default(),
+            kept: RefCell::default(),
         }
     }
 
-    /// A job was enqueued: keeps its handle if it can be cancelled, else lets it go (its end
-    /// reaches the host as an event). Returns its id.
-    pub(crate) fn admitted(&self, handle: LocalJobHandle<(), ()>, cancellable: bool) -> f64 {
+    /// A job was enqueued: keeps its handle if the host may need it (`keep`: the job can be
+    /// cancelled, or its priority changed), else lets it go (its end reaches the host as an
+    /// event). Returns its id.
+    pub(crate) fn admitted(&self, handle: LocalJobHandle<(), ()>, keep: bool) -> f64 {
         let id = handle.job_id();
-        if cancellable {
-            let mut handles = self.cancellable.borrow_mut();
+        if keep {
+            let mut handles = self.kept.borrow_mut();
             let at = handles.partition_point(|(j, _)| *j < id);
             handles.insert(at, (id, handle));
         }
@@ -96,9 +100,16 @@ impl Shared {
         self.take(job).is_some_and(|handle| handle.cancel())
     }
 
-    /// `job`'s handle, if it was submitted with a signal and has not ended.
+    /// Changes the priority of `job`, if it was kept and is still queued.
+    pub(crate) fn set_priority(&self, job: u64, priority: i32) -> bool {
+        let handles = self.kept.borrow();
+        let Ok(at) = handles.binary_search_by_key(&job, |(j, _)| *j) else { return false };
+        handles[at].1.set_priority(priority)
+    }
+
+    /// `job`'s handle, if it was kept and has not ended.
     fn take(&self, job: u64) -> Option<LocalJobHandle<(), ()>> {
-        let mut handles = self.cancellable.borrow_mut();
+        let mut handles = self.kept.borrow_mut();
         let at = handles.binary_search_by_key(&job, |(j, _)| *j).ok()?;
         Some(handles.remove(at).1)
     }
@@ -107,11 +118,11 @@ impl Shared {
     /// listens.
     pub(crate) fn event(&self, e: &JobEvent<'_>) {
         let (code, n, delay) = super::event_parts(e);
-        let ends = code >= 5;
+        let ends = code >= super::SUCCEEDED;
         if ends {
             drop(self.take(e.job())); // the job has ended: nothing left to cancel
         }
-        if !(ends || code == 3 || self.listening.get()) {
+        if !(ends || code == super::TIMED_OUT || self.listening.get()) {
             return;
         }
         self.host.event(code, e.job() as f64, n, delay);
@@ -136,6 +147,10 @@ pub(crate) fn job(
         }
         job.timeout = o.timeout;
         job.backoff = o.backoff;
+        job = job.priority(o.priority);
+        if let Some(key) = o.key {
+            job = job.key(key);
+        }
     }
     job
 }

@@ -9,6 +9,11 @@
 //!
 //! Options are checked here, so that their names and units are the Rust builder's (times in
 //! milliseconds): every mistake is a `TypeError` or `RangeError` whose message names the field.
+//!
+//! The scheduler's controls (issue 18) are the Rust pool's, under p-queue's names: `priority`,
+//! `key` and `id` on a job; `concurrency`, `perKey`, `intervalCap` and `interval` on the pool;
+//! `setPriority`, `pause`/`start`/`isPaused`, the `concurrency` setter, `setRateLimit`,
+//! `isRateLimited`, `clear` and `onSizeLessThan` on it.
 
 mod host;
 mod options;
@@ -24,7 +29,9 @@ use core::pin::Pin;
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use crate::{JobEvent, LocalPool, LocalPoolBuilder, Metrics, ShutdownReport, SubmitError};
+use crate::{
+    JobEvent, LocalPool, LocalPoolBuilder, Metrics, ShutdownReport, SubmitError, MAX_QUEUE,
+};
 use host::{Host, Shared};
 use options::{JobOptions, PoolOptions};
 
@@ -59,12 +66,19 @@ impl WorkPool {
         let to_host = Rc::clone(&shared);
         let mut builder = LocalPoolBuilder::new(WebTimer)
             .workers(o.workers)
+            .concurrency(o.concurrency)
             .queue(o.queue)
             .retries(o.retries)
             .backoff(o.backoff)
             .on_event(move |event| to_host.event(event));
         if let Some(timeout) = o.timeout {
             builder = builder.timeout(timeout);
+        }
+        if let Some(n) = o.per_key {
+            builder = builder.per_key(n);
+        }
+        if let Some(rate) = o.rate {
+            builder = builder.rate_limit(rate.count(), rate.interval());
         }
         // Cannot fail: `parse` checked the same limits, and names the field.
         let (pool, workers) =
@@ -118,6 +132,95 @@ impl WorkPool {
     #[wasm_bindgen(js_name = attemptDone)]
     pub fn attempt_done(&self, token: u32, job: f64, attempt: u32, ok: bool) {
         self.shared.attempts.done(token, job as u64, attempt, ok);
+    }
+
+    /// `setPriority(id, priority)`: changes the priority of job `id` (submitted with an `id`
+    /// option) if it is still queued; returns whether it was. The host checks `priority` (an
+    /// integer in the `i32` range) first.
+    #[wasm_bindgen(js_name = setPriority)]
+    pub fn set_priority(&self, job: f64, priority: i32) -> bool {
+        self.shared.set_priority(job as u64, priority)
+    }
+
+    /// `pause()`: no queued job starts until `resume()`; running attempts go on, submissions
+    /// still queue.
+    pub fn pause(&self) {
+        self.pool.pause();
+    }
+
+    /// `resume()`: queued jobs start again.
+    pub fn resume(&self) {
+        self.pool.resume();
+    }
+
+    /// Whether the pool is paused.
+    #[wasm_bindgen(getter, js_name = isPaused)]
+    pub fn is_paused(&self) -> bool {
+        self.pool.is_paused()
+    }
+
+    /// How many jobs may run at once now.
+    #[wasm_bindgen(getter)]
+    pub fn concurrency(&self) -> u32 {
+        self.pool.concurrency() as u32
+    }
+
+    /// `setConcurrency(n)`: 1 to `workers`; else a `TypeError` or `RangeError` naming
+    /// `concurrency`. Growing starts queued jobs at once; shrinking interrupts nothing.
+    #[wasm_bindgen(js_name = setConcurrency)]
+    pub fn set_concurrency(&self, n: JsValue) -> Result<(), JsValue> {
+        let workers = self.pool.workers() as f64;
+        let n = options::integer(&n, "concurrency", 1.0, workers)?;
+        // Cannot fail: checked above, with the field's name.
+        self.pool.set_concurrency(n as usize).map_err(|_| options::range_error("concurrency"))
+    }
+
+    /// `setRateLimit(options)`: `{ intervalCap, interval }` (ms), or `null` to lift the
+    /// limit; else a `TypeError` or `RangeError` naming the field.
+    #[wasm_bindgen(js_name = setRateLimit)]
+    pub fn set_rate_limit(&self, options: JsValue) -> Result<(), JsValue> {
+        let rate = options::set_rate_limit(&options)?;
+        // Cannot fail: checked above, with the field's name.
+        self.pool.set_rate_limit(rate).map_err(|_| options::range_error("intervalCap"))
+    }
+
+    /// The rate limit's count (`Infinity` without one, as p-queue's default).
+    #[wasm_bindgen(getter, js_name = intervalCap)]
+    pub fn interval_cap(&self) -> f64 {
+        self.pool.rate_limit().map_or(f64::INFINITY, |r| r.count() as f64)
+    }
+
+    /// The rate limit's interval in ms (0 without one, as p-queue's default).
+    #[wasm_bindgen(getter)]
+    pub fn interval(&self) -> f64 {
+        self.pool.rate_limit().map_or(0.0, |r| millis(r.interval()))
+    }
+
+    /// Whether a job (or a retry) that could otherwise start now waits for the rate limit.
+    #[wasm_bindgen(getter, js_name = isRateLimited)]
+    pub fn is_rate_limited(&self) -> bool {
+        self.pool.is_rate_limited()
+    }
+
+    /// `clear()`: cancels every queued job (each settles at once, as cancelled) and returns
+    /// how many.
+    pub fn clear(&self) -> f64 {
+        self.pool.clear() as f64
+    }
+
+    /// `onSizeLessThan(n)`: resolves once fewer than `n` jobs are queued; a bad `n` (not an
+    /// integer from 1 to 2⁵³ − 1) rejects with a `TypeError` or `RangeError` naming `limit`.
+    #[wasm_bindgen(js_name = onSizeLessThan)]
+    pub fn on_size_less_than(&self, limit: JsValue) -> Promise {
+        let limit = match options::integer(&limit, "limit", 1.0, options::MAX_SIZE_LIMIT) {
+            Ok(n) => (n as usize).min(MAX_QUEUE + 1),
+            Err(e) => return Promise::reject(&e),
+        };
+        let pool = self.pool.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            pool.until_queued_below(limit).await;
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
     /// `listen(on)`: whether the host wants every event, or only the ones it needs.
@@ -193,7 +296,7 @@ impl WorkPool {
 impl WorkPool {
     /// Enqueues a job whose function the host keeps (see `push`).
     fn enqueue(&self, options: Option<JobOptions>, waiter: f64) -> f64 {
-        let cancellable = options.as_ref().is_some_and(|o| o.signal);
+        let keep = options.as_ref().is_some_and(|o| o.keep);
         let job = host::job(Rc::clone(&self.shared), options);
         // Once submissions wait, later ones queue up behind them: first come, first admitted.
         let job = if waiter >= 0.0 && self.shared.waiting.get() > 0 {
@@ -203,7 +306,7 @@ impl WorkPool {
             let tried =
                 if waiter < 0.0 { self.pool.try_submit(job) } else { self.pool.try_push(job) };
             match tried {
-                Ok(handle) => return self.shared.admitted(handle, cancellable),
+                Ok(handle) => return self.shared.admitted(handle, keep),
                 Err(SubmitError::Closed(_)) => return CLOSED,
                 Err(SubmitError::Full(_)) if waiter < 0.0 => return FULL,
                 Err(SubmitError::Full(job)) => job,
@@ -215,7 +318,7 @@ impl WorkPool {
             let submitted = pool.submit(job).await;
             shared.waiting.set(shared.waiting.get() - 1);
             let id = match submitted {
-                Ok(handle) => shared.admitted(handle, cancellable),
+                Ok(handle) => shared.admitted(handle, keep),
                 Err(_) => CLOSED,
             };
             shared.host.admitted(waiter, id);
@@ -246,6 +349,19 @@ pub fn check_shutdown_options(options: JsValue) -> Result<(), JsValue> {
     options::shutdown_timeout(&options).map(drop)
 }
 
+/// `checkRateLimit(options)`: what `setRateLimit` checks, for a pool that has ended: throws a
+/// `TypeError`/`RangeError` for bad options; returns `[intervalCap, interval]`, or `undefined`
+/// for `null` (no rate limit).
+#[wasm_bindgen(js_name = checkRateLimit, skip_typescript)]
+pub fn check_rate_limit(options: JsValue) -> Result<JsValue, JsValue> {
+    Ok(match options::set_rate_limit(&options)? {
+        None => JsValue::UNDEFINED,
+        Some(r) => {
+            js_sys::Array::of2(&(r.count() as f64).into(), &millis(r.interval()).into()).into()
+        }
+    })
+}
+
 /// `eventTypes()`: the events' names, each at its code's position (what the host's `event`
 /// receives), so that the package's JavaScript reads them from here.
 #[wasm_bindgen(js_name = eventTypes, skip_typescript)]
@@ -253,9 +369,11 @@ pub fn event_types() -> js_sys::Array {
     EVENT_TYPES.iter().map(|t| JsValue::from_str(t)).collect()
 }
 
-/// The events' names in JavaScript; an event's code is its position here.
-const EVENT_TYPES: [&str; 8] = [
+/// The events' names in JavaScript; an event's code is its position here (the order of
+/// [`JobEvent`]'s variants). `npm/index.js` reads the codes it needs from this list by name.
+const EVENT_TYPES: [&str; 9] = [
     "queued",
+    "waitingOnKey",
     "attemptStarted",
     "attemptFailed",
     "attemptTimedOut",
@@ -265,24 +383,36 @@ const EVENT_TYPES: [&str; 8] = [
     "cancelled",
 ];
 
+/// The code of `attemptTimedOut`, which the host always needs.
+pub(crate) const TIMED_OUT: u32 = 4;
+/// The code of `succeeded`; it and every code after it end a job.
+pub(crate) const SUCCEEDED: u32 = 6;
+
 /// An event in numbers, as the host's `event(code, job, n, delay)` receives it: its code (see
-/// [`EVENT_TYPES`]), the attempt (codes 1 to 4) or the attempts (5 to 7), and the delay in ms
+/// [`EVENT_TYPES`]), the attempt (codes 2 to 5) or the attempts (6 to 8), and the delay in ms
 /// (`retryScheduled`).
 pub(crate) fn event_parts(e: &JobEvent<'_>) -> (u32, u32, f64) {
     match *e {
         JobEvent::Queued { .. } => (0, 0, 0.0),
-        JobEvent::AttemptStarted { attempt, .. } => (1, attempt, 0.0),
-        JobEvent::AttemptFailed { attempt, .. } => (2, attempt, 0.0),
+        JobEvent::WaitingOnKey { .. } => (1, 0, 0.0),
+        JobEvent::AttemptStarted { attempt, .. } => (2, attempt, 0.0),
+        JobEvent::AttemptFailed { attempt, .. } => (3, attempt, 0.0),
         // wasm32 aborts on panic: a JavaScript job throws instead, which fails its attempt.
-        JobEvent::AttemptPanicked { attempt, .. } => (2, attempt, 0.0),
-        JobEvent::AttemptTimedOut { attempt, .. } => (3, attempt, 0.0),
+        JobEvent::AttemptPanicked { attempt, .. } => (3, attempt, 0.0),
+        JobEvent::AttemptTimedOut { attempt, .. } => (TIMED_OUT, attempt, 0.0),
         JobEvent::RetryScheduled { attempt, delay, .. } => {
-            (4, attempt, delay.as_secs_f64() * 1000.0)
+            (5, attempt, delay.as_secs_f64() * 1000.0)
         }
-        JobEvent::Succeeded { attempts, .. } => (5, attempts, 0.0),
-        JobEvent::Failed { attempts, .. } => (6, attempts, 0.0),
-        JobEvent::Cancelled { attempts, .. } => (7, attempts, 0.0),
+        JobEvent::Succeeded { attempts, .. } => (SUCCEEDED, attempts, 0.0),
+        JobEvent::Failed { attempts, .. } => (7, attempts, 0.0),
+        JobEvent::Cancelled { attempts, .. } => (8, attempts, 0.0),
     }
+}
+
+/// A time in milliseconds, as JavaScript gave it (whole nanoseconds, so 100 ms reads back as
+/// 100).
+fn millis(d: core::time::Duration) -> f64 {
+    d.as_secs() as f64 * 1000.0 + f64::from(d.subsec_nanos()) / 1e6
 }
 
 /// Sets `obj[key]`.
@@ -304,6 +434,7 @@ fn metrics_object(m: &Metrics) -> Object {
         ("retried", m.retried),
         ("timedOut", m.timed_out),
         ("queued", m.queued),
+        ("waitingOnKey", m.waiting_on_key),
         ("running", m.running),
         ("workers", m.workers),
     ] {

@@ -9,10 +9,14 @@ use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::{Backoff, MAX_QUEUE, MAX_WORKERS};
+use crate::{Backoff, JobKey, RateLimit, MAX_QUEUE, MAX_WORKERS};
 
 /// The largest number of milliseconds accepted for a time: `Number.MAX_SAFE_INTEGER`.
 const MAX_MS: f64 = 9_007_199_254_740_991.0;
+/// `Number.MAX_SAFE_INTEGER`: the largest integer a key may be (and, negated, the smallest).
+const MAX_SAFE: f64 = MAX_MS;
+/// The largest count accepted for a limit (`perKey`, `intervalCap`): a `usize` on wasm32.
+const MAX_COUNT: f64 = u32::MAX as f64;
 
 pub(crate) fn type_error(message: &str) -> JsValue {
     js_sys::TypeError::new(message).into()
@@ -91,27 +95,13 @@ impl<'a> Fields<'a> {
 
     fn number(&self, field: &str) -> Result<Option<f64>, JsValue> {
         let Some(v) = self.get(field)? else { return Ok(None) };
-        let name = self.name(field);
-        let Some(n) = v.as_f64() else {
-            return Err(type_error(&format!("{name} must be a number, got {}", kind(&v))));
-        };
-        if n.is_nan() {
-            return Err(range_error(&format!("{name} must be a number, got NaN")));
-        }
-        Ok(Some(n))
+        number(&v, &self.name(field)).map(Some)
     }
 
     /// An integer in `min..=max`.
     pub(crate) fn integer(&self, field: &str, min: f64, max: f64) -> Result<Option<f64>, JsValue> {
         let Some(n) = self.number(field)? else { return Ok(None) };
-        if n.fract() != 0.0 || n < min || n > max {
-            let (min, max, n) = (js_number(min), js_number(max), js_number(n));
-            return Err(range_error(&format!(
-                "{} must be an integer from {min} to {max}, got {n}",
-                self.name(field)
-            )));
-        }
-        Ok(Some(n))
+        in_range(n, &self.name(field), min, max).map(Some)
     }
 
     /// A time in milliseconds: finite, ≥ 0.
@@ -179,6 +169,37 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// A number (not NaN), named `name` in messages.
+fn number(v: &JsValue, name: &str) -> Result<f64, JsValue> {
+    let Some(n) = v.as_f64() else {
+        return Err(type_error(&format!("{name} must be a number, got {}", kind(v))));
+    };
+    if n.is_nan() {
+        return Err(range_error(&format!("{name} must be a number, got NaN")));
+    }
+    Ok(n)
+}
+
+/// `n`, if it is an integer in `min..=max`.
+fn in_range(n: f64, name: &str, min: f64, max: f64) -> Result<f64, JsValue> {
+    if n.fract() != 0.0 || n < min || n > max {
+        let (min, max, n) = (js_number(min), js_number(max), js_number(n));
+        return Err(range_error(&format!(
+            "{name} must be an integer from {min} to {max}, got {n}"
+        )));
+    }
+    Ok(n)
+}
+
+/// A bare value (a method's argument, a setter's value): an integer in `min..=max`, named
+/// `name` in messages.
+pub(crate) fn integer(v: &JsValue, name: &str, min: f64, max: f64) -> Result<f64, JsValue> {
+    in_range(number(v, name)?, name, min, max)
+}
+
+/// The largest integer `onSizeLessThan` takes.
+pub(crate) const MAX_SIZE_LIMIT: f64 = MAX_SAFE;
+
 pub(crate) fn function(v: JsValue, name: &str) -> Result<Function, JsValue> {
     v.dyn_into::<Function>()
         .map_err(|v| type_error(&format!("{name} must be a function, got {}", kind(&v))))
@@ -187,19 +208,43 @@ pub(crate) fn function(v: JsValue, name: &str) -> Result<Function, JsValue> {
 /// `new WorkPool(options)`.
 pub(crate) struct PoolOptions {
     pub(crate) workers: usize,
+    pub(crate) concurrency: usize,
     pub(crate) queue: usize,
+    pub(crate) per_key: Option<usize>,
+    pub(crate) rate: Option<RateLimit>,
     pub(crate) timeout: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) backoff: Backoff,
 }
 
+const POOL_FIELDS: &[&str] = &[
+    "workers",
+    "concurrency",
+    "queue",
+    "perKey",
+    "intervalCap",
+    "interval",
+    "timeout",
+    "retries",
+    "backoff",
+    "onEvent",
+];
+
 impl PoolOptions {
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
-        let f =
-            Fields::top(value, &["workers", "queue", "timeout", "retries", "backoff", "onEvent"])?;
+        let f = Fields::top(value, POOL_FIELDS)?;
+        let max_workers = MAX_WORKERS as f64;
+        let workers = f.integer("workers", 1.0, max_workers)?;
+        // Within the crew: the workers given, else up to the most a pool may have (the crew
+        // then grows to it, as the Rust builder's does).
+        let concurrency = f.integer("concurrency", 1.0, workers.unwrap_or(max_workers))?;
+        let workers = workers.unwrap_or(concurrency.unwrap_or(0.0).max(4.0)) as usize;
         let options = Self {
-            workers: f.integer("workers", 1.0, MAX_WORKERS as f64)?.map_or(4, |n| n as usize),
+            workers,
+            concurrency: concurrency.map_or(workers, |n| n as usize),
             queue: f.integer("queue", 1.0, MAX_QUEUE as f64)?.map_or(1024, |n| n as usize),
+            per_key: f.integer("perKey", 1.0, MAX_COUNT)?.map(|n| n as usize),
+            rate: rate_limit(&f, false)?,
             timeout: f.millis("timeout")?,
             retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map_or(0, |n| n as u32),
             backoff: f.backoff("backoff")?.unwrap_or_default(),
@@ -210,14 +255,50 @@ impl PoolOptions {
     }
 }
 
+/// `intervalCap` and `interval` (ms, more than 0), both or (unless `required`) neither.
+fn rate_limit(f: &Fields<'_>, required: bool) -> Result<Option<RateLimit>, JsValue> {
+    let cap = f.integer("intervalCap", 1.0, MAX_COUNT)?;
+    let interval = f.millis("interval")?;
+    match (cap, interval) {
+        (None, None) if !required => Ok(None),
+        (Some(cap), Some(interval)) => {
+            if interval.is_zero() {
+                let name = f.name("interval");
+                return Err(range_error(&format!("{name} must be more than 0 milliseconds")));
+            }
+            Ok(Some(RateLimit::new(cap as usize, interval)))
+        }
+        (None, _) => Err(type_error(&format!(
+            "{} is required with interval (both or neither)",
+            f.name("intervalCap")
+        ))),
+        (Some(_), None) => Err(type_error(&format!(
+            "{} is required with intervalCap (both or neither)",
+            f.name("interval")
+        ))),
+    }
+}
+
+/// `pool.setRateLimit(options)`: `{ intervalCap, interval }`, or `null` (or nothing) to lift
+/// the limit.
+pub(crate) fn set_rate_limit(value: &JsValue) -> Result<Option<RateLimit>, JsValue> {
+    if value.is_undefined() || value.is_null() {
+        return Ok(None);
+    }
+    rate_limit(&Fields::top(value, &["intervalCap", "interval"])?, true)
+}
+
 /// `pool.submit(job, options)`.
 pub(crate) struct JobOptions {
     /// `Some(None)`: `timeout: null`, no timeout for this job.
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) retries: Option<u32>,
     pub(crate) backoff: Option<Backoff>,
-    /// Whether the submission has a `signal` (the host listens to it and calls `cancel`).
-    pub(crate) signal: bool,
+    pub(crate) priority: i32,
+    pub(crate) key: Option<JobKey>,
+    /// Whether the host needs the job's handle: the submission has a `signal` (the host
+    /// listens to it and calls `cancel`) or an `id` (for `setPriority`).
+    pub(crate) keep: bool,
     /// The signal's reason, if it has already fired: then the job is refused with it.
     pub(crate) aborted: Option<JsValue>,
 }
@@ -226,7 +307,10 @@ impl JobOptions {
     /// Checks every field (a mistake is an `Err`); a `signal` that has already fired is
     /// [`aborted`](Self::aborted), with its reason.
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
-        let f = Fields::top(value, &["timeout", "retries", "backoff", "signal"])?;
+        let f = Fields::top(
+            value,
+            &["timeout", "retries", "backoff", "signal", "priority", "key", "id"],
+        )?;
         let timeout = match f.get("timeout")? {
             Some(v) if v.is_null() => Some(None),
             _ => f.millis("timeout")?.map(Some),
@@ -242,14 +326,38 @@ impl JobOptions {
                 }
             },
         };
+        let id = match f.get("id")? {
+            None => false,
+            Some(id) if id.is_string() => true,
+            Some(id) => return Err(type_error(&format!("id must be a string, got {}", kind(&id)))),
+        };
+        let priority = f.integer("priority", f64::from(i32::MIN), f64::from(i32::MAX))?;
         Ok(Self {
             timeout,
             retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map(|n| n as u32),
             backoff: f.backoff("backoff")?,
+            priority: priority.map_or(0, |n| n as i32),
+            key: key(&f)?,
             aborted: signal.as_ref().filter(|s| s.aborted()).map(|s| s.reason()),
-            signal: signal.is_some(),
+            keep: signal.is_some() || id,
         })
     }
+}
+
+/// A job's `key`: a string, or a safe integer (`Number.isSafeInteger`). A number and a string
+/// are different keys (`7` is not `"7"`), as in Rust.
+fn key(f: &Fields<'_>) -> Result<Option<JobKey>, JsValue> {
+    let Some(v) = f.get("key")? else { return Ok(None) };
+    if let Some(s) = v.as_string() {
+        return Ok(Some(JobKey::from(s)));
+    }
+    if v.as_f64().is_none() {
+        let got = kind(&v);
+        return Err(type_error(&format!("key must be a string or an integer, got {got}")));
+    }
+    let n = f.integer("key", -MAX_SAFE, MAX_SAFE)?.unwrap_or_default();
+    // Negative keys, two's complement: every safe integer a key of its own.
+    Ok(Some(JobKey::from(n as i64 as u64)))
 }
 
 #[wasm_bindgen]
