@@ -44,15 +44,57 @@
 //!
 //! Each step lives in its own module, in this order:
 //!
-//! 1. **submit** ([`Pool::submit`], [`Pool::try_submit`]): reserve a place in the bounded queue,
-//!    put the [`Job`] in its *cell* (one allocation: the job, then its running attempt, then its
-//!    result), get a [`JobHandle`] to the same cell;
-//! 2. **queue**: waits for room, or refuses with [`SubmitError`], handing the job back;
-//! 3. **worker**: a plain future that takes jobs one at a time;
+//! 1. **submit** ([`Pool::submit`], [`Pool::try_submit`]): reserve a place in the bounded queue
+//!    (waiting submitters are let in first come, first served), put the [`Job`] in its *cell*
+//!    (one allocation: the job, then its running attempt, then its result), get a [`JobHandle`]
+//!    to the same cell; or refuse with [`SubmitError`], handing the job back;
+//! 2. **scheduler** (`sched`): the queue, and which queued job may start now (see
+//!    [Scheduling](#scheduling));
+//! 3. **worker**: a plain future that takes the next job that may start, one at a time;
 //! 4. **task**: the attempt loop, run by the worker: attempt, [`Backoff`], [`RetryIf`], retry;
 //! 5. **attempt**: one attempt raced against its timeout and a cancel request, panics caught;
 //! 6. **outcome**: the cell is settled once; the handle resolves with a value or a [`JobError`];
 //! 7. **metrics**: [`Metrics`], counted on the way.
+//!
+//! # Scheduling
+//!
+//! Workers take the next queued job *that may start now*:
+//!
+//! * **priority** ([`Job::priority`]): higher first, first come first served within one
+//!   priority; changeable while queued ([`JobHandle::set_priority`]);
+//! * **per-key limits** ([`Job::key`], [`PoolBuilder::per_key`]): at most `n` jobs of one key
+//!   (a host, a tenant) at once; a busy key's jobs wait in order, without a worker, while
+//!   others pass them;
+//! * **pause** ([`Pool::pause`], [`Pool::resume`]): running attempts finish, queued jobs wait,
+//!   submissions still queue;
+//! * **concurrency** ([`PoolBuilder::concurrency`], [`Pool::set_concurrency`]): how many run at
+//!   once, changeable at run time within the crew ([`PoolBuilder::workers`]);
+//! * **rate limit** ([`PoolBuilder::rate_limit`], [`Pool::set_rate_limit`]): at most `count`
+//!   attempt starts (retries included) in any window of `interval`, timed by the sleeper;
+//! * **cancel frees at once**: a queued job cancelled by its handle, [`Pool::clear`],
+//!   [`Pool::abort`] or a shutdown's time limit gives its place back, drops its function, is
+//!   counted and reported, and settles its handle at that moment;
+//! * **room below a level**: [`Pool::until_queued_below`].
+//!
+//! ```rust ignore-wasm32
+//! use std::time::Duration;
+//! use workcrew::{Job, Pool};
+//!
+//! # workcrew::native::block_on(async {
+//! let pool = Pool::builder()
+//!     .workers(8)
+//!     .concurrency(4) // may grow to 8 later
+//!     .per_key(2) // at most 2 requests per host at once
+//!     .rate_limit(50, Duration::from_secs(1)) // at most 50 attempt starts a second
+//!     .build()?;
+//! let urgent = pool
+//!     .submit(Job::new(|_| async { Ok::<_, ()>("GET /health") }).key("api.example.com").priority(10))
+//!     .await?;
+//! assert_eq!(urgent.await, Ok("GET /health"));
+//! pool.set_concurrency(8)?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
 //!
 //! # Panics in user code
 //!
