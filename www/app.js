@@ -1,4 +1,7 @@
-// The workcrew demo: fetch-style jobs through the npm package's WorkPool, shown live.
+// The workcrew demo: fetch-style jobs through the npm package's WorkPool, shown live. Each job
+// fetches from one of the page's server's simulated hosts (a, b, c) and is keyed by its host, so
+// the pool's per-host limit holds; the scheduler panel drives priority, pause/resume, the
+// concurrency, the rate limit and clear, and shows the server's own per-host counts beside them.
 import init, { WorkPool } from './pkg/index.js';
 import { drawTimeline, resetTimeline, timelineEvent } from './timeline.js';
 
@@ -13,6 +16,7 @@ const SAMPLE_MS = 500;
 const SAMPLES = 60;
 
 let pool = null;
+let built = null; // the options the pool was built with
 const rows = new Map(); // job id → { li, state, attempts }
 const running = new Set(); // jobs with an attempt in flight
 let cancelledInFlight = 0; // attempts cancelled while their request was in flight
@@ -20,6 +24,18 @@ let server = null; // the endpoint's counts, from /api/stats
 const values = new Map(); // job id → what the job fetched
 let samples = [];
 let last = null;
+let seq = 0; // the demo's own job ids (the `id` option), for setPriority
+// What each submission was (host, priority, id), in submission order, until its `queued` event:
+// the pool admits waiting submissions in order, so the first `queued` without a label is theirs.
+let unlabelled = [];
+const labels = new Map(); // pool job id → { host, priority, id }
+let keyWaits = 0; // waitingOnKey events since the pool was built
+
+// For the end-to-end test (and the curious, in the console): every event with the time the page
+// saw it, and each job's label; bounded.
+const MAX_LOG = 50_000;
+const demo = { events: [], settled: [], labels, pool: () => pool };
+window.demo = demo;
 
 function setStatus(text, state = 'ok') {
   const el = $('#status');
@@ -38,14 +54,107 @@ function readPoolOptions() {
   if (f.get('backoffMax') !== '') backoff.max = num('backoffMax');
   const options = { workers: num('workers'), queue: num('queue'), retries: num('retries'), backoff };
   if (f.get('timeout') !== '') options.timeout = num('timeout');
+  // The scheduler panel's settings, at build time: the concurrency (at most the workers), the
+  // per-host limit (fixed once built) and the rate limit.
+  options.concurrency = Math.min(options.workers, Math.max(1, Number($('#concurrency').value) || options.workers));
+  if ($('#per-key').value !== '') options.perKey = Number($('#per-key').value);
+  const rate = readRate();
+  if (rate) Object.assign(options, rate);
   return options;
 }
 
-async function newPool() {
+/** The rate limit's fields: { intervalCap, interval }, or null when the cap is empty (no limit). */
+function readRate() {
+  if ($('#interval-cap').value === '') return null;
+  return { intervalCap: Number($('#interval-cap').value), interval: Number($('#interval').value) };
+}
+
+// --- the scheduler's live controls (p-queue's names) ----------------------------------------------
+
+/** Whether `name` can be set on the pool (an accessor with a setter, on the pool or its class). */
+function settable(obj, name) {
+  for (let o = obj; o; o = Object.getPrototypeOf(o)) {
+    const d = Object.getOwnPropertyDescriptor(o, name);
+    if (d) return typeof d.set === 'function' || d.writable === true;
+  }
+  return false;
+}
+
+/** Runs `f`, showing a thrown TypeError/RangeError (which names the field) in the status line. */
+function attempt(f) {
+  try {
+    return f();
+  } catch (e) {
+    setStatus(`${e.name}: ${e.message}`, 'error');
+    return undefined;
+  }
+}
+
+function setConcurrency(n) {
+  if (!pool || pool.closed) return;
+  if (attempt(() => { pool.concurrency = n; return true; })) {
+    setStatus(`Concurrency set to ${pool.concurrency} (of ${pool.workers} workers), at once: running attempts are never interrupted.`);
+  }
+  render();
+}
+
+/** Applies the rate limit to the running pool, or takes it off (`rate` null). */
+function setRate(rate) {
+  if (!pool || pool.closed) return;
+  const ok = attempt(() => {
+    if (typeof pool.setRateLimit === 'function') pool.setRateLimit(rate);
+    else if (rate === null) pool.intervalCap = Infinity;
+    else { pool.interval = rate.interval; pool.intervalCap = rate.intervalCap; }
+    return true;
+  });
+  if (ok) {
+    setStatus(rate === null
+      ? 'Rate limit off.'
+      : `Rate limit: at most ${rate.intervalCap} starts in any ${rate.interval} ms (retries count too).`);
+  }
+  render();
+}
+
+function togglePause() {
+  if (!pool || pool.closed) return;
+  if (pool.isPaused) {
+    pool.start();
+    setStatus('Resumed: queued jobs start again.');
+  } else {
+    pool.pause();
+    setStatus('Paused: running attempts finish; queued jobs wait; submissions still queue.', 'warn');
+  }
+  render();
+}
+
+function clearQueue() {
+  if (!pool || pool.closed) return;
+  // Submissions still waiting for room are not queued yet: they take the freed places (and
+  // keep their labels in `unlabelled`).
+  const n = pool.clear();
+  setStatus(`Cleared ${n} queued job${n === 1 ? '' : 's'}: each was cancelled and its promise rejected at once; running ones go on.`);
+  render();
+}
+
+/** Per-host limit changed: live if the pool has a setter, else a new pool (it is fixed when built). */
+function perKeyChanged() {
+  if (!pool) return;
+  const v = $('#per-key').value;
+  if (settable(pool, 'perKey') && !pool.closed) {
+    attempt(() => { pool.perKey = v === '' ? Infinity : Number(v); });
+    return;
+  }
+  newPool(v === ''
+    ? 'No per-host limit (fixed when a pool is built, so this is a new pool).'
+    : `Per-host limit ${v}: fixed when a pool is built, so this is a new pool (the old one was aborted).`);
+}
+
+async function newPool(note) {
   if (pool && !pool.closed) await pool.abort();
   let created;
   try {
-    created = new WorkPool({ ...readPoolOptions(), onEvent });
+    built = readPoolOptions();
+    created = new WorkPool({ ...built, onEvent });
   } catch (e) {
     // Bad settings: the pool names the field (TypeError / RangeError).
     setStatus(`${e.name}: ${e.message}`, 'error');
@@ -58,18 +167,35 @@ async function newPool() {
   resetTimeline();
   server = await fetch('api/stats?reset=1', { cache: 'no-store' }).then((r) => r.json()).catch(() => null);
   values.clear();
+  labels.clear();
+  unlabelled = [];
+  keyWaits = 0;
+  demo.events.length = 0;
+  demo.settled.length = 0;
   $('#jobs').replaceChildren();
   samples = [];
   last = null;
   $('#queued-meter').max = pool.queue;
   $('#running-meter').max = pool.workers;
+  const slider = $('#concurrency');
+  slider.max = pool.workers;
+  slider.value = pool.concurrency ?? pool.workers;
+  $('#concurrency-out').value = slider.value;
+  $('#concurrency-note').textContent = settable(pool, 'concurrency')
+    ? `live, 1 to ${pool.workers} (the workers)`
+    : `fixed at build (${pool.workers})`;
   setJobButtons(true);
-  setStatus(`Pool ready: ${pool.workers} workers, queue of ${pool.queue}.`);
+  const extras = [
+    built.perKey !== undefined ? `at most ${built.perKey} per host` : '',
+    built.intervalCap !== undefined ? `at most ${built.intervalCap} starts per ${built.interval} ms` : '',
+  ].filter(Boolean);
+  setStatus(`Pool ready: ${pool.workers} workers, queue of ${pool.queue}${extras.length ? `, ${extras.join(', ')}` : ''}.${note ? ` ${note}` : ''}`);
   render();
 }
 
+const JOB_BUTTONS = ['#submit-one', '#submit-burst', '#drain', '#abort', '#pause', '#clear', '#concurrency', '#rate-apply', '#rate-off'];
 function setJobButtons(enabled) {
-  for (const id of ['#submit-one', '#submit-burst', '#drain', '#abort']) $(id).disabled = !enabled;
+  for (const id of JOB_BUTTONS) $(id).disabled = !enabled;
 }
 
 // --- the job: a real request; latency, failures (503) and hangs happen on the server -----------
@@ -82,13 +208,22 @@ function readEndpoint() {
     fail: String(pct('failure')),
     hang: String(pct('hang')),
   });
-  return q.toString();
+  return { query: q.toString(), host: f.get('host') ?? 'none' };
 }
 
-function makeJob(query) {
+const HOSTS = ['a', 'b', 'c'];
+let spread = 0; // "a, b, c in turn": the next host
+
+/** The host of the next job: a, b or c, or null for the plain endpoint (no key). */
+function nextHost(choice) {
+  if (choice === 'spread') return HOSTS[spread++ % HOSTS.length];
+  return HOSTS.includes(choice) ? choice : null;
+}
+
+function makeJob(query, host) {
   return async ({ signal, attempt, job }) => {
     // The attempt's signal aborts the request itself on a timeout, a cancel or an abort.
-    const url = `api/item/${1 + (job % 8)}?${query}`;
+    const url = host ? `api/host/${host}/item/${1 + (job % 8)}?${query}` : `api/item/${1 + (job % 8)}?${query}`;
     const res = await fetch(url, { signal, cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status} on attempt ${attempt}`);
     const body = await res.json();
@@ -97,16 +232,46 @@ function makeJob(query) {
   };
 }
 
+/** `count` jobs at the priority field's priority, each keyed by its host. */
 function submit(count) {
-  if (!pool) return;
-  const query = readEndpoint();
+  if (!pool || pool.closed) return;
+  const { query, host: choice } = readEndpoint();
+  const priority = Math.trunc(Number($('#priority').value) || 0);
   for (let i = 0; i < count; i++) {
-    // Every promise is handled: the UI follows the events, this only catches refusals.
-    pool.submit(makeJob(query)).catch((e) => {
-      if (e?.name === 'PoolClosedError') setStatus('Refused: the pool is shut down. Create a new pool.', 'warn');
-    });
+    const host = nextHost(choice);
+    const label = { host, priority, id: `d${++seq}` };
+    const options = { priority, id: label.id };
+    if (host) options.key = host;
+    unlabelled.push(label);
+    // Every promise is handled: the UI follows the events, this only shows refusals, and notes
+    // how (and when) each promise settled, for the end-to-end test.
+    pool.submit(makeJob(query, host), options).then(
+      () => { demo.settled.push({ id: label.id, status: 'fulfilled', t: performance.now() }); },
+      (e) => {
+        demo.settled.push({ id: label.id, status: 'rejected', name: e?.name, t: performance.now() });
+        if (e?.name === 'PoolClosedError') setStatus('Refused: the pool is shut down. Create a new pool.', 'warn');
+        else if (e instanceof TypeError || e instanceof RangeError) setStatus(`${e.name}: ${e.message}`, 'error');
+      });
   }
 }
+
+/** Raises a queued job's priority by 10 (p-queue's setPriority, by the job's `id` option). */
+function raise(job) {
+  const label = labels.get(job);
+  if (!pool || !label || typeof pool.setPriority !== 'function') return;
+  const p = label.priority + 10;
+  const changed = attempt(() => pool.setPriority(label.id, p));
+  if (changed === 0) {
+    setStatus(`Job #${job} has started already: its priority no longer matters.`, 'warn');
+  } else if (changed !== undefined) {
+    label.priority = p; // the timeline's label too: the same object
+    const row = rows.get(job);
+    if (row) { row.meta.textContent = metaText(label); row.li.dataset.priority = p; }
+    setStatus(`Job #${job} now has priority ${p}: it goes before every queued job of a lower one.`);
+  }
+}
+
+const metaText = (l) => [l.host ? `host ${l.host}` : '', `p${l.priority}`].filter(Boolean).join(' · ');
 
 // --- events → job rows --------------------------------------------------------------------------
 
@@ -135,15 +300,35 @@ function trackInFlight(e) {
 }
 
 function onEvent(e) {
+  if (demo.events.length < MAX_LOG) demo.events.push({ ...e, t: performance.now() });
   trackInFlight(e);
-  timelineEvent(e);
+  if (e.type === 'waitingOnKey') { keyWaits++; return; }
+  let label = null;
+  if (e.type === 'queued') {
+    label = unlabelled.shift() ?? null;
+    if (label) labels.set(e.job, label);
+  }
+  timelineEvent(e, label);
   let row = rows.get(e.job);
   if (e.type === 'queued') {
     const li = document.createElement('li');
     li.dataset.job = e.job;
     li.innerHTML = '<span class="id"></span><span class="state"></span><span class="attempts"></span>';
     li.querySelector('.id').textContent = `#${e.job}`;
-    row = { li, state: li.querySelector('.state'), attempts: li.querySelector('.attempts'), running: null };
+    row = { li, state: li.querySelector('.state'), attempts: li.querySelector('.attempts'), running: null, meta: null, raise: null };
+    if (label) {
+      li.dataset.priority = label.priority;
+      if (label.host) li.dataset.host = label.host;
+      row.meta = Object.assign(document.createElement('span'), { className: 'meta', textContent: metaText(label) });
+      row.attempts.append(row.meta);
+      if (typeof pool?.setPriority === 'function') {
+        row.raise = Object.assign(document.createElement('button'), {
+          className: 'raise', textContent: '+10', title: 'Raise this queued job\'s priority by 10 (setPriority)',
+        });
+        row.raise.addEventListener('click', () => raise(e.job));
+        row.attempts.append(row.raise);
+      }
+    }
     rows.set(e.job, row);
     setState(row, 'queued');
     const list = $('#jobs');
@@ -157,6 +342,7 @@ function onEvent(e) {
     return;
   }
   if (!row) return; // scrolled out of the list
+  if (row.raise && e.type !== 'queued') { row.raise.remove(); row.raise = null; } // no longer queued
   switch (e.type) {
     case 'attemptStarted':
       setState(row, 'running');
@@ -213,15 +399,93 @@ function render() {
   $('[data-gauge="running"]').textContent = m.running;
   $('#queued-meter').value = m.queued;
   $('#running-meter').value = m.running;
+  renderScheduler(m);
   renderServer(m);
+  renderHosts();
+}
+
+/** The live state: paused, rate-limited, jobs waiting on their host's limit, the concurrency. */
+function renderScheduler(m) {
+  const el = $('#sched-state');
+  const paused = Boolean(pool.isPaused);
+  const limited = Boolean(pool.isRateLimited);
+  const onKey = m.waitingOnKey ?? 0;
+  const flag = (name, on, text) => {
+    const f = el.querySelector(`[data-flag="${name}"]`);
+    f.classList.toggle('on', on);
+    f.textContent = text;
+  };
+  flag('paused', paused, paused ? 'paused' : 'running');
+  flag('rateLimited', limited, limited ? 'rate-limited' : 'not rate-limited');
+  flag('waitingOnKey', onKey > 0, `${onKey} waiting on their host${keyWaits ? ` (${keyWaits} waits)` : ''}`);
+  flag('concurrency', false, `concurrency ${pool.concurrency ?? pool.workers} of ${pool.workers}`);
+  Object.assign(el.dataset, {
+    paused, rateLimited: limited, waitingOnKey: onKey, keyWaits, concurrency: pool.concurrency ?? pool.workers,
+  });
+  const pause = $('#pause');
+  pause.textContent = paused ? 'Resume' : 'Pause';
+  pause.setAttribute('aria-pressed', String(paused));
+}
+
+/**
+ * The window of the server's "most starts in a window": 90% of the rate limit's interval (else
+ * of 1 s). A freed token is taken at once, so start k + cap follows start k by the interval on
+ * the page's clock, and reaches the server a few ms later by a delay that varies: a window of
+ * exactly the interval on the server's clock can hold one start more than the cap.
+ */
+function statsWindow() {
+  const ms = Number($('#interval').value);
+  return Math.max(1, Math.round((ms > 0 && ms <= 3_600_000 ? ms : 1000) * 0.9));
 }
 
 async function pollServer() {
   try {
-    server = await (await fetch('api/stats', { cache: 'no-store' })).json();
+    server = await (await fetch(`api/stats?window=${statsWindow()}`, { cache: 'no-store' })).json();
   } catch {
     server = null;
   }
+}
+
+/** The server's own per-host counts; a host's peak is marked at and over the per-host limit. */
+function renderHosts() {
+  const body = $('#hosts tbody');
+  const hosts = server?.hosts;
+  $('#hosts-window').textContent = `${server?.window ?? statsWindow()} ms`;
+  if (!hosts) { body.replaceChildren(); return; }
+  const limit = built?.perKey ?? Infinity;
+  const cap = readRate()?.intervalCap ?? Infinity;
+  body.replaceChildren(...[...HOSTS, 'all'].map((h) => {
+    const c = hosts[h];
+    const tr = document.createElement('tr');
+    tr.dataset.host = h;
+    if (h === 'all') tr.className = 'all';
+    for (const [k, v] of Object.entries(c)) tr.dataset[k] = v;
+    const cells = [h === 'all' ? 'all' : h, c.inFlight, c.peak, c.starts, c.maxStartsInWindow];
+    cells.forEach((v, i) => {
+      const td = document.createElement('td');
+      td.textContent = String(v);
+      if (i === 2 && h !== 'all' && Number.isFinite(limit)) {
+        td.className = v > limit ? 'over-limit' : v === limit ? 'at-limit' : '';
+        td.title = `limit ${limit}`;
+      }
+      if (i === 4 && h === 'all' && Number.isFinite(cap)) {
+        td.className = v > cap ? 'over-limit' : v === cap ? 'at-limit' : '';
+        td.title = `cap ${cap}`;
+      }
+      tr.append(td);
+    });
+    return tr;
+  }));
+}
+
+/** The server's counts over both endpoints: /api/item's, and the hosts' together. */
+function serverTotals(s) {
+  const all = s.hosts?.all;
+  if (!all) return s;
+  return {
+    requests: s.requests + all.starts, ok: s.ok + all.ok, failed: s.failed + all.failed,
+    hung: s.hung + all.hung, aborted: s.aborted + all.aborted, inFlight: s.inFlight + all.inFlight,
+  };
 }
 
 // The server's count of requests the client aborted, beside the pool's dropped attempts: every
@@ -229,14 +493,15 @@ async function pollServer() {
 function renderServer(m) {
   const el = $('#server-stats');
   if (!server) { el.textContent = 'Server: no counts yet.'; return; }
+  const s = serverTotals(server);
   const dropped = m.timedOut + cancelledInFlight;
-  el.dataset.aborted = server.aborted;
+  el.dataset.aborted = s.aborted;
   el.dataset.dropped = dropped;
-  el.dataset.inFlight = server.inFlight;
+  el.dataset.inFlight = s.inFlight;
   el.innerHTML = '';
   const line = (text) => { const d = document.createElement('div'); d.textContent = text; el.append(d); };
-  line(`Server: ${server.requests} requests · ${server.ok} answered · ${server.failed} 503s · ${server.hung} hung · ${server.inFlight} in flight`);
-  line(`Aborted by the client, counted by the server: ${server.aborted}`);
+  line(`Server: ${s.requests} requests · ${s.ok} answered · ${s.failed} 503s · ${s.hung} hung · ${s.inFlight} in flight`);
+  line(`Aborted by the client, counted by the server: ${s.aborted}`);
   line(`Attempts the pool dropped: ${m.timedOut} timed out + ${cancelledInFlight} cancelled in flight = ${dropped}`);
 }
 
@@ -322,6 +587,18 @@ async function main() {
   $('#submit-burst').addEventListener('click', () => submit(Math.max(1, Math.min(10000, Number($('#burst-size').value) || 1))));
   $('#drain').addEventListener('click', () => stop('drain'));
   $('#abort').addEventListener('click', () => stop('abort'));
+  $('#pause').addEventListener('click', togglePause);
+  $('#clear').addEventListener('click', clearQueue);
+  const slider = $('#concurrency');
+  slider.addEventListener('input', () => { $('#concurrency-out').value = slider.value; });
+  slider.addEventListener('change', () => setConcurrency(Number(slider.value)));
+  $('#per-key').addEventListener('change', perKeyChanged);
+  $('#rate-apply').addEventListener('click', () => {
+    const rate = readRate();
+    if (rate === null) setStatus('Rate limit: give a cap (starts per interval), or press Off.', 'warn');
+    else setRate(rate);
+  });
+  $('#rate-off').addEventListener('click', () => { $('#interval-cap').value = ''; setRate(null); });
   setInterval(render, 100);
   setInterval(pollServer, 250);
   setInterval(() => drawTimeline($('#timeline')), 200);

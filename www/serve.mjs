@@ -12,7 +12,7 @@
 // Simulated hosts, for limits per host: the same endpoint on each of the hosts a, b and c, with
 // counts of its own (not in the counts above):
 //   GET /api/host/H/item/N?latency=ms&fail=pct&hang=pct      H: a, b or c
-//   GET /api/stats?window=ms   the counts above, and `hosts`: for a, b, c and `all` (the three
+//   GET /api/stats?window=ms   the counts above, `window`, and `hosts`: for a, b, c and `all` (the three
 //       together), { inFlight, peak, starts, ok, failed, hung, aborted, maxStartsInWindow }:
 //       `peak` is the most requests in flight at once (for `all`: on the three together),
 //       `starts` the requests received, `maxStartsInWindow` the most received in any window of
@@ -178,7 +178,7 @@ async function handle(req, res, root, allow, stats, hosts) {
         json(res, 400, { error: 'window: milliseconds, more than 0 and at most 3600000' });
         return;
       }
-      json(res, 200, { ...stats, hosts: hostReport(hosts.current, window) });
+      json(res, 200, { ...stats, window, hosts: hostReport(hosts.current, window) });
     } else {
       json(res, 200, { ...stats });
     }
@@ -210,7 +210,8 @@ async function handle(req, res, root, allow, stats, hosts) {
 }
 
 /**
- * Starts the server on 127.0.0.1; port 0 picks a free one. Resolves to { url, stats, close }.
+ * Starts the server on 127.0.0.1; port 0 picks a free one. Resolves to { url, stats, hosts,
+ * close }: `stats`, /api/item's counts, and `hosts`, the hosts' (with their start `times`).
  * `root` defaults to www/; `allow`, a list of path prefixes under `root`, limits what is served
  * (by default: everything under `root` but node_modules).
  */
@@ -227,6 +228,8 @@ export function startServer({ port = 8080, root = here, allow } = {}) {
       resolve({
         url,
         stats,
+        /** The hosts' counts now (replaced by each reset): a, b, c and all, as /api/stats reports them. */
+        get hosts() { return hosts.current; },
         close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),
       });
     });

@@ -1,9 +1,14 @@
 // The attempt timeline: each attempt of the latest jobs is a bar on one shared time axis; its
 // colour says how it ended (succeeded, failed, timed out, cancelled, still running), and the
-// gaps between bars are the backoff before each retry, drawn as dashed boxes.
+// gaps between bars are the backoff before each retry, drawn as dashed boxes. Before the first
+// bar, a hatched box is the time the job waited in the queue (from its `queued` event to its
+// first `attemptStarted`, or to its cancellation if it never ran): the wait that priorities,
+// per-host limits, pauses and rate limits make visible.
 
 const MAX_JOBS = 24;
-const jobs = new Map(); // job id -> { queued, attempts: [{ start, end, outcome }], backoffs: [{ start, end }] }
+// job id -> { queued, started, meta, attempts: [{ start, end, outcome }], backoffs: [{ start, end }] }
+// `started`: when the first attempt started (null until then); `meta`: { host, priority } or null.
+const jobs = new Map();
 
 const now = () => performance.now();
 
@@ -11,11 +16,14 @@ export function resetTimeline() {
   jobs.clear();
 }
 
-/** Follows a pool event (`onEvent`'s plain objects). */
-export function timelineEvent(e) {
+/**
+ * Follows a pool event (`onEvent`'s plain objects); `meta`, for a `queued` event: what the row
+ * is labelled with ({ host, priority }), or null.
+ */
+export function timelineEvent(e, meta = null) {
   const t = now();
   if (e.type === 'queued') {
-    jobs.set(e.job, { queued: t, attempts: [], backoffs: [] });
+    jobs.set(e.job, { queued: t, started: null, ended: null, meta, attempts: [], backoffs: [] });
     if (jobs.size > MAX_JOBS) jobs.delete(jobs.keys().next().value);
     return;
   }
@@ -23,8 +31,12 @@ export function timelineEvent(e) {
   if (!j) return;
   const open = j.attempts.at(-1);
   const close = (outcome) => { if (open && open.end === null) { open.end = t; open.outcome = outcome; } };
+  if (e.type === 'succeeded' || e.type === 'failed' || e.type === 'cancelled') j.ended = t;
   switch (e.type) {
-    case 'attemptStarted': j.attempts.push({ start: t, end: null, outcome: 'running' }); break;
+    case 'attemptStarted':
+      j.started ??= t;
+      j.attempts.push({ start: t, end: null, outcome: 'running' });
+      break;
     case 'attemptFailed': close('failed'); break;
     case 'attemptTimedOut': close('timeout'); break;
     case 'retryScheduled': j.backoffs.push({ start: t, end: t + e.delay }); break;
@@ -43,6 +55,7 @@ export function drawTimeline(root) {
   const t = now();
   const start = Math.min(...list.map(([, j]) => j.queued));
   const end = Math.max(start + 1, ...list.flatMap(([, j]) => [
+    waitEnd(j, t),
     ...j.attempts.map((a) => a.end ?? t),
     ...j.backoffs.map((b) => Math.min(b.end, t)),
   ]));
@@ -52,8 +65,25 @@ export function drawTimeline(root) {
 
   const rows = list.map(([id, j]) => {
     const row = div('tl-row');
-    row.append(Object.assign(div('tl-id'), { textContent: `#${id}` }));
+    row.dataset.job = id;
+    const label = Object.assign(div('tl-id'), { textContent: `#${id}` });
+    if (j.meta) {
+      const m = Object.assign(document.createElement('span'), { className: 'tl-meta' });
+      m.textContent = [j.meta.host, j.meta.priority ? `p${j.meta.priority}` : ''].filter(Boolean).join(' ');
+      label.append(m);
+      row.dataset.priority = j.meta.priority;
+      if (j.meta.host) row.dataset.host = j.meta.host;
+    }
+    row.append(label);
     const track = div('tl-track');
+    // The wait before the first attempt (still growing while the job is queued).
+    const waited = waitEnd(j, t) - j.queued;
+    row.dataset.waited = Math.round(waited);
+    const wait = div('tl-wait');
+    wait.style.left = pct(j.queued);
+    wait.style.width = width(j.queued, j.queued + waited);
+    wait.title = `${j.started === null ? (j.ended === null ? 'queued for' : 'cancelled after') : 'queued'} ${Math.round(waited)} ms before ${j.started === null && j.ended !== null ? 'it ever ran' : 'its first attempt'}`;
+    track.append(wait);
     for (const b of j.backoffs) {
       const gap = div('tl-gap');
       gap.style.left = pct(b.start);
@@ -82,6 +112,11 @@ export function drawTimeline(root) {
     axis.append(tick);
   }
   root.replaceChildren(...rows, axis);
+}
+
+/** Where a job's wait ends: its first attempt, its end (cancelled while queued), or now. */
+function waitEnd(j, t) {
+  return j.started ?? j.ended ?? t;
 }
 
 const LABEL = { ok: 'succeeded', failed: 'failed', timeout: 'timed out', cancel: 'cancelled', running: 'running' };

@@ -1,81 +1,15 @@
 // End-to-end: the served demo in Debian's Chromium, driven by playwright-core. Asserts on what
 // the page shows, and on what the server counted. Run with `npm run test:e2e` in www/ after
 // `bash www/build.sh`.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { maxInWindow, startServer } from '../serve.mjs';
+import { maxInWindow } from '../serve.mjs';
+import {
+  WAIT, burst, configure, env, gauge, hostStats, metric, openDemo, serverTotals, setup, shot,
+  unexpected, untilHosts, waitMetric,
+} from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const shots = path.resolve(here, '../../target/e2e');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-];
-// Generous: this may run on a loaded 2-core machine.
-const WAIT = { timeout: 30_000 };
-
-let server;
-let browser;
-
-before(async () => {
-  server = await startServer({ port: 0 });
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
-  mkdirSync(shots, { recursive: true });
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.close();
-});
-
-async function openDemo(viewport = { width: 1440, height: 1000 }) {
-  const page = await browser.newPage({ viewport });
-  const errors = [];
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  page.on('pageerror', (e) => errors.push(String(e)));
-  await page.goto(server.url);
-  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Pool ready'), null, WAIT);
-  return { page, errors };
-}
-
-/** Fills the pool and endpoint forms, then creates a new pool. */
-async function configure(page, pool, endpoint) {
-  for (const [name, value] of Object.entries(pool)) {
-    const field = page.locator(`#pool-form [name="${name}"]`);
-    if (name === 'backoffKind') await field.selectOption(value);
-    else await field.fill(String(value));
-  }
-  for (const [name, value] of Object.entries(endpoint)) {
-    await page.locator(`#endpoint-form [name="${name}"]`).fill(String(value));
-  }
-  await page.click('#apply');
-  await page.waitForFunction(() => document.querySelector('#status').textContent.startsWith('Pool ready'), null, WAIT);
-}
-
-/** Console errors other than the requests the demo makes fail on purpose (503s, aborts). */
-const unexpected = (errors) =>
-  errors.filter((e) => !/status of 503|net::ERR_ABORTED|aborted/i.test(e));
-
-async function burst(page, n) {
-  await page.fill('#burst-size', String(n));
-  await page.click('#submit-burst');
-}
-
-const metric = async (page, key) => Number(await page.locator(`[data-metric="${key}"] b`).textContent());
-const gauge = async (page, key) => Number(await page.locator(`[data-gauge="${key}"]`).textContent());
-
-function waitMetric(page, key, value) {
-  return page.waitForFunction(
-    ([k, v]) => Number(document.querySelector(`[data-metric="${k}"] b`).textContent) >= v,
-    [key, value],
-    WAIT,
-  );
-}
+setup();
 
 test('every job succeeds', async () => {
   const { page, errors } = await openDemo();
@@ -113,19 +47,24 @@ test('hang rate 100% with a short timeout: timeouts and retries are visible', as
   assert.equal(await page.locator('#timeline .tl-row').count(), 4);
   assert.equal(await page.locator('#timeline .tl-gap').count(), 8);
   const ordered = await page.evaluate(() => [...document.querySelectorAll('#timeline .tl-track')].every((track) => {
-    const xs = [...track.children].map((el) => ({ l: el.offsetLeft, r: el.offsetLeft + el.offsetWidth, bar: el.classList.contains('tl-bar') }))
-      .sort((p, q) => p.l - q.l);
-    // bar, gap, bar, gap, bar: each starts where the one before ends (within 2 px)
-    return xs.length === 5 && xs.every((x, i) => x.bar === (i % 2 === 0) && (i === 0 || x.l >= xs[i - 1].r - 2));
+    const box = (el) => ({ l: el.offsetLeft, r: el.offsetLeft + el.offsetWidth, bar: el.classList.contains('tl-bar') });
+    const waits = track.querySelectorAll('.tl-wait');
+    const xs = [...track.children].filter((el) => !el.classList.contains('tl-wait')).map(box).sort((p, q) => p.l - q.l);
+    // The wait in the queue, then bar, gap, bar, gap, bar: each starts where the one before
+    // ends (within 2 px).
+    const wait = waits.length === 1 ? box(waits[0]) : null;
+    // (A short wait is drawn at the minimum width, 0.4% of the track.)
+    return wait !== null && wait.l <= xs[0].l && wait.r <= Math.max(xs[0].l, wait.l + 0.004 * track.offsetWidth) + 2 &&
+      xs.length === 5 && xs.every((x, i) => x.bar === (i % 2 === 0) && (i === 0 || x.l >= xs[i - 1].r - 2));
   }));
-  assert.ok(ordered, 'attempts and backoff gaps follow each other on the axis');
-  await page.locator('.timeline-panel').screenshot({ path: path.join(shots, 'timeline.png') });
+  assert.ok(ordered, 'the wait, then attempts and backoff gaps follow each other on the axis');
+  await page.locator('.timeline-panel').screenshot({ path: shot('timeline.png') });
   // Every timed-out attempt aborted its real request: the server counted each one.
   await serverAgrees(page, 12);
-  assert.equal(server.stats.hung, 12);
+  assert.equal(serverTotals().hung, 12);
   // The page's console shows the aborted fetches as errors; nothing else.
   assert.deepEqual(unexpected(errors), []);
-  await page.screenshot({ path: path.join(shots, 'demo-timeouts.png'), fullPage: true });
+  await page.screenshot({ path: shot('demo-timeouts.png'), fullPage: true });
   await page.close();
 });
 
@@ -139,7 +78,7 @@ async function serverAgrees(page, expected) {
     expected,
     WAIT,
   );
-  assert.equal(server.stats.aborted, expected, 'the server itself counted them');
+  assert.equal(serverTotals().aborted, expected, 'the server itself counted them');
 }
 
 test('abort cancels running requests on the wire: the server counts each', async () => {
@@ -155,7 +94,7 @@ test('abort cancels running requests on the wire: the server counts each', async
   assert.match(await page.locator('#status').textContent(), /^Aborted: 0 completed, 5 cancelled\./);
   // Three requests were in flight and were aborted; the two queued jobs never sent one.
   await serverAgrees(page, 3);
-  assert.equal(server.stats.requests, 3);
+  assert.equal(serverTotals().requests, 3);
   assert.deepEqual(unexpected(errors), []);
   await page.close();
 });
@@ -182,7 +121,7 @@ test('a drain shutdown with queued jobs settles every job', async () => {
   assert.equal(await page.locator('#jobs li.succeeded').count(), 8);
   assert.equal(await page.locator('#submit-burst').isDisabled(), true, 'no submissions after shutdown');
   assert.deepEqual(unexpected(errors), []);
-  await page.screenshot({ path: path.join(shots, 'demo.png'), fullPage: true });
+  await page.screenshot({ path: shot('demo.png'), fullPage: true });
   await page.close();
 });
 
@@ -195,33 +134,17 @@ test('the page is readable on a phone', async () => {
     return n('succeeded') + n('failed') === 10;
   }, null, WAIT);
   assert.ok(await page.locator('#timeline .tl-bar').count() >= 10, 'the timeline shows the attempts');
-  await page.locator('.timeline-panel').screenshot({ path: path.join(shots, 'timeline-phone.png') });
+  await page.locator('.timeline-panel').screenshot({ path: shot('timeline-phone.png') });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `no horizontal scrolling (overflow ${overflow}px)`);
   assert.deepEqual(unexpected(errors), []);
-  await page.screenshot({ path: path.join(shots, 'demo-phone.png'), fullPage: true });
+  await page.screenshot({ path: shot('demo-phone.png'), fullPage: true });
   await page.close();
 });
 
 // --- the simulated hosts a, b and c -------------------------------------------------------------
 
-/** The server's counts with its hosts' (`window` ms for maxStartsInWindow), asked from here. */
-async function hostStats(window, reset = false) {
-  const res = await fetch(`${server.url}api/stats?window=${window}${reset ? '&reset=1' : ''}`);
-  assert.equal(res.status, 200);
-  return (await res.json()).hosts;
-}
 
-/** Polls the server (not timed: up to WAIT) until `ok(hosts)`; returns those counts. */
-async function untilHosts(window, ok) {
-  const deadline = Date.now() + WAIT.timeout;
-  for (;;) {
-    const hosts = await hostStats(window);
-    if (ok(hosts)) return hosts;
-    assert.ok(Date.now() < deadline, `the server's counts never got there: ${JSON.stringify(hosts)}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('the server counts each host: in flight, peak, starts, starts in a window, reset', async () => {
   // The window: two starts are in one window when they are less than `window` apart.
@@ -231,9 +154,9 @@ test('the server counts each host: in flight, peak, starts, starts in a window, 
   assert.equal(maxInWindow([0, 1, 2, 500, 501, 502, 503], 10), 4);
   assert.equal(maxInWindow([0, 1, 2, 500, 501, 502, 503], 1000), 7);
 
-  assert.equal((await fetch(`${server.url}api/host/d/item/1`)).status, 404, 'only a, b and c');
-  assert.equal((await fetch(`${server.url}api/stats?window=0`)).status, 400);
-  const plain = await (await fetch(`${server.url}api/stats`)).json();
+  assert.equal((await fetch(`${env.server.url}api/host/d/item/1`)).status, 404, 'only a, b and c');
+  assert.equal((await fetch(`${env.server.url}api/stats?window=0`)).status, 400);
+  const plain = await (await fetch(`${env.server.url}api/stats`)).json();
   assert.deepEqual(Object.keys(plain), ['requests', 'ok', 'failed', 'hung', 'aborted', 'inFlight'],
     'without ?window, /api/stats answers as before');
 
@@ -241,7 +164,7 @@ test('the server counts each host: in flight, peak, starts, starts in a window, 
   // Five requests that hang on host c, sent at once from here; the server counts them in flight.
   const abort = new AbortController();
   const hung = Array.from({ length: 5 }, (_, i) =>
-    fetch(`${server.url}api/host/c/item/${i}?hang=100`, { signal: abort.signal }).catch((e) => e.name));
+    fetch(`${env.server.url}api/host/c/item/${i}?hang=100`, { signal: abort.signal }).catch((e) => e.name));
   let hosts = await untilHosts(3_600_000, (h) => h.c.inFlight === 5);
   for (const h of ['c', 'all']) {
     assert.deepEqual(hosts[h], { inFlight: 5, peak: 5, starts: 5, ok: 0, failed: 0, hung: 5, aborted: 0, maxStartsInWindow: 5 }, h);
@@ -258,17 +181,17 @@ test('the server counts each host: in flight, peak, starts, starts in a window, 
   // Their ends come off the new counts' inFlight; their outcome counted where they started.
   assert.deepEqual(hosts.c, { inFlight: 0, peak: 5, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, maxStartsInWindow: 0 });
   // One answered, one failed: starts = ok + failed + aborted.
-  assert.equal((await fetch(`${server.url}api/host/b/item/7`)).status, 200);
-  assert.deepEqual(await (await fetch(`${server.url}api/host/b/item/7?fail=100`)).json(), { error: 'injected failure', host: 'b', id: 7 });
+  assert.equal((await fetch(`${env.server.url}api/host/b/item/7`)).status, 200);
+  assert.deepEqual(await (await fetch(`${env.server.url}api/host/b/item/7?fail=100`)).json(), { error: 'injected failure', host: 'b', id: 7 });
   hosts = await untilHosts(3_600_000, (h) => h.all.inFlight === 0 && h.all.starts === 2);
   assert.deepEqual(hosts.b, { inFlight: 0, peak: 1, starts: 2, ok: 1, failed: 1, hung: 0, aborted: 0, maxStartsInWindow: 2 });
-  assert.equal(server.stats.requests, 0, 'the hosts are not counted in /api/item\'s counts');
+  assert.equal(env.server.stats.requests, 0, 'the hosts are not counted in /api/item\'s counts');
 });
 
-// The pool as it is today against the hosts: its only limit is `workers`, so the server's peak
-// on each host (and on the three together) is checked against that. Whoever builds the scheduler
-// tightens this to `perKey` (the key: the host) and to `intervalCap` starts per `interval`
-// (the server's maxStartsInWindow with ?window=interval), and adds the page's controls.
+// A pool without the scheduler's limits against the hosts: its only limit is `workers`, so the
+// server's peak on each host (and on the three together) is checked against that. The limits
+// (`perKey`, keyed by host; `intervalCap` per `interval`) and the page's controls for them are
+// checked in scheduler.test.mjs.
 // No hangs or timeouts here: a timed-out attempt frees its worker before the server sees its
 // connection close, so the server may count one request more in flight for a moment.
 test('simulated hosts: no host ever has more requests in flight than the pool has workers', async (t) => {
