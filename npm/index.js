@@ -539,6 +539,7 @@ export class WorkPool extends EventTarget {
   #onCount = 0;
   #idle = [];
   #empty = [];
+  #below = []; // onSizeLessThan's waiters: { limit, resolve }
 
   constructor(options) {
     super();
@@ -706,10 +707,15 @@ export class WorkPool extends EventTarget {
    * integer from 1 to 2^53 - 1 rejects with a TypeError or RangeError naming `limit`.
    */
   onSizeLessThan(limit) {
-    const core = this.#host.core;
-    if (core !== null) return core.onSizeLessThan(limit);
     const e = integerError('limit', limit, 1, Number.MAX_SAFE_INTEGER);
-    return e === null ? Promise.resolve() : Promise.reject(e);
+    if (e !== null) return Promise.reject(e);
+    // `size` drops only as a job starts or is cancelled, and each emits an event: the waiters
+    // are looked at after every event (as onEmpty's are) while any wait.
+    if (this.size < limit) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#below.push({ limit, resolve });
+      this.#listen();
+    });
   }
 
   /** Stops accepting jobs and drains; with `{ timeout }` (ms), cancels what is left then. */
@@ -867,7 +873,7 @@ export class WorkPool extends EventTarget {
 
   // Events cross from wasm only while someone listens.
   #listen() {
-    const wanted = Boolean(this.#onEvent || this.#listeners > 0 || this.#onCount > 0 || this.#idle.length || this.#empty.length);
+    const wanted = Boolean(this.#onEvent || this.#listeners > 0 || this.#onCount > 0 || this.#idle.length || this.#empty.length || this.#below.length);
     const host = this.#host;
     if (wanted === host.listening) return;
     host.listening = wanted;
@@ -880,6 +886,7 @@ export class WorkPool extends EventTarget {
     if (fns !== undefined) for (const f of fns) this.#call(f, event);
     if (this.#onEvent) this.#call(this.#onEvent, event);
     if (this.#empty.length && this.size === 0) this.#wake(this.#empty);
+    if (this.#below.length) this.#wakeBelow();
     if (this.#idle.length && this.size === 0 && this.pending === 0) this.#wake(this.#idle);
   };
 
@@ -891,6 +898,17 @@ export class WorkPool extends EventTarget {
       this.#host.listenerErrors++;
       console.error(e);
     }
+  }
+
+  // onSizeLessThan's waiters whose limit `size` is now below, at once (no job settles as `size`
+  // drops).
+  #wakeBelow() {
+    const size = this.size;
+    const woken = this.#below.filter((w) => size < w.limit);
+    if (woken.length === 0) return;
+    this.#below = this.#below.filter((w) => size >= w.limit);
+    this.#listen();
+    for (const w of woken) w.resolve();
   }
 
   // After the jobs' own promises have settled: a macrotask later.

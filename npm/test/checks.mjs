@@ -387,6 +387,16 @@ export async function run(wc) {
     const bad = await Promise.all([0, -1, 1.5, NaN, '3', undefined].map((n) => settled(() => pool.onSizeLessThan(n))));
     check(atOnce && bad.every((r, i) => !r.threw && r.error instanceof (i < 4 ? RangeError : TypeError) && /limit/.test(r.error.message)), `onSizeLessThan: resolves at once when already below; a bad limit rejects naming it, never throws (${bad.map((r) => String(r.error)).join('; ')})`);
     await Promise.all(jobs);
+    // Cancellations lower the size too: clear() wakes a waiter at once.
+    pool.pause();
+    const cleared = Array.from({ length: 3 }, () => rejection(pool.submit(() => 1)));
+    let emptied = false;
+    const empty = pool.onSizeLessThan(1).then(() => { emptied = true; });
+    await sleep(5);
+    const before = emptied;
+    pool.clear();
+    await Promise.race([empty, sleep(0)]);
+    check(!before && emptied && (await Promise.all(cleared)).every((o) => o.error instanceof AbortError), `onSizeLessThan(1) resolves as clear() empties the queue (before: ${before}, after: ${emptied})`);
     await pool.shutdown();
   }
 

@@ -13,7 +13,8 @@
 //! The scheduler's controls (issue 18) are the Rust pool's, under p-queue's names: `priority`,
 //! `key` and `id` on a job; `concurrency`, `perKey`, `intervalCap` and `interval` on the pool;
 //! `setPriority`, `pause`/`start`/`isPaused`, the `concurrency` setter, `setRateLimit`,
-//! `isRateLimited`, `clear` and `onSizeLessThan` on it.
+//! `isRateLimited` and `clear` on it (`onSizeLessThan` is the package's JavaScript: it looks at
+//! `size` after each event, as `onEmpty` does).
 
 mod host;
 mod options;
@@ -29,9 +30,7 @@ use core::pin::Pin;
 use js_sys::{Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 
-use crate::{
-    JobEvent, LocalPool, LocalPoolBuilder, Metrics, ShutdownReport, SubmitError, MAX_QUEUE,
-};
+use crate::{JobEvent, LocalPool, LocalPoolBuilder, Metrics, ShutdownReport, SubmitError};
 use host::{Host, Shared};
 use options::{JobOptions, PoolOptions};
 
@@ -206,21 +205,6 @@ impl WorkPool {
     /// how many.
     pub fn clear(&self) -> f64 {
         self.pool.clear() as f64
-    }
-
-    /// `onSizeLessThan(n)`: resolves once fewer than `n` jobs are queued; a bad `n` (not an
-    /// integer from 1 to 2⁵³ − 1) rejects with a `TypeError` or `RangeError` naming `limit`.
-    #[wasm_bindgen(js_name = onSizeLessThan)]
-    pub fn on_size_less_than(&self, limit: JsValue) -> Promise {
-        let limit = match options::integer(&limit, "limit", 1.0, options::MAX_SIZE_LIMIT) {
-            Ok(n) => (n as usize).min(MAX_QUEUE + 1),
-            Err(e) => return Promise::reject(&e),
-        };
-        let pool = self.pool.clone();
-        wasm_bindgen_futures::future_to_promise(async move {
-            pool.until_queued_below(limit).await;
-            Ok(JsValue::UNDEFINED)
-        })
     }
 
     /// `listen(on)`: whether the host wants every event, or only the ones it needs.

@@ -197,9 +197,6 @@ pub(crate) fn integer(v: &JsValue, name: &str, min: f64, max: f64) -> Result<f64
     in_range(number(v, name)?, name, min, max)
 }
 
-/// The largest integer `onSizeLessThan` takes.
-pub(crate) const MAX_SIZE_LIMIT: f64 = MAX_SAFE;
-
 pub(crate) fn function(v: JsValue, name: &str) -> Result<Function, JsValue> {
     v.dyn_into::<Function>()
         .map_err(|v| type_error(&format!("{name} must be a function, got {}", kind(&v))))
