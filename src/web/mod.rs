@@ -112,6 +112,16 @@ impl WorkPool {
         Ok(self.enqueue(Some(options), waiter))
     }
 
+    /// `pushLean(priority, key, waiter)`: [`pushWith`](Self::push_with) for options that have
+    /// no field but `priority` (an `i32`, checked by the host) and `key` (checked here; or
+    /// `undefined`), without walking an options object: the common case of a job with a
+    /// priority, or a key, costs little more than one without options.
+    #[wasm_bindgen(js_name = pushLean)]
+    pub fn push_lean(&self, priority: i32, key: JsValue, waiter: f64) -> Result<f64, JsValue> {
+        let key = if key.is_undefined() { None } else { Some(options::key_value(&key)?) };
+        Ok(self.enqueue(Some(JobOptions::lean(priority, key)), waiter))
+    }
+
     /// `takeReason()`: the reason of the signal that refused the last submission (`pushWith`'s
     /// -3).
     #[wasm_bindgen(js_name = takeReason)]

@@ -301,6 +301,20 @@ pub(crate) struct JobOptions {
 }
 
 impl JobOptions {
+    /// Only a priority and a key (`pushLean`): the options' other fields take the pool's
+    /// defaults.
+    pub(crate) fn lean(priority: i32, key: Option<JobKey>) -> Self {
+        Self {
+            timeout: None,
+            retries: None,
+            backoff: None,
+            priority,
+            key,
+            keep: false,
+            aborted: None,
+        }
+    }
+
     /// Checks every field (a mistake is an `Err`); a `signal` that has already fired is
     /// [`aborted`](Self::aborted), with its reason.
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
@@ -344,17 +358,21 @@ impl JobOptions {
 /// A job's `key`: a string, or a safe integer (`Number.isSafeInteger`). A number and a string
 /// are different keys (`7` is not `"7"`), as in Rust.
 fn key(f: &Fields<'_>) -> Result<Option<JobKey>, JsValue> {
-    let Some(v) = f.get("key")? else { return Ok(None) };
+    f.get("key")?.map(|v| key_value(&v)).transpose()
+}
+
+/// A `key` option's value (see [`key`]).
+pub(crate) fn key_value(v: &JsValue) -> Result<JobKey, JsValue> {
     if let Some(s) = v.as_string() {
-        return Ok(Some(JobKey::from(s)));
+        return Ok(JobKey::from(s));
     }
     if v.as_f64().is_none() {
-        let got = kind(&v);
+        let got = kind(v);
         return Err(type_error(&format!("key must be a string or an integer, got {got}")));
     }
-    let n = f.integer("key", -MAX_SAFE, MAX_SAFE)?.unwrap_or_default();
+    let n = integer(v, "key", -MAX_SAFE, MAX_SAFE)?;
     // Negative keys, two's complement: every safe integer a key of its own.
-    Ok(Some(JobKey::from(n as i64 as u64)))
+    Ok(JobKey::from(n as i64 as u64))
 }
 
 #[wasm_bindgen]
