@@ -1,7 +1,8 @@
 // Runs in the page: every variant once per round, in turn (each round starting at the next
 // variant); medians and ratios at the end.
 //   (a) no listener on either side; (b) a listener for every event on both;
-//   (c) a timeout and 2 retries against p-queue + p-retry; (d) memory per queued job.
+//   (c) a timeout and 2 retries against p-queue + p-retry; (d) memory per queued job;
+//   (e) every job at a random priority (0 to 7, the same sequence on both sides).
 import init, { WorkPool } from '/www/pkg/index.js';
 import PQueue from 'p-queue';
 import pRetry from 'p-retry';
@@ -15,10 +16,21 @@ const job = async () => 1;
 const EVENTS = ['queued', 'attemptStarted', 'attemptFailed', 'attemptTimedOut', 'retryScheduled',
   'succeeded', 'failed', 'cancelled'];
 
+// (e)'s priorities: xorshift32 from a fixed seed, the same sequence for both sides and every round.
+const PRIORITIES = (() => {
+  const out = new Array(N);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < N; i++) {
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    out[i] = (x >>> 0) & 7;
+  }
+  return out;
+})();
+
 function check(cond, what) { if (!cond) throw new Error(`check failed: ${what}`); }
 
 /** WorkPool: an AbortSignal available to every attempt (made when read), metrics counted. */
-async function workcrew(n, { listen = 'none', ...extra } = {}) {
+async function workcrew(n, { listen = 'none', priorities = null, ...extra } = {}) {
   let events = 0;
   const pool = new WorkPool({ workers: 8, queue: n, ...extra });
   if (listen === 'onEvent') pool.onEvent(() => { events++; });
@@ -26,7 +38,11 @@ async function workcrew(n, { listen = 'none', ...extra } = {}) {
   if (listen === 'addEventListener') for (const t of EVENTS) pool.addEventListener(t, () => { events++; });
   const t0 = performance.now();
   const promises = new Array(n);
-  for (let i = 0; i < n; i++) promises[i] = pool.submit(job);
+  if (priorities) {
+    for (let i = 0; i < n; i++) promises[i] = pool.submit(job, { priority: priorities[i] });
+  } else {
+    for (let i = 0; i < n; i++) promises[i] = pool.submit(job);
+  }
   const values = await Promise.all(promises);
   const m = pool.metrics();
   const ms = performance.now() - t0;
@@ -40,13 +56,17 @@ async function workcrew(n, { listen = 'none', ...extra } = {}) {
  * p-queue; with `listen`, a listener on each of its per-job events. p-queue 10 is an EventTarget
  * (9.x was an EventEmitter with `on()`): it dispatches a CustomEvent for each, listened to or not.
  */
-async function pqueue(n, listen = false) {
+async function pqueue(n, listen = false, priorities = null) {
   let events = 0;
   const queue = new PQueue({ concurrency: 8 });
   if (listen) for (const t of ['active', 'completed', 'error', 'next']) queue.addEventListener(t, () => { events++; });
   const t0 = performance.now();
   const promises = new Array(n);
-  for (let i = 0; i < n; i++) promises[i] = queue.add(job);
+  if (priorities) {
+    for (let i = 0; i < n; i++) promises[i] = queue.add(job, { priority: priorities[i] });
+  } else {
+    for (let i = 0; i < n; i++) promises[i] = queue.add(job);
+  }
   await queue.onIdle();
   const values = await Promise.all(promises);
   const ms = performance.now() - t0;
@@ -122,7 +142,13 @@ const variants = [
   [`(b) p-queue, listeners on active, completed, error, next, ${N} jobs`, () => pqueue(N, true)],
   [`(c) WorkPool, timeout 1000 ms + 2 retries, ${M} jobs`, () => workcrew(M, { timeout: 1000, retries: 2, backoff: { kind: 'none' } })],
   [`(c) p-queue (timeout 1000 ms) + p-retry (2 retries), ${M} jobs`, () => pqueueRetry(M)],
+  [`(e) WorkPool, random priorities 0–7, ${N} jobs`, () => workcrew(N, { priorities: PRIORITIES })],
+  [`(e) p-queue, random priorities 0–7, ${N} jobs`, () => pqueue(N, false, PRIORITIES)],
 ];
+
+// `only=a,e`: just the variants of those groups (the scheduler's targets are (a) and (e)).
+const ONLY = params.get('only')?.split(',').filter(Boolean);
+if (ONLY) variants.splice(0, variants.length, ...variants.filter(([name]) => ONLY.includes(name[1])));
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

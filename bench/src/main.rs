@@ -6,6 +6,9 @@
 //!   cargo run --release --manifest-path bench/Cargo.toml
 //!   N=200000 ROUNDS=3 cargo run --release --manifest-path bench/Cargo.toml   (quicker)
 //!   cargo run --release --manifest-path bench/Cargo.toml -- waiting         (a waiting submitter)
+//!   cargo run --release --manifest-path bench/Cargo.toml -- once "workcrew, W=2" ...
+//!       (each named variant once; what bench/ab.sh alternates between two builds)
+//!   bash bench/targets.sh                       (the scheduler's targets, docs/performance-sched.md)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -48,6 +51,30 @@ enum Mix {
     Timeout,
     /// Each job fails twice, with zero backoff, then succeeds.
     Retries,
+    /// Each job at one of 8 priorities (0 to 7), drawn at random (a fixed seed).
+    #[cfg(feature = "sched")]
+    Priorities,
+    /// Each job with one of 16 keys (drawn at random, a fixed seed), the pool with `per_key(2)`.
+    #[cfg(feature = "sched")]
+    Keys,
+}
+
+/// xorshift64: the benchmark's random priorities and keys, the same in every run.
+#[cfg_attr(not(feature = "sched"), allow(dead_code))]
+struct Rng(u64);
+
+#[cfg_attr(not(feature = "sched"), allow(dead_code))]
+impl Rng {
+    fn new() -> Self {
+        Self(0x9E37_79B9_7F4A_7C15)
+    }
+    /// A number below `n` (a power of two).
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 >> 32 & (n - 1)
+    }
 }
 
 fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
@@ -56,8 +83,14 @@ fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
         Mix::Plain => {}
         Mix::Timeout => builder = builder.timeout(Duration::from_secs(10)),
         Mix::Retries => builder = builder.retries(2).backoff(Backoff::none()),
+        #[cfg(feature = "sched")]
+        Mix::Priorities => {}
+        #[cfg(feature = "sched")]
+        Mix::Keys => builder = builder.per_key(2),
     }
     let pool = builder.build().unwrap();
+    #[allow(unused_mut, unused_variables)]
+    let mut rng = Rng::new();
     let start = Instant::now();
     let sum = workcrew::native::block_on(async {
         let mut handles = Vec::with_capacity(n);
@@ -68,6 +101,13 @@ fn workcrew(workers: usize, mix: Mix, n: usize) -> Duration {
                     _ => Ok(i),
                 }
             });
+            let job = match mix {
+                #[cfg(feature = "sched")]
+                Mix::Priorities => job.priority(rng.below(8) as i32),
+                #[cfg(feature = "sched")]
+                Mix::Keys => job.key(rng.below(16)),
+                _ => job,
+            };
             handles.push(pool.submit(job).await.unwrap());
         }
         sum(handles).await
@@ -105,6 +145,8 @@ fn tokio_joinset(mix: Mix, n: usize) -> Duration {
                         }
                     }
                 }),
+                #[cfg(feature = "sched")]
+                Mix::Priorities | Mix::Keys => unreachable!("workcrew's own variants"),
             };
         }
         let mut sum = 0;
@@ -497,25 +539,21 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("memory") {
-        println!("{}", memory(&args[2], args[3].parse().unwrap()));
-        return;
-    }
-    if args.get(1).map(String::as_str) == Some("waiting") {
-        waiting();
-        return;
-    }
-    let n = env_usize("N", 1_000_000);
-    let rounds = env_usize("ROUNDS", 5);
+type Variant = (&'static str, Box<dyn Fn(usize) -> Duration>);
 
-    type Variant = (&'static str, Box<dyn Fn(usize) -> Duration>);
-    let variants: Vec<Variant> = vec![
+/// Every variant of the throughput table, by name.
+fn variants() -> Vec<Variant> {
+    vec![
         ("workcrew, W=2", Box::new(|n| workcrew(2, Mix::Plain, n))),
         ("workcrew, W=8", Box::new(|n| workcrew(8, Mix::Plain, n))),
         ("workcrew + timeout, W=2", Box::new(|n| workcrew(2, Mix::Timeout, n))),
         ("workcrew, retries (fail 2×), W=2", Box::new(|n| workcrew(2, Mix::Retries, n))),
+        #[cfg(feature = "sched")]
+        ("workcrew, 8 random priorities, W=2", Box::new(|n| workcrew(2, Mix::Priorities, n))),
+        #[cfg(feature = "sched")]
+        ("workcrew, 16 keys, per_key(2), W=2", Box::new(|n| workcrew(2, Mix::Keys, n))),
+        #[cfg(feature = "sched")]
+        ("workcrew, 16 keys, per_key(2), W=8", Box::new(|n| workcrew(8, Mix::Keys, n))),
         ("tokio JoinSet (2 threads)", Box::new(|n| tokio_joinset(Mix::Plain, n))),
         ("tokio JoinSet + time::timeout", Box::new(|n| tokio_joinset(Mix::Timeout, n))),
         ("tokio JoinSet, inline retries", Box::new(|n| tokio_joinset(Mix::Retries, n))),
@@ -529,7 +567,41 @@ fn main() {
         ("raw bounded(1024) channel, W=2", Box::new(|n| raw_channel(2, n))),
         ("raw bounded(1024) channel, W=8", Box::new(|n| raw_channel(8, n))),
         ("raw spin-locked VecDeque(1024), W=2", Box::new(|n| raw_locked(2, n))),
-    ];
+    ]
+}
+
+/// `once NAME...`: runs each named variant once, in the order given, with `N` jobs, and prints
+/// `NAME<TAB>ns per job` for each (what bench/ab.sh alternates between two builds).
+fn once(names: &[String]) {
+    let n = env_usize("N", 1_000_000);
+    let all = variants();
+    for name in names {
+        let (name, run) = all
+            .iter()
+            .find(|v| v.0 == name.as_str())
+            .unwrap_or_else(|| panic!("no variant named {name:?}"));
+        let ns = run(n).as_nanos() as f64 / n as f64;
+        println!("{name}\t{ns:.1}");
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("memory") {
+        println!("{}", memory(&args[2], args[3].parse().unwrap()));
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("waiting") {
+        waiting();
+        return;
+    }
+    if args.get(1).map(String::as_str) == Some("once") {
+        once(&args[2..]);
+        return;
+    }
+    let n = env_usize("N", 1_000_000);
+    let rounds = env_usize("ROUNDS", 5);
+    let variants = variants();
     // ONLY=substring runs the matching variants alone (for profiling).
     let only = std::env::var("ONLY").unwrap_or_default();
     let variants: Vec<Variant> = variants.into_iter().filter(|v| v.0.contains(&only)).collect();
@@ -600,4 +672,19 @@ fn main() {
     );
     println!("| ≤ 64 heap bytes per queued job | {mem_wc:.0} B | {} |", check(mem_wc <= 64.0));
     println!("| (retry-heavy job, 3 attempts, vs plain) | {retries:.2}× | |");
+    #[cfg(feature = "sched")]
+    {
+        let prio = at("workcrew, 8 random priorities, W=2") / base;
+        let keys = at("workcrew, 16 keys, per_key(2), W=2") / base;
+        let keys8 = at("workcrew, 16 keys, per_key(2), W=8") / at("workcrew, W=8");
+        println!(
+            "| 8 random priorities ≤ 1.3× plain (W=2) | {prio:.2}× | {} |",
+            check(prio <= 1.3)
+        );
+        println!(
+            "| 16 keys, per_key(2) ≤ 1.3× plain (W=2) | {keys:.2}× | {} |",
+            check(keys <= 1.3)
+        );
+        println!("| (16 keys, per_key(2), W=8, vs plain W=8) | {keys8:.2}× | |");
+    }
 }
