@@ -45,16 +45,20 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use core::time::Duration;
 
+use crate::job::JobKey;
 use crate::state::{Cancelled, State, Word, DONE, HANDLE_WAKER, RESULT, WORKER_WAKER};
 use crate::sync::{AtomicWaker, Lock};
 use crate::{Attempt, Backoff, JobError, JobEvent, RetryIf};
 
-/// A job's own option overrides, unresolved: `None` takes the pool's default.
-#[derive(Clone, Copy, Debug, Default)]
+/// A job's own option overrides, unresolved: `None` takes the pool's default. Its key lives
+/// here too, so that a job without options or a key needs no box (and a queued job stays one
+/// pointer in the scheduler's lines).
+#[derive(Clone, Debug, Default)]
 pub struct Overrides {
     pub(crate) retries: Option<u32>,
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) backoff: Option<Backoff>,
+    pub(crate) key: Option<JobKey>,
 }
 
 /// How one poll of an attempt ended.
@@ -91,6 +95,10 @@ pub trait RunJob {
 
     /// Marks the queued job as waiting for its key, or no longer (under the scheduler's lock).
     fn set_on_key(&self, on: bool);
+
+    /// Calls `f` with the queued job's key (`None` without one, or once started). The
+    /// scheduler's code, never user code, runs in `f`, under the stage's lock.
+    fn with_key(&self, f: &mut dyn FnMut(Option<&JobKey>));
 
     /// Calls the job's function for `attempt` and keeps the future it returns. `Err` with the
     /// panic message if the function panicked.
@@ -236,6 +244,13 @@ where
 
     fn set_on_key(&self, on: bool) {
         self.state.set_on_key(on);
+    }
+
+    fn with_key(&self, f: &mut dyn FnMut(Option<&JobKey>)) {
+        match &*self.stage.lock() {
+            Stage::Queued { overrides: Some(o), .. } => f(o.key.as_ref()),
+            _ => f(None),
+        }
     }
 
     fn start(&self) -> Overrides {

@@ -667,7 +667,7 @@ impl<S, K: Kind> Core<S, K> {
             let job = crate::cell::RunJob::id(K::job(&task));
             shared.emit(shared.counters.outside(), JobEvent::Queued { job });
         }
-        if let Err(task) = place.push(task, at.priority, at.key) {
+        if let Err(task) = place.push(task, at.priority) {
             // Every worker is gone (an executor dropped them): the job settles now.
             shared.cancel_unqueued(task);
         }

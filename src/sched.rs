@@ -36,9 +36,8 @@
 //! a lane would cost a search), skipped and dropped by whoever reaches it; when tombstones
 //! outnumber the live jobs, the lanes are swept.
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
@@ -99,110 +98,188 @@ pub(crate) enum Refused {
     Closed,
 }
 
-/// A queued job: its cell, and its key if it has one.
-struct Entry<R> {
-    job: R,
-    key: Option<JobKey>,
-}
-
-/// The ready lanes: one FIFO per priority, highest first.
+/// The ready lanes: one FIFO per priority, highest first. A queued job is one pointer here
+/// (its key, if it has one, is in its cell).
 struct Lanes<R> {
     /// Priority 0, the default.
-    zero: VecDeque<Entry<R>>,
-    /// Every other priority with a job, highest first.
-    other: BTreeMap<Reverse<i32>, VecDeque<Entry<R>>>,
+    zero: VecDeque<R>,
+    /// Every other priority with a job, highest first. A sorted `Vec`, not a map: there are
+    /// few priorities in use, and a map's code weighs some kilobytes in the `.wasm`.
+    other: Vec<(i32, VecDeque<R>)>,
 }
 
 impl<R> Lanes<R> {
     fn new() -> Self {
-        Self { zero: VecDeque::new(), other: BTreeMap::new() }
+        Self { zero: VecDeque::new(), other: Vec::new() }
     }
 
-    fn lane(&mut self, priority: i32) -> &mut VecDeque<Entry<R>> {
+    fn lane(&mut self, priority: i32) -> &mut VecDeque<R> {
         if priority == 0 {
-            &mut self.zero
-        } else {
-            self.other.entry(Reverse(priority)).or_default()
+            return &mut self.zero;
         }
+        // Highest first: ordered by `Reverse(priority)`.
+        let at = match self.other.binary_search_by(|(p, _)| priority.cmp(p)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.other.insert(at, (priority, VecDeque::new()));
+                at
+            }
+        };
+        &mut self.other[at].1
     }
 
-    fn push_back(&mut self, priority: i32, entry: Entry<R>) {
-        self.lane(priority).push_back(entry);
+    fn push_back(&mut self, priority: i32, job: R) {
+        self.lane(priority).push_back(job);
     }
 
-    fn push_front(&mut self, priority: i32, entry: Entry<R>) {
-        self.lane(priority).push_front(entry);
+    fn push_front(&mut self, priority: i32, job: R) {
+        self.lane(priority).push_front(job);
     }
 
     /// The first job of the highest lane that has one.
-    fn pop(&mut self) -> Option<(i32, Entry<R>)> {
-        if let Some(mut first) = self.other.first_entry() {
-            let priority = first.key().0;
-            if priority > 0 || self.zero.is_empty() {
-                let entry = first.get_mut().pop_front();
-                if first.get().is_empty() {
-                    first.remove();
-                }
-                return entry.map(|e| (priority, e));
+    fn pop(&mut self) -> Option<(i32, R)> {
+        let above_zero = matches!(self.other.first(), Some((p, _)) if *p > 0);
+        if !above_zero {
+            if let Some(job) = self.zero.pop_front() {
+                return Some((0, job));
             }
         }
-        self.zero.pop_front().map(|e| (0, e))
+        // The first other lane: above zero, or (zero's lane empty) the highest below it.
+        let (priority, lane) = self.other.first_mut()?;
+        let (priority, job) = (*priority, lane.pop_front());
+        if lane.is_empty() {
+            self.other.remove(0);
+        }
+        job.map(|job| (priority, job))
     }
 
     fn is_empty(&self) -> bool {
         self.zero.is_empty() && self.other.is_empty()
     }
 
-    /// Removes and returns the entry for which `hit` holds.
-    fn remove(&mut self, mut hit: impl FnMut(&Entry<R>) -> bool) -> Option<(i32, Entry<R>)> {
+    /// Removes and returns the job for which `hit` holds.
+    fn remove(&mut self, mut hit: impl FnMut(&R) -> bool) -> Option<(i32, R)> {
         if let Some(at) = self.zero.iter().position(&mut hit) {
-            return self.zero.remove(at).map(|e| (0, e));
+            return self.zero.remove(at).map(|job| (0, job));
         }
-        let mut found = None;
-        for (priority, lane) in self.other.iter_mut() {
-            if let Some(at) = lane.iter().position(&mut hit) {
-                found = lane.remove(at).map(|e| (priority.0, e));
-                break;
-            }
+        let (i, at) = self
+            .other
+            .iter()
+            .enumerate()
+            .find_map(|(i, (_, lane))| lane.iter().position(&mut hit).map(|at| (i, at)))?;
+        let (priority, lane) = &mut self.other[i];
+        let (priority, job) = (*priority, lane.remove(at));
+        if lane.is_empty() {
+            self.other.remove(i);
         }
-        self.other.retain(|_, lane| !lane.is_empty());
-        found
+        job.map(|job| (priority, job))
     }
 
-    /// Takes every entry out.
-    fn drain(&mut self, into: &mut Vec<Entry<R>>) {
+    /// Takes every job out.
+    fn drain(&mut self, into: &mut Vec<R>) {
         into.extend(self.zero.drain(..));
         for (_, mut lane) in core::mem::take(&mut self.other) {
             into.extend(lane.drain(..));
         }
     }
 
-    /// Moves the entries for which `dead` holds into `into`.
+    /// Moves the jobs for which `dead` holds into `into`.
     fn sweep(&mut self, dead: impl Fn(&R) -> bool, into: &mut Vec<R>) {
-        let mut sweep = |lane: &mut VecDeque<Entry<R>>| {
-            let mut kept = VecDeque::with_capacity(lane.len());
-            for e in lane.drain(..) {
-                if dead(&e.job) {
-                    into.push(e.job);
-                } else {
-                    kept.push_back(e);
-                }
-            }
-            *lane = kept;
-        };
-        sweep(&mut self.zero);
-        for lane in self.other.values_mut() {
-            sweep(lane);
+        let lanes = core::iter::once(&mut self.zero).chain(self.other.iter_mut().map(|(_, l)| l));
+        for lane in lanes {
+            sweep(lane, |job| dead(job), into, |job| job);
         }
-        self.other.retain(|_, lane| !lane.is_empty());
+        self.other.retain(|(_, lane)| !lane.is_empty());
     }
+}
+
+/// Moves the items of `list` for which `dead` holds into `into` (as `job` maps them), keeping
+/// the others in order.
+fn sweep<T, R>(
+    list: &mut VecDeque<T>,
+    dead: impl Fn(&T) -> bool,
+    into: &mut Vec<R>,
+    job: impl Fn(T) -> R,
+) {
+    let mut kept = VecDeque::with_capacity(list.len());
+    for item in list.drain(..) {
+        if dead(&item) {
+            into.push(job(item));
+        } else {
+            kept.push_back(item);
+        }
+    }
+    *list = kept;
 }
 
 /// A key with a running job.
 struct KeyState<R> {
+    key: JobKey,
     running: usize,
     /// Its jobs that were next in line while it was at its limit, with their priorities.
-    blocked: VecDeque<(i32, Entry<R>)>,
+    blocked: VecDeque<(i32, R)>,
+}
+
+/// The keys with a running job: their states in a slab (stable indices, which the workers
+/// running their jobs keep), and an index of the slab sorted by key for lookups.
+struct Keys<R> {
+    states: Vec<Option<KeyState<R>>>,
+    free: Vec<usize>,
+    /// Indices into `states`, sorted by their keys.
+    sorted: Vec<usize>,
+}
+
+impl<R> Keys<R> {
+    fn new() -> Self {
+        Self { states: Vec::new(), free: Vec::new(), sorted: Vec::new() }
+    }
+
+    fn state(&mut self, i: usize) -> &mut KeyState<R> {
+        self.states[i].as_mut().expect("a key's state lives while a job of it runs")
+    }
+
+    /// Where `key`'s state is, or where its index would go.
+    fn find(&self, key: &JobKey) -> Result<usize, usize> {
+        let states = &self.states;
+        self.sorted.binary_search_by(|&i| match &states[i] {
+            Some(state) => state.key.cmp(key),
+            None => unreachable!("`sorted` indexes live states only"),
+        })
+    }
+
+    /// A new state for `key` (with one running job), to go at `at` in `sorted`.
+    fn insert(&mut self, at: usize, key: &JobKey) -> usize {
+        let state = KeyState { key: key.clone(), running: 1, blocked: VecDeque::new() };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.states[i] = Some(state);
+                i
+            }
+            None => {
+                self.states.push(Some(state));
+                self.states.len() - 1
+            }
+        };
+        self.sorted.insert(at, i);
+        i
+    }
+
+    /// Forgets state `i` if no job of its key runs or waits.
+    fn release_if_idle(&mut self, i: usize) {
+        let Some(state) = self.states[i].as_ref() else { return };
+        if state.running > 0 || !state.blocked.is_empty() {
+            return;
+        }
+        if let Ok(at) = self.find(&state.key) {
+            self.sorted.remove(at);
+        }
+        self.states[i] = None;
+        self.free.push(i);
+    }
+
+    fn live(&mut self) -> impl Iterator<Item = &mut KeyState<R>> {
+        self.states.iter_mut().flatten()
+    }
 }
 
 /// One worker, as the scheduler sees it.
@@ -212,9 +289,9 @@ struct WorkerSlot {
     waker: Option<Waker>,
     /// Parked, waiting for a job (then it is in `idle`).
     idle: bool,
-    /// Running a job (counted in `running`), under this key.
+    /// Running a job (counted in `running`), under this key's state (an index into `Keys`).
     running: bool,
-    key: Option<JobKey>,
+    key: Option<usize>,
     /// Waiting for a rate token for a retry (then it is in `token_queue`).
     token_wait: bool,
 }
@@ -236,7 +313,7 @@ struct SizeWaiter {
 struct Inner<R> {
     capacity: usize,
     lanes: Lanes<R>,
-    keys: BTreeMap<JobKey, KeyState<R>>,
+    keys: Keys<R>,
     per_key: usize,
     /// Live jobs queued: in the lanes, or blocked on their key.
     queued: usize,
@@ -281,6 +358,7 @@ impl<R> After<R> {
     }
 
     /// Wakes and drops what the locked call left (panics in either caught).
+    #[inline(never)]
     pub(crate) fn finish(self) {
         self.wakes.wake();
         crate::catch::quietly(move || drop(self.trash));
@@ -354,7 +432,7 @@ impl<K: Kind> Scheduler<K> {
         let inner = Inner {
             capacity,
             lanes: Lanes::new(),
-            keys: BTreeMap::new(),
+            keys: Keys::new(),
             per_key: per_key.unwrap_or(usize::MAX),
             queued: 0,
             waiting_on_key: 0,
@@ -395,14 +473,21 @@ impl<K: Kind> Scheduler<K> {
         let out = {
             let mut inner = self.inner.lock();
             let out = f(&mut inner, &mut after);
-            inner.wake_workers(&mut after);
-            self.queued.store(inner.queued, Ordering::Release);
-            self.waiting_on_key.store(inner.waiting_on_key, Ordering::Release);
+            self.publish(&mut inner, &mut after);
             out
         };
         let cancelled = core::mem::take(&mut after.cancelled);
         after.finish();
         (out, cancelled)
+    }
+
+    /// What every locked call ends with: wake-ups owed, and the gauges read without the lock.
+    /// Not inlined: `with` is instantiated once per call site.
+    #[inline(never)]
+    fn publish(&self, inner: &mut Inner<K::Ref>, after: &mut After<K::Ref>) {
+        inner.wake_workers(after);
+        self.queued.store(inner.queued, Ordering::Release);
+        self.waiting_on_key.store(inner.waiting_on_key, Ordering::Release);
     }
 
     /// [`with`](Self::with), for calls that cancel nothing.
@@ -594,13 +679,13 @@ impl<K: Kind> Scheduler<K> {
     /// `false` if job `id` is not queued (it started, ended, or was never here).
     pub(crate) fn set_priority(&self, id: u64, priority: i32) -> bool {
         self.run(|inner, _| {
-            let live = |e: &Entry<K::Ref>| K::job(&e.job).id() == id && K::job(&e.job).is_queued();
-            if let Some((_, entry)) = inner.lanes.remove(live) {
-                inner.lanes.push_back(priority, entry);
+            let live = |r: &K::Ref| K::job(r).id() == id && K::job(r).is_queued();
+            if let Some((_, job)) = inner.lanes.remove(live) {
+                inner.lanes.push_back(priority, job);
                 return true;
             }
-            for state in inner.keys.values_mut() {
-                if let Some(b) = state.blocked.iter_mut().find(|(_, e)| live(e)) {
+            for state in inner.keys.live() {
+                if let Some(b) = state.blocked.iter_mut().find(|(_, r)| live(r)) {
                     b.0 = priority;
                     return true;
                 }
@@ -615,20 +700,22 @@ impl<K: Kind> Scheduler<K> {
         self.with(|inner, after| {
             let mut entries = Vec::new();
             inner.lanes.drain(&mut entries);
-            for state in inner.keys.values_mut() {
-                entries.extend(state.blocked.drain(..).map(|(_, e)| e));
+            for state in inner.keys.live() {
+                entries.extend(state.blocked.drain(..).map(|(_, r)| r));
             }
-            inner.keys.retain(|_, state| state.running > 0);
-            for entry in entries {
-                let job = K::job(&entry.job);
+            for i in 0..inner.keys.states.len() {
+                inner.keys.release_if_idle(i);
+            }
+            for task in entries {
+                let job = K::job(&task);
                 if job.is_queued() {
                     crate::metrics::Counters::bump(counter);
                     let cancelled = job.request_cancel();
                     inner.forget_queued::<K>(cancelled, false, after);
-                    after.cancelled.push((entry.job, cancelled));
+                    after.cancelled.push((task, cancelled));
                 } else {
                     inner.tombstones -= 1;
-                    after.trash.push(entry.job);
+                    after.trash.push(task);
                 }
             }
         })
@@ -798,12 +885,7 @@ impl<K: Kind> Scheduler<K> {
 impl<K: Kind> Reservation<'_, K> {
     /// Puts the job into its reserved place, in line for its priority. `Err` hands the job
     /// back if no worker is left to run it (the pool was abandoned): the caller cancels it.
-    pub(crate) fn push(
-        self,
-        job: K::Ref,
-        priority: i32,
-        key: Option<JobKey>,
-    ) -> Result<(), K::Ref> {
+    pub(crate) fn push(self, job: K::Ref, priority: i32) -> Result<(), K::Ref> {
         let sched = self.sched;
         core::mem::forget(self);
         sched.run(|inner, after| {
@@ -812,7 +894,7 @@ impl<K: Kind> Reservation<'_, K> {
                 inner.room_freed(after);
                 return Err(job);
             }
-            inner.lanes.push_back(priority, Entry { job, key });
+            inner.lanes.push_back(priority, job);
             inner.queued += 1;
             Ok(())
         })
@@ -849,26 +931,40 @@ impl<R: Clone> Inner<R> {
     /// Worker `w`'s next job, ending its previous one first; `None`: nothing may start now.
     fn next<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) -> Option<Next<R>> {
         self.end_job::<K>(w, after);
-        if let Some((priority, entry)) = self.may_start().then(|| self.lanes.pop()).flatten() {
-            let job = K::job(&entry.job);
+        if let Some((priority, task)) = self.may_start().then(|| self.lanes.pop()).flatten() {
+            let job = K::job(&task);
             if !job.is_queued() {
                 self.tombstones -= 1;
-                return Some(Next::Trash(entry.job));
+                return Some(Next::Trash(task));
             }
-            let key = entry.key.as_ref().filter(|_| self.per_key != usize::MAX);
-            if let Some(key) = key {
-                if let Some(state) = self.keys.get_mut(key) {
-                    if state.running >= self.per_key {
-                        job.set_on_key(true);
-                        let id = job.id();
-                        state.blocked.push_back((priority, entry));
-                        self.waiting_on_key += 1;
-                        return Some(Next::Blocked(id));
+            let mut key = None;
+            if self.per_key != usize::MAX {
+                let (keys, per_key) = (&mut self.keys, self.per_key);
+                let mut busy = false;
+                job.with_key(&mut |k| {
+                    let Some(k) = k else { return };
+                    let i = match keys.find(k) {
+                        Ok(at) => keys.sorted[at],
+                        Err(at) => {
+                            key = Some(keys.insert(at, k));
+                            return;
+                        }
+                    };
+                    let state = keys.state(i);
+                    if state.running >= per_key {
+                        busy = true;
+                    } else {
+                        state.running += 1;
                     }
-                    state.running += 1;
-                } else {
-                    let state = KeyState { running: 1, blocked: VecDeque::new() };
-                    self.keys.insert(key.clone(), state);
+                    key = Some(i);
+                });
+                if busy {
+                    let i = key.unwrap_or_else(|| unreachable!());
+                    job.set_on_key(true);
+                    let id = job.id();
+                    self.keys.state(i).blocked.push_back((priority, task));
+                    self.waiting_on_key += 1;
+                    return Some(Next::Blocked(id));
                 }
             }
             let claimed = job.claim();
@@ -881,13 +977,13 @@ impl<R: Clone> Inner<R> {
             });
             let slot = &mut self.workers[w];
             slot.running = true;
-            slot.key = if self.per_key == usize::MAX { None } else { entry.key };
+            slot.key = key;
             if slot.idle {
                 slot.idle = false;
                 self.idle.retain(|&i| i != w);
             }
             self.room_freed(after);
-            return Some(Next::Job { job: entry.job, token });
+            return Some(Next::Job { job: task, token });
         }
         if self.closed && self.queued == 0 && self.reserved == 0 {
             let slot = &mut self.workers[w];
@@ -908,24 +1004,22 @@ impl<R: Clone> Inner<R> {
             return;
         }
         self.running -= 1;
-        let Some(key) = slot.key.take() else { return };
-        let Some(state) = self.keys.get_mut(&key) else { return };
+        let Some(i) = slot.key.take() else { return };
+        let state = self.keys.state(i);
         state.running -= 1;
-        while let Some((priority, entry)) = state.blocked.pop_front() {
-            let job = K::job(&entry.job);
+        while let Some((priority, task)) = state.blocked.pop_front() {
+            let job = K::job(&task);
             if !job.is_queued() {
                 self.tombstones -= 1;
-                after.trash.push(entry.job);
+                after.trash.push(task);
                 continue;
             }
             job.set_on_key(false);
             self.waiting_on_key -= 1;
-            self.lanes.push_front(priority, entry);
+            self.lanes.push_front(priority, task);
             break;
         }
-        if state.running == 0 && state.blocked.is_empty() {
-            self.keys.remove(&key);
-        }
+        self.keys.release_if_idle(i);
     }
 
     /// A queued job was just cancelled (counted, its state changed): its place is free.
@@ -951,16 +1045,8 @@ impl<R: Clone> Inner<R> {
             let dead = |r: &R| !K::job(r).is_queued();
             let before = after.trash.len();
             self.lanes.sweep(dead, &mut after.trash);
-            for state in self.keys.values_mut() {
-                let mut kept = VecDeque::with_capacity(state.blocked.len());
-                for (priority, e) in state.blocked.drain(..) {
-                    if dead(&e.job) {
-                        after.trash.push(e.job);
-                    } else {
-                        kept.push_back((priority, e));
-                    }
-                }
-                state.blocked = kept;
+            for state in self.keys.live() {
+                sweep(&mut state.blocked, |(_, r)| dead(r), &mut after.trash, |(_, r)| r);
             }
             self.tombstones -= after.trash.len() - before;
         }
@@ -1090,7 +1176,7 @@ mod tests {
         let s = Scheduler::<SendKind>::new(1000, 1, 1, None, None);
         let jobs: Vec<_> = (0..10).map(job).collect();
         for j in &jobs {
-            s.try_reserve().ok().unwrap().push(j.clone(), 0, None).ok().unwrap();
+            s.try_reserve().ok().unwrap().push(j.clone(), 0).ok().unwrap();
         }
         assert_eq!(counts(&s), (10, 0, 0));
         assert!(matches!(s.cancel(&*jobs[3], &counter), Cancelled::Queued { .. }));
@@ -1103,7 +1189,7 @@ mod tests {
         // 200 cancels: the sweep keeps the tombstones at most about the live jobs (or 64).
         let more: Vec<_> = (10..310).map(job).collect();
         for j in &more {
-            s.try_reserve().ok().unwrap().push(j.clone(), 0, None).ok().unwrap();
+            s.try_reserve().ok().unwrap().push(j.clone(), 0).ok().unwrap();
         }
         for j in &more[..200] {
             s.cancel(&**j, &counter);

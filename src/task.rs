@@ -14,7 +14,6 @@ use core::task::Poll;
 use crate::attempt::{run_attempt, Ended};
 use crate::cell::{Cell, Overrides, RunJob};
 use crate::handle::Handle;
-use crate::job::JobKey;
 use crate::metrics::Counters;
 use crate::shared::{Hub, Shared};
 use crate::sync::Arc;
@@ -95,10 +94,9 @@ pub(crate) trait IntoTask<K: Kind>: Sized {
     ) -> (K::Ref, Handle<Self::Output, Self::Error, K>, Placement);
 }
 
-/// Where a job goes in line: its priority and its key.
+/// Where a job goes in line: its priority (its key is in its cell, with its overrides).
 pub(crate) struct Placement {
     pub(crate) priority: i32,
-    pub(crate) key: Option<JobKey>,
 }
 
 impl<F, Fut, T, E, P> IntoTask<SendKind> for Job<F, P>
@@ -150,12 +148,17 @@ where
 impl<F, P> Job<F, P> {
     /// The function, the predicate, the overrides boxed if the job sets any, and its place.
     fn into_parts(self) -> (F, P, Option<Box<Overrides>>, Placement) {
-        let overrides =
-            Overrides { retries: self.retries, timeout: self.timeout, backoff: self.backoff };
+        let overrides = Overrides {
+            retries: self.retries,
+            timeout: self.timeout,
+            backoff: self.backoff,
+            key: self.key,
+        };
         let any = overrides.retries.is_some()
             || overrides.timeout.is_some()
-            || overrides.backoff.is_some();
-        let placement = Placement { priority: self.priority, key: self.key };
+            || overrides.backoff.is_some()
+            || overrides.key.is_some();
+        let placement = Placement { priority: self.priority };
         (self.func, self.retry_if, any.then(|| Box::new(overrides)), placement)
     }
 }
