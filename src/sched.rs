@@ -294,6 +294,8 @@ struct WorkerSlot {
     key: Option<usize>,
     /// Waiting for a rate token for a retry (then it is in `token_queue`).
     token_wait: bool,
+    /// Woken for a job, and not yet back to ask for it (counted in `Inner::notified`).
+    notified: bool,
 }
 
 /// A submitter waiting for room.
@@ -339,6 +341,10 @@ struct Inner<R> {
     submitters: VecDeque<Waiter>,
     size_waiters: Vec<SizeWaiter>,
     next_id: u64,
+    /// Workers woken for a job that have not asked for it yet: while one is on its way, a new
+    /// job wakes nobody else (the one woken, once it takes a job, wakes the next if more may
+    /// start), so a burst of submissions wakes one worker at a time, not every parked one.
+    notified: usize,
 }
 
 /// Wakers to wake, values to drop, and queued jobs to report as cancelled, once the lock is
@@ -360,6 +366,9 @@ impl<R> After<R> {
     /// Wakes and drops what the locked call left (panics in either caught).
     #[inline(never)]
     pub(crate) fn finish(self) {
+        if self.wakes.first.is_none() && self.trash.is_empty() {
+            return; // the common case: nothing to wake or drop
+        }
         self.wakes.wake();
         crate::catch::quietly(move || drop(self.trash));
     }
@@ -451,6 +460,7 @@ impl<K: Kind> Scheduler<K> {
             submitters: VecDeque::new(),
             size_waiters: Vec::new(),
             next_id: 0,
+            notified: 0,
         };
         Self {
             inner: Lock::new(inner),
@@ -639,6 +649,7 @@ impl<K: Kind> Scheduler<K> {
     /// Worker `w` stops (or is dropped): it ends the job it ran, and waits for nothing more.
     pub(crate) fn worker_gone(&self, w: usize) {
         let old = self.run(|inner, after| {
+            inner.clear_notified(w);
             inner.end_job::<K>(w, after);
             inner.leave_token_queue(w);
             let slot = &mut inner.workers[w];
@@ -930,6 +941,7 @@ impl<R: Clone> Inner<R> {
 
     /// Worker `w`'s next job, ending its previous one first; `None`: nothing may start now.
     fn next<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) -> Option<Next<R>> {
+        self.clear_notified(w);
         self.end_job::<K>(w, after);
         if let Some((priority, task)) = self.may_start().then(|| self.lanes.pop()).flatten() {
             let job = K::job(&task);
@@ -1098,10 +1110,12 @@ impl<R: Clone> Inner<R> {
         }
         if self.closed && self.queued == 0 && self.reserved == 0 {
             self.wake_all_idle(after);
-        } else if self.may_start() && !self.lanes.is_empty() {
+        } else if self.notified == 0 && self.may_start() && !self.lanes.is_empty() {
             if let Some(w) = self.idle.pop_front() {
                 let slot = &mut self.workers[w];
                 slot.idle = false;
+                slot.notified = true;
+                self.notified += 1;
                 if let Some(waker) = slot.waker.take() {
                     after.wakes.push(waker);
                 }
@@ -1141,6 +1155,13 @@ impl<R: Clone> Inner<R> {
         self.leave_token_queue(w);
         self.tokens_out += 1;
         Some(Some(rate.interval))
+    }
+
+    /// Worker `w` is back (or gone): it is no longer on its way.
+    fn clear_notified(&mut self, w: usize) {
+        if core::mem::take(&mut self.workers[w].notified) {
+            self.notified -= 1;
+        }
     }
 
     fn leave_token_queue(&mut self, w: usize) {

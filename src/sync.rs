@@ -37,7 +37,25 @@ impl<T> Lock<T> {
         Self(spin::Mutex::new(value))
     }
 
+    /// Spins; with `std`, after a few spins it yields the thread, so that a holder preempted
+    /// by the OS (more threads than cores) gets to run and release it.
     pub(crate) fn lock(&self) -> spin::MutexGuard<'_, T> {
+        #[cfg(feature = "std")]
+        {
+            let mut spins = 0u32;
+            loop {
+                if let Some(guard) = self.0.try_lock() {
+                    return guard;
+                }
+                spins += 1;
+                if spins > 64 {
+                    std::thread::yield_now();
+                } else {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+        #[cfg(not(feature = "std"))]
         self.0.lock()
     }
 }

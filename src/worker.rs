@@ -16,7 +16,7 @@ use event_listener::EventListener;
 use crate::cell::RunJob;
 use crate::sched::Next;
 use crate::shared::Shared;
-use crate::sync::{Arc, Lock, Ordering};
+use crate::sync::{Arc, AtomicBool, Lock, Ordering};
 use crate::task::{run_job, Kind};
 use crate::{JobEvent, Sleeper};
 
@@ -59,13 +59,14 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
                 let job = K::job(&task);
                 shared.crew.set_job(index, Some(job.id()));
                 let overrides = job.start();
-                let run = run_job(shared, counters, index, &tokens, job, overrides);
                 if shared.is_aborted() {
-                    drop(run); // never polled: it settles as cancelled, before any attempt
+                    // Never polled: it settles as cancelled, before any attempt.
+                    drop(run_job(shared, counters, index, &tokens, job, overrides));
                 } else {
                     // The job first: a job that is ready at once never touches the abort
                     // listener. If the abort wins, dropping the job's loop settles it as
-                    // cancelled.
+                    // cancelled. (Built in place: the job's future is not moved again.)
+                    let run = run_job(shared, counters, index, &tokens, job, overrides);
                     budget.watch(futures_lite::future::or(run, aborted(shared, &mut abort))).await;
                 }
                 shared.crew.set_job(index, None);
@@ -90,6 +91,9 @@ pub(crate) struct Tokens<'a, S: Sleeper, K: Kind> {
     /// Only this worker's task touches it, and never while it polls a timer (taken out, then
     /// put back): the lock is there for `Sync`, so that the worker's future is `Send`.
     timers: Lock<VecDeque<Timer<S::Sleep>>>,
+    /// Whether `timers` holds any: without a rate limit it never does, and the worker's poll
+    /// of its tokens is this one load.
+    any: AtomicBool,
 }
 
 struct Timer<F> {
@@ -99,14 +103,17 @@ struct Timer<F> {
 
 impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
     fn new(shared: &'a Shared<S, K>) -> Self {
-        Self { shared, timers: Lock::new(VecDeque::new()) }
+        Self { shared, timers: Lock::new(VecDeque::new()), any: AtomicBool::new(false) }
     }
 
     /// A token taken now, to give back after `interval`. A sleeper that panics gives it back at
     /// once.
     pub(crate) fn hold(&self, interval: Duration) {
         match crate::catch::unwind(|| Box::pin(self.shared.sleeper.sleep(interval))) {
-            Ok(sleep) => self.timers.lock().push_back(Timer { sleep: Some(sleep), polled: false }),
+            Ok(sleep) => {
+                self.timers.lock().push_back(Timer { sleep: Some(sleep), polled: false });
+                self.any.store(true, Ordering::Relaxed);
+            }
             Err(_) => self.shared.sched.return_token(),
         }
     }
@@ -114,6 +121,9 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
     /// Gives tokens back as their timers end; never completes.
     async fn run(&self) {
         core::future::poll_fn(|cx| {
+            if !self.any.load(Ordering::Relaxed) {
+                return Poll::Pending; // woken by `hold`'s caller: it polls this in the same task
+            }
             let mut timers = core::mem::take(&mut *self.timers.lock());
             let mut returned = 0;
             let mut poll = |timer: &mut Timer<S::Sleep>| -> bool {
@@ -142,6 +152,7 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
             {
                 let mut held = self.timers.lock();
                 timers.extend(held.drain(..)); // none: nothing else runs in this task meanwhile
+                self.any.store(!timers.is_empty(), Ordering::Relaxed);
                 *held = timers;
             }
             for _ in 0..returned {
