@@ -177,9 +177,13 @@ impl<R> Lanes<R> {
 
     /// Takes every job out.
     fn drain(&mut self, into: &mut Vec<R>) {
-        into.extend(self.zero.drain(..));
+        while let Some(job) = self.zero.pop_front() {
+            into.push(job);
+        }
         for (_, mut lane) in core::mem::take(&mut self.other) {
-            into.extend(lane.drain(..));
+            while let Some(job) = lane.pop_front() {
+                into.push(job);
+            }
         }
     }
 
@@ -201,15 +205,16 @@ fn sweep<T, R>(
     into: &mut Vec<R>,
     job: impl Fn(T) -> R,
 ) {
-    let mut kept = VecDeque::with_capacity(list.len());
-    for item in list.drain(..) {
+    // Each item once round: popped at the front, pushed back at the end unless dead (no
+    // `drain`, whose code would weigh in the `.wasm` once more per item type).
+    for _ in 0..list.len() {
+        let Some(item) = list.pop_front() else { break };
         if dead(&item) {
             into.push(job(item));
         } else {
-            kept.push_back(item);
+            list.push_back(item);
         }
     }
-    *list = kept;
 }
 
 /// A key with a running job.
@@ -338,7 +343,7 @@ struct Inner<R> {
     idle: VecDeque<usize>,
     /// Workers whose retry waits for a rate token, FIFO.
     token_queue: VecDeque<usize>,
-    submitters: VecDeque<Waiter>,
+    submitters: Vec<Waiter>,
     size_waiters: Vec<SizeWaiter>,
     next_id: u64,
     /// Workers woken for a job that have not asked for it yet: while one is on its way, a new
@@ -457,7 +462,7 @@ impl<K: Kind> Scheduler<K> {
             workers: (0..crew).map(|_| WorkerSlot::default()).collect(),
             idle: VecDeque::new(),
             token_queue: VecDeque::new(),
-            submitters: VecDeque::new(),
+            submitters: Vec::new(),
             size_waiters: Vec::new(),
             next_id: 0,
             notified: 0,
@@ -546,12 +551,12 @@ impl<K: Kind> Scheduler<K> {
                 if inner.submitters[at].granted {
                     let granted = inner.submitters.remove(at);
                     *waiter = None;
-                    return (Poll::Ready(Ok(())), granted.map(|w| w.waker));
+                    return (Poll::Ready(Ok(())), Some(granted.waker));
                 }
                 if inner.closed {
                     let gone = inner.submitters.remove(at);
                     *waiter = None;
-                    return (Poll::Ready(Err(Refused::Closed)), gone.map(|w| w.waker));
+                    return (Poll::Ready(Err(Refused::Closed)), Some(gone.waker));
                 }
                 let old = core::mem::replace(&mut inner.submitters[at].waker, waker);
                 return (Poll::Pending, Some(old));
@@ -565,7 +570,7 @@ impl<K: Kind> Scheduler<K> {
                 return (Poll::Ready(Ok(())), Some(waker));
             }
             let id = inner.next_id();
-            inner.submitters.push_back(Waiter { id, waker, granted: false });
+            inner.submitters.push(Waiter { id, waker, granted: false });
             *waiter = Some(id);
             (Poll::Pending, None)
         });
@@ -578,7 +583,7 @@ impl<K: Kind> Scheduler<K> {
     pub(crate) fn leave_line(&self, waiter: u64) {
         let old = self.run(|inner, after| {
             let at = inner.submitters.binary_search_by_key(&waiter, |w| w.id).ok()?;
-            let gone = inner.submitters.remove(at)?;
+            let gone = inner.submitters.remove(at);
             if gone.granted {
                 inner.reserved -= 1;
                 inner.room_freed(after);
@@ -712,7 +717,9 @@ impl<K: Kind> Scheduler<K> {
             let mut entries = Vec::new();
             inner.lanes.drain(&mut entries);
             for state in inner.keys.live() {
-                entries.extend(state.blocked.drain(..).map(|(_, r)| r));
+                while let Some((_, r)) = state.blocked.pop_front() {
+                    entries.push(r);
+                }
             }
             for i in 0..inner.keys.states.len() {
                 inner.keys.release_if_idle(i);

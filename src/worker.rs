@@ -151,7 +151,7 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
             }
             {
                 let mut held = self.timers.lock();
-                timers.extend(held.drain(..)); // none: nothing else runs in this task meanwhile
+                timers.append(&mut held); // none: nothing else runs in this task meanwhile
                 self.any.store(!timers.is_empty(), Ordering::Relaxed);
                 *held = timers;
             }
