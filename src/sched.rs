@@ -371,8 +371,14 @@ impl<R> After<R> {
     /// Wakes and drops what the locked call left (panics in either caught).
     #[inline(never)]
     pub(crate) fn finish(self) {
-        if self.wakes.first.is_none() && self.trash.is_empty() {
-            return; // the common case: nothing to wake or drop
+        if self.wakes.first.is_none()
+            && self.trash.capacity() == 0
+            && self.cancelled.capacity() == 0
+        {
+            // The common case: nothing to wake or drop, and nothing allocated (`push` fills
+            // `first` before `second` and `more`), so there is nothing for a drop to do either.
+            core::mem::forget(self);
+            return;
         }
         self.wakes.wake();
         crate::catch::quietly(move || drop(self.trash));
