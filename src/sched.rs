@@ -44,7 +44,7 @@ use core::time::Duration;
 use crate::cell::RunJob;
 use crate::job::JobKey;
 use crate::state::Cancelled;
-use crate::sync::{AtomicBool, AtomicUsize, Lock, Ordering};
+use crate::sync::{AtomicBool, AtomicUsize, Lock, LockGuard, Ordering};
 use crate::task::Kind;
 
 /// At most `count` attempt starts in any window of `interval`.
@@ -385,6 +385,12 @@ impl<R> After<R> {
     }
 }
 
+/// The scheduler, locked, with what the locked call leaves for after.
+struct Locked<'a, R> {
+    inner: LockGuard<'a, Inner<R>>,
+    after: After<R>,
+}
+
 /// Up to two wakers without an allocation, more in a `Vec` (a close, a resume).
 #[derive(Default)]
 struct Wakes {
@@ -490,25 +496,34 @@ impl<K: Kind> Scheduler<K> {
         &self,
         f: impl FnOnce(&mut Inner<K::Ref>, &mut After<K::Ref>) -> T,
     ) -> (T, Vec<(K::Ref, Cancelled)>) {
-        let mut after = After::new();
-        let out = {
-            let mut inner = self.inner.lock();
-            let out = f(&mut inner, &mut after);
-            self.publish(&mut inner, &mut after);
-            out
-        };
-        let cancelled = core::mem::take(&mut after.cancelled);
-        after.finish();
-        (out, cancelled)
+        let mut locked = self.enter();
+        let out = f(&mut locked.inner, &mut locked.after);
+        (out, self.leave(locked))
     }
 
-    /// What every locked call ends with: wake-ups owed, and the gauges read without the lock.
-    /// Not inlined: `with` is instantiated once per call site.
-    #[inline(never)]
-    fn publish(&self, inner: &mut Inner<K::Ref>, after: &mut After<K::Ref>) {
-        inner.wake_workers(after);
+    /// Takes the lock. In the `.wasm` neither this nor [`leave`](Self::leave) is inlined: `with`
+    /// is instantiated once per call site, and these are the same each time (1.1 KB gzipped
+    /// saved); natively they are (4% fewer instructions per job).
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    fn enter(&self) -> Locked<'_, K::Ref> {
+        Locked { inner: self.inner.lock(), after: After::new() }
+    }
+
+    /// What every locked call ends with: wake-ups owed, the gauges read without the lock, the
+    /// lock released, then what the call left to wake or drop. Returns the queued jobs it
+    /// cancelled, for the caller to report.
+    #[cfg_attr(target_arch = "wasm32", inline(never))]
+    #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
+    fn leave(&self, locked: Locked<'_, K::Ref>) -> Vec<(K::Ref, Cancelled)> {
+        let Locked { mut inner, mut after } = locked;
+        inner.wake_workers(&mut after);
         self.queued.store(inner.queued, Ordering::Release);
         self.waiting_on_key.store(inner.waiting_on_key, Ordering::Release);
+        drop(inner);
+        let cancelled = core::mem::take(&mut after.cancelled);
+        after.finish();
+        cancelled
     }
 
     /// [`with`](Self::with), for calls that cancel nothing.

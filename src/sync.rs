@@ -31,6 +31,12 @@ pub(crate) use portable_atomic::AtomicU64;
 #[cfg(not(loom))]
 pub(crate) struct Lock<T>(spin::Mutex<T>);
 
+/// What [`Lock::lock`] returns.
+#[cfg(not(loom))]
+pub(crate) type LockGuard<'a, T> = spin::MutexGuard<'a, T>;
+#[cfg(loom)]
+pub(crate) type LockGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
 #[cfg(not(loom))]
 impl<T> Lock<T> {
     pub(crate) const fn new(value: T) -> Self {
