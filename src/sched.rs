@@ -14,8 +14,10 @@
 //!   so jobs that set none never touch the map of other lanes).
 //! * **Keys**: per key with a running job, how many of its jobs run, and its jobs that were
 //!   next in line while the key was at its limit (`blocked`, FIFO). A blocked job holds no
-//!   worker; when a job of its key ends, the first blocked one goes back to the front of its
-//!   lane. The job's state word says it is blocked (`ON_KEY`), so a cancel knows where it was.
+//!   worker. A key with room and blocked jobs is *eligible*: its first blocked job starts from
+//!   there, before the jobs of its priority still in their lane (it was ahead of them), after
+//!   those of a higher priority. The job's state word says it is blocked (`ON_KEY`), so a
+//!   cancel knows where it was.
 //! * **Places**: `queued` (live jobs in the lanes or blocked) plus `reserved` (places taken by
 //!   submitters that are building the job's cell, or granted to a waiting submitter) never
 //!   exceed the capacity. A place is reserved before the cell is built, so a refused job is
@@ -132,8 +134,12 @@ impl<R> Lanes<R> {
         self.lane(priority).push_back(job);
     }
 
-    fn push_front(&mut self, priority: i32, job: R) {
-        self.lane(priority).push_front(job);
+    /// The highest priority with a job in its lane.
+    fn top(&self) -> Option<i32> {
+        match self.other.first() {
+            Some((p, _)) if *p > 0 || self.zero.is_empty() => Some(*p),
+            _ => (!self.zero.is_empty()).then_some(0),
+        }
     }
 
     /// The first job of the highest lane that has one.
@@ -221,8 +227,9 @@ fn sweep<T, R>(
 struct KeyState<R> {
     key: JobKey,
     running: usize,
-    /// Its jobs that were next in line while it was at its limit, with their priorities.
-    blocked: VecDeque<(i32, R)>,
+    /// Its jobs that were next in line while it was at its limit, each with its priority and
+    /// when it was found so (the order it keeps).
+    blocked: VecDeque<(i32, u64, R)>,
 }
 
 /// The keys with a running job: their states in a slab (stable indices, which the workers
@@ -322,6 +329,11 @@ struct Inner<R> {
     lanes: Lanes<R>,
     keys: Keys<R>,
     per_key: usize,
+    /// Keys with room and blocked jobs: each key's first blocked job's priority and order,
+    /// highest priority first, then oldest (see the module docs).
+    eligible: Vec<(i32, u64, usize)>,
+    /// Orders blocked jobs: the next one found blocked gets this.
+    blocked_seq: u64,
     /// Live jobs queued: in the lanes, or blocked on their key.
     queued: usize,
     waiting_on_key: usize,
@@ -459,6 +471,8 @@ impl<K: Kind> Scheduler<K> {
             capacity,
             lanes: Lanes::new(),
             keys: Keys::new(),
+            eligible: Vec::new(),
+            blocked_seq: 0,
             per_key: per_key.unwrap_or(usize::MAX),
             queued: 0,
             waiting_on_key: 0,
@@ -715,19 +729,26 @@ impl<K: Kind> Scheduler<K> {
     /// Changes a queued job's priority: it goes to the back of its new priority's lane.
     /// `false` if job `id` is not queued (it started, ended, or was never here).
     pub(crate) fn set_priority(&self, id: u64, priority: i32) -> bool {
-        self.run(|inner, _| {
+        self.run(|inner, after| {
             let live = |r: &K::Ref| K::job(r).id() == id && K::job(r).is_queued();
             if let Some((_, job)) = inner.lanes.remove(live) {
                 inner.lanes.push_back(priority, job);
                 return true;
             }
-            for state in inner.keys.live() {
-                if let Some(b) = state.blocked.iter_mut().find(|(_, r)| live(r)) {
-                    b.0 = priority;
-                    return true;
-                }
-            }
-            false
+            // A job waiting for its key leaves that line too: it goes to the back of its new
+            // priority's, and may find its key busy again when it gets to the front.
+            let found = inner.keys.states.iter().enumerate().find_map(|(i, s)| {
+                let at = s.as_ref()?.blocked.iter().position(|(_, _, r)| live(r))?;
+                Some((i, at))
+            });
+            let Some((i, at)) = found else { return false };
+            let Some((_, _, job)) = inner.keys.state(i).blocked.remove(at) else { return false };
+            K::job(&job).set_on_key(false);
+            inner.waiting_on_key -= 1;
+            inner.lanes.push_back(priority, job);
+            inner.refresh_eligible::<K>(i, &mut after.trash);
+            inner.keys.release_if_idle(i);
+            true
         })
     }
 
@@ -738,10 +759,11 @@ impl<K: Kind> Scheduler<K> {
             let mut entries = Vec::new();
             inner.lanes.drain(&mut entries);
             for state in inner.keys.live() {
-                while let Some((_, r)) = state.blocked.pop_front() {
+                while let Some((_, _, r)) = state.blocked.pop_front() {
                     entries.push(r);
                 }
             }
+            inner.eligible.clear();
             for i in 0..inner.keys.states.len() {
                 inner.keys.release_if_idle(i);
             }
@@ -846,9 +868,7 @@ impl<K: Kind> Scheduler<K> {
             let Some(rate) = inner.rate else { return false };
             inner.tokens_out >= rate.count
                 && (!inner.token_queue.is_empty()
-                    || (!inner.paused
-                        && inner.running < inner.concurrency
-                        && inner.queued > inner.waiting_on_key))
+                    || (!inner.paused && inner.running < inner.concurrency && inner.has_ready()))
         })
     }
 
@@ -950,6 +970,11 @@ impl<K: Kind> Drop for Reservation<'_, K> {
 }
 
 impl<R: Clone> Inner<R> {
+    /// Whether a job is in line to start (in a lane, or first of an eligible key's line).
+    fn has_ready(&self) -> bool {
+        !self.lanes.is_empty() || !self.eligible.is_empty()
+    }
+
     fn has_room(&self) -> bool {
         self.queued + self.reserved < self.capacity
     }
@@ -971,7 +996,15 @@ impl<R: Clone> Inner<R> {
     fn next<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) -> Option<Next<R>> {
         self.clear_notified(w);
         self.end_job::<K>(w, after);
-        if let Some((priority, task)) = self.may_start().then(|| self.lanes.pop()).flatten() {
+        if !self.may_start() {
+            return self.stop_if_done(w);
+        }
+        if let Some(&(priority, _, i)) = self.eligible.first() {
+            if self.lanes.top().map_or(true, |top| priority >= top) {
+                return Some(self.start_blocked::<K>(w, i, after));
+            }
+        }
+        if let Some((priority, task)) = self.lanes.pop() {
             let job = K::job(&task);
             if !job.is_queued() {
                 self.tombstones -= 1;
@@ -1002,29 +1035,23 @@ impl<R: Clone> Inner<R> {
                     let i = key.unwrap_or_else(|| unreachable!());
                     job.set_on_key(true);
                     let id = job.id();
-                    self.keys.state(i).blocked.push_back((priority, task));
+                    let seq = self.blocked_seq;
+                    self.blocked_seq += 1;
+                    self.keys.state(i).blocked.push_back((priority, seq, task));
                     self.waiting_on_key += 1;
                     return Some(Next::Blocked(id));
                 }
+                if let Some(i) = key {
+                    self.refresh_eligible::<K>(i, &mut after.trash); // it may have no room now
+                }
             }
-            let claimed = job.claim();
-            debug_assert!(claimed, "only this lock moves a job out of QUEUED");
-            self.queued -= 1;
-            self.running += 1;
-            let token = self.rate.map(|r| {
-                self.tokens_out += 1;
-                r.interval
-            });
-            let slot = &mut self.workers[w];
-            slot.running = true;
-            slot.key = key;
-            if slot.idle {
-                slot.idle = false;
-                self.idle.retain(|&i| i != w);
-            }
-            self.room_freed(after);
-            return Some(Next::Job { job: task, token });
+            return Some(self.start::<K>(w, task, key, after));
         }
+        self.stop_if_done(w)
+    }
+
+    /// `Stop` once the pool is closed and nothing is queued or about to be.
+    fn stop_if_done(&mut self, w: usize) -> Option<Next<R>> {
         if self.closed && self.queued == 0 && self.reserved == 0 {
             let slot = &mut self.workers[w];
             if slot.idle {
@@ -1036,6 +1063,79 @@ impl<R: Clone> Inner<R> {
         None
     }
 
+    /// Worker `w` starts `task` (claimed here), under key state `key` (counted already).
+    fn start<K: Kind<Ref = R>>(
+        &mut self,
+        w: usize,
+        task: R,
+        key: Option<usize>,
+        after: &mut After<R>,
+    ) -> Next<R> {
+        let claimed = K::job(&task).claim();
+        debug_assert!(claimed, "only this lock moves a job out of QUEUED");
+        self.queued -= 1;
+        self.running += 1;
+        let token = self.rate.map(|r| {
+            self.tokens_out += 1;
+            r.interval
+        });
+        let slot = &mut self.workers[w];
+        slot.running = true;
+        slot.key = key;
+        if slot.idle {
+            slot.idle = false;
+            self.idle.retain(|&i| i != w);
+        }
+        self.room_freed(after);
+        Next::Job { job: task, token }
+    }
+
+    /// Worker `w` starts the first blocked job of eligible key `i`.
+    fn start_blocked<K: Kind<Ref = R>>(
+        &mut self,
+        w: usize,
+        i: usize,
+        after: &mut After<R>,
+    ) -> Next<R> {
+        let state = self.keys.state(i);
+        let Some((_, _, task)) = state.blocked.pop_front() else { unreachable!() };
+        let job = K::job(&task);
+        if !job.is_queued() {
+            // Cancelled while it waited (counted then): the next one is the key's first now.
+            self.tombstones -= 1;
+            self.refresh_eligible::<K>(i, &mut after.trash);
+            self.keys.release_if_idle(i);
+            return Next::Trash(task);
+        }
+        job.set_on_key(false);
+        self.waiting_on_key -= 1;
+        state.running += 1;
+        self.refresh_eligible::<K>(i, &mut after.trash);
+        self.start::<K>(w, task, Some(i), after)
+    }
+
+    /// Puts key `i` in `eligible` if it has room and a blocked job (its first live one), and
+    /// takes it out otherwise. Cancelled jobs at the front of its line go to `trash`.
+    fn refresh_eligible<K: Kind<Ref = R>>(&mut self, i: usize, trash: &mut Vec<R>) {
+        self.eligible.retain(|e| e.2 != i);
+        let per_key = self.per_key;
+        let state = self.keys.state(i);
+        while state.blocked.front().is_some_and(|(_, _, r)| !K::job(r).is_queued()) {
+            if let Some((_, _, r)) = state.blocked.pop_front() {
+                trash.push(r);
+                self.tombstones -= 1;
+            }
+        }
+        if state.running >= per_key {
+            return;
+        }
+        let Some(&(priority, seq, _)) = state.blocked.front() else { return };
+        // Highest priority first, then oldest.
+        let at =
+            self.eligible.partition_point(|&(p, s, _)| p > priority || (p == priority && s < seq));
+        self.eligible.insert(at, (priority, seq, i));
+    }
+
     /// Ends the job worker `w` ran, if any: it no longer counts against the concurrency or its
     /// key, whose first blocked job goes back to the front of its lane.
     fn end_job<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) {
@@ -1045,20 +1145,8 @@ impl<R: Clone> Inner<R> {
         }
         self.running -= 1;
         let Some(i) = slot.key.take() else { return };
-        let state = self.keys.state(i);
-        state.running -= 1;
-        while let Some((priority, task)) = state.blocked.pop_front() {
-            let job = K::job(&task);
-            if !job.is_queued() {
-                self.tombstones -= 1;
-                after.trash.push(task);
-                continue;
-            }
-            job.set_on_key(false);
-            self.waiting_on_key -= 1;
-            self.lanes.push_front(priority, task);
-            break;
-        }
+        self.keys.state(i).running -= 1;
+        self.refresh_eligible::<K>(i, &mut after.trash);
         self.keys.release_if_idle(i);
     }
 
@@ -1086,7 +1174,13 @@ impl<R: Clone> Inner<R> {
             let before = after.trash.len();
             self.lanes.sweep(dead, &mut after.trash);
             for state in self.keys.live() {
-                sweep(&mut state.blocked, |(_, r)| dead(r), &mut after.trash, |(_, r)| r);
+                sweep(&mut state.blocked, |(_, _, r)| dead(r), &mut after.trash, |(_, _, r)| r);
+            }
+            // Each key's first blocked job may have changed.
+            for i in 0..self.keys.states.len() {
+                if self.keys.states[i].is_some() {
+                    self.refresh_eligible::<K>(i, &mut after.trash);
+                }
             }
             self.tombstones -= after.trash.len() - before;
         }
@@ -1138,7 +1232,7 @@ impl<R: Clone> Inner<R> {
         }
         if self.closed && self.queued == 0 && self.reserved == 0 {
             self.wake_all_idle(after);
-        } else if self.notified == 0 && self.may_start() && !self.lanes.is_empty() {
+        } else if self.notified == 0 && self.may_start() && self.has_ready() {
             if let Some(w) = self.idle.pop_front() {
                 let slot = &mut self.workers[w];
                 slot.idle = false;

@@ -562,3 +562,31 @@ fn at_rest_every_accepted_job_is_counted_once() {
         assert!(h.is_finished());
     }
 }
+
+/// A job put back in line when its key freed, then cancelled before it started, must not
+/// strand the jobs still waiting for that key: the key has room, so the next one goes.
+#[test]
+fn a_cancelled_job_whose_key_had_freed_leaves_the_next_one_its_turn() {
+    let (mut sim, clock, log) = (Sim::new(), Clock::new(), Log::default());
+    let pool = clock_pool(&mut sim, &clock, |b| b.workers(2).per_key(1));
+    let a1 = submit(&pool, named(&clock, &log, "a1", 10, false).key("a"));
+    let a2 = submit(&pool, named(&clock, &log, "a2", 10, false).key("a"));
+    let a3 = submit(&pool, named(&clock, &log, "a3", 10, false).key("a"));
+    sim.run_until_stalled();
+    assert_eq!(pool.metrics().waiting_on_key, 2);
+    pool.pause();
+    clock.advance(10 * MS);
+    sim.run_until_stalled(); // a1 ends: a2's turn, but the pool is paused
+    assert!(a2.cancel());
+    pool.resume();
+    for _ in 0..3 {
+        sim.run_until_stalled();
+        clock.advance(10 * MS);
+    }
+    assert_eq!(names(&log), ["a1", "a3"]);
+    assert_eq!(future::block_on(a1), Ok(1));
+    assert!(future::block_on(a2).unwrap_err().is_cancelled());
+    assert_eq!(future::block_on(a3), Ok(1), "a3 ran");
+    let m = pool.metrics();
+    assert_eq!((m.queued, m.waiting_on_key), (0, 0));
+}
