@@ -2,7 +2,7 @@
 //! tests for the findings. Each failing test is `#[ignore]`d with the finding it shows, so CI
 //! stays green; run them with
 //! `cargo test --test review --target-dir target/review -- --include-ignored`.
-//! Deterministic where possible (the manual clock and `Sim` of `common`); a lock that can
+//! Line numbers are those of d7c56d4. Deterministic where possible (the manual clock and `Sim` of `common`); a lock that can
 //! deadlock is run on its own thread under a watchdog.
 #![cfg(all(not(target_arch = "wasm32"), feature = "std"))]
 
@@ -81,8 +81,8 @@ fn within(secs: u64, f: impl FnOnce() + Send + 'static) {
 ///
 /// `Core::abort_now` closes the scheduler, then clears it. The clear frees the queued job's
 /// place, and `Inner::room_freed` → `grant` gives it to the waiting submitter although the pool
-/// is closed (src/sched.rs:1103, `grant` never looks at `closed`). The submitter's poll sees
-/// `granted` before `closed` (src/sched.rs:572) and pushes its job into the closed, aborted
+/// is closed (src/sched.rs:1197, `grant` never looks at `closed`). The submitter's poll sees
+/// `granted` before `closed` (src/sched.rs:586) and pushes its job into the closed, aborted
 /// pool. The pool is still paused (abort does not resume it), so the job never starts, its
 /// handle never resolves, `queued` stays 1, the workers never stop and `abort()` never returns.
 #[test]
@@ -118,7 +118,7 @@ fn abort_of_a_paused_pool_with_a_waiting_submitter_completes() {
 }
 
 /// The same grant after `close()`: `close` wakes the waiting submitters to refuse them
-/// (src/sched.rs:779), but a place freed before they poll is granted to them, and they get in
+/// (src/sched.rs:801), but a place freed before they poll is granted to them, and they get in
 /// (`Ok(handle)` from a closed pool, although the docs say waiting submitters are refused).
 #[test]
 #[ignore = "review finding: a waiting submitter is admitted after close() when a place frees"]
@@ -146,7 +146,7 @@ fn a_waiting_submitter_is_refused_once_the_pool_is_closed() {
 // --- finding: pause() after a shutdown began -----------------------------------------------------
 
 /// `shutdown()` resumes a paused pool "so that it can finish what is queued" (Pool::pause's
-/// docs), but `pause()` is still accepted once the pool is closed (src/sched.rs:790): a pause
+/// docs), but `pause()` is still accepted once the pool is closed (src/sched.rs:812): a pause
 /// from anywhere (a job, another thread, a UI button in the browser) after the shutdown began
 /// leaves the queued jobs waiting for ever, and the shutdown never returns.
 #[test]
@@ -233,8 +233,8 @@ fn calling_waker() -> Waker {
 
 /// sched.rs promises its lock is "never [held] across user code: wakers are woken, and what the
 /// pool drops is dropped, once it is released", and `poll_reserve` clones its waker outside the
-/// lock because "a waker's clone is foreign code". But `grant` (src/sched.rs:1111),
-/// `wake_size_waiters` (src/sched.rs:1119) and `close` (src/sched.rs:780) clone stored wakers
+/// lock because "a waker's clone is foreign code". But `grant` (src/sched.rs:1205),
+/// `wake_size_waiters` (src/sched.rs:1213) and `close` (src/sched.rs:802) clone stored wakers
 /// under the lock. A waker whose clone touches the pool (here `is_paused`, which takes the lock)
 /// deadlocks the thread that frees the place: the spin lock is not re-entrant.
 #[test]
@@ -283,7 +283,7 @@ fn an_until_queued_below_waker_is_not_cloned_under_the_lock() {
 
 /// `JobHandle::cancel` of a queued job: "its function is dropped, it is counted …, its
 /// JobEvent::Cancelled is emitted, and its handle resolves". In the code the handle is woken and
-/// resolvable first (`Scheduler::cancel` → `wake_cancelled`, src/sched.rs:711), then the event is
+/// resolvable first (`Scheduler::cancel` → `wake_cancelled`, src/sched.rs:725), then the event is
 /// emitted and only then the function dropped (`Hub::report_cancelled`, src/shared.rs:192-195).
 /// The observer sees the handle finished while the job's function (and whatever it holds: a
 /// connection, a permit) is still alive; so does a task awaiting the handle on another thread.
