@@ -653,13 +653,10 @@ export class WorkPool extends EventTarget {
 
   set concurrency(n) {
     const host = this.#host;
-    if (host.core !== null) {
-      host.core.setConcurrency(n); // throws a TypeError or RangeError naming `concurrency`
-      return;
-    }
-    const e = integerError('concurrency', n, 1, host.final.workers);
+    const e = integerError('concurrency', n, 1, this.workers); // the core's message for it
     if (e !== null) throw e;
-    host.final.concurrency = n;
+    if (host.core !== null) host.core.setConcurrency(n);
+    else host.final.concurrency = n;
   }
 
   /**

@@ -81,7 +81,7 @@ impl WorkPool {
         }
         // Cannot fail: `parse` checked the same limits, and names the field.
         let (pool, workers) =
-            builder.build_workers().map_err(|_| options::range_error("invalid pool options"))?;
+            builder.build_workers().map_err(|_| options::range_error(&["invalid pool options"]))?;
         for worker in workers {
             wasm_bindgen_futures::spawn_local(worker);
         }
@@ -174,14 +174,12 @@ impl WorkPool {
         self.pool.concurrency() as u32
     }
 
-    /// `setConcurrency(n)`: 1 to `workers`; else a `TypeError` or `RangeError` naming
-    /// `concurrency`. Growing starts queued jobs at once; shrinking interrupts nothing.
+    /// `setConcurrency(n)`: `n` from 1 to `workers`, which the host checks first (a `TypeError`
+    /// or `RangeError` naming `concurrency`, as it does once the core is freed), so this cannot
+    /// fail. Growing starts queued jobs at once; shrinking interrupts nothing.
     #[wasm_bindgen(js_name = setConcurrency)]
-    pub fn set_concurrency(&self, n: JsValue) -> Result<(), JsValue> {
-        let workers = self.pool.workers() as f64;
-        let n = options::integer(&n, "concurrency", 1.0, workers)?;
-        // Cannot fail: checked above, with the field's name.
-        self.pool.set_concurrency(n as usize).map_err(|_| options::range_error("concurrency"))
+    pub fn set_concurrency(&self, n: u32) {
+        let _ = self.pool.set_concurrency(n as usize);
     }
 
     /// `setRateLimit(options)`: `{ intervalCap, interval }` (ms), or `null` to lift the
@@ -190,7 +188,7 @@ impl WorkPool {
     pub fn set_rate_limit(&self, options: JsValue) -> Result<(), JsValue> {
         let rate = options::set_rate_limit(&options)?;
         // Cannot fail: checked above, with the field's name.
-        self.pool.set_rate_limit(rate).map_err(|_| options::range_error("intervalCap"))
+        self.pool.set_rate_limit(rate).map_err(|_| options::range_error(&["intervalCap"]))
     }
 
     /// The rate limit's count (`Infinity` without one, as p-queue's default).
