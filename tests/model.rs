@@ -45,8 +45,8 @@
 //! `Model::settle`). Without a rate limit the order the workers move in changes nothing: each
 //! worker that ends a job frees the one place it takes next.
 //!
-//! The scheduler has a known bug here (see `KNOWN_BUG`): the runs that reach it are left out
-//! too, and two ignored tests show it.
+//! The scheduler has a known bug here (see `KNOWN_BUG`): the runs that may reach it are left
+//! out too, and an ignored test shows it.
 #![cfg(all(not(target_arch = "wasm32"), panic = "unwind"))]
 
 mod common;
@@ -216,15 +216,8 @@ struct Model<'a> {
     /// Events in the current phase (see the module docs' last paragraph).
     events: usize,
     ambiguous: bool,
-    /// The scheduler's own structure, shadowed to spot the known bug (see `KNOWN_BUG`): its
-    /// lanes, and per key the jobs found blocked, in order.
-    lanes: BTreeMap<std::cmp::Reverse<i32>, VecDeque<usize>>,
-    blocked: BTreeMap<u64, VecDeque<usize>>,
-    /// Blocked jobs put back at the front of their lane, not yet started.
-    returned: Vec<bool>,
+    /// The run may reach the known bug (see `KNOWN_BUG`).
     hazard: bool,
-    /// A `set_priority` reached a job blocked on its key.
-    reprioritised_blocked: bool,
 }
 
 impl Model<'_> {
@@ -259,7 +252,6 @@ impl Model<'_> {
     }
 
     fn start(&mut self, j: usize, t: u64) {
-        self.returned[j] = false;
         self.running += 1;
         if let (Some(_), Some(k)) = (self.cfg.per_key, self.scripts[j].key) {
             *self.keys.entry(k).or_default() += 1;
@@ -282,7 +274,6 @@ impl Model<'_> {
             self.running -= 1;
             if let (Some(_), Some(k)) = (self.cfg.per_key, self.scripts[j].key) {
                 *self.keys.get_mut(&k).unwrap() -= 1;
-                self.shadow_key_freed(k);
             }
             self.token_queue.retain(|&q| q != j);
         }
@@ -368,7 +359,6 @@ impl Model<'_> {
                     .iter()
                     .copied()
                     .find(|&j| self.st[j] == St::Queued && self.key_free(j));
-                self.shadow_take(next);
                 let Some(j) = next else { break };
                 self.start(j, t);
                 moved = true;
@@ -419,73 +409,13 @@ impl Model<'_> {
                     self.next_place += 1;
                     let (priority, place) = (&self.priority, &self.place);
                     self.order.sort_by_key(|&j| (std::cmp::Reverse(priority[j]), place[j]));
-                    self.shadow_set_priority(j, p);
+                    // A keyed job moved while keys limit: it may be (or be found) blocked.
+                    self.hazard |= self.cfg.per_key.is_some() && self.scripts[j].key.is_some();
                 }
             }
             Action::Pause => self.paused = true,
             Action::Resume => self.paused = false,
             Action::Concurrency(n) => self.concurrency = n,
-        }
-    }
-
-    /// The scheduler takes its next job (`sched.rs`, `next`): the first of its highest lane,
-    /// skipping the cancelled, moving those of a busy key to their key's blocked list. Where
-    /// that is not `want`, the job the plain rule picks, the run hits the known bug.
-    fn shadow_take(&mut self, want: Option<usize>) {
-        loop {
-            let Some(mut lane) = self.lanes.first_entry() else {
-                self.hazard |= want.is_some();
-                return;
-            };
-            let j = lane.get_mut().pop_front().unwrap();
-            if lane.get().is_empty() {
-                lane.remove();
-            }
-            if self.st[j] != St::Queued {
-                continue;
-            }
-            if !self.key_free(j) {
-                self.blocked.entry(self.scripts[j].key.unwrap()).or_default().push_back(j);
-                continue;
-            }
-            if want != Some(j) {
-                self.hazard = true;
-                self.lanes.entry(std::cmp::Reverse(self.priority[j])).or_default().push_front(j);
-            }
-            return;
-        }
-    }
-
-    /// A job of key `k` ended (`sched.rs`, `end_job`): the first live job blocked on it goes
-    /// back to the front of its lane. A second such job in one lane may then be ahead of an
-    /// earlier one (the known bug), whichever order the workers moved in.
-    fn shadow_key_freed(&mut self, k: u64) {
-        let Some(blocked) = self.blocked.get_mut(&k) else { return };
-        while let Some(j) = blocked.pop_front() {
-            if self.st[j] != St::Queued {
-                continue;
-            }
-            let lane = self.lanes.entry(std::cmp::Reverse(self.priority[j])).or_default();
-            if lane.iter().any(|&x| self.returned[x] && self.st[x] == St::Queued) {
-                self.hazard = true;
-            }
-            lane.push_front(j);
-            self.returned[j] = true;
-            return;
-        }
-    }
-
-    /// `set_priority` in the scheduler: a job in a lane moves to the back of its new lane; one
-    /// blocked on its key keeps its place there and takes the new priority back with it.
-    fn shadow_set_priority(&mut self, j: usize, p: i32) {
-        for lane in self.lanes.values_mut() {
-            lane.retain(|&x| x != j);
-        }
-        self.lanes.retain(|_, lane| !lane.is_empty());
-        if self.blocked.values().any(|b| b.contains(&j)) {
-            self.reprioritised_blocked = true;
-        } else {
-            self.lanes.entry(std::cmp::Reverse(p)).or_default().push_back(j);
         }
     }
 
@@ -506,10 +436,8 @@ struct Expected {
     totals: Totals,
     /// An open tie (see the module docs): not compared.
     ambiguous: bool,
-    /// The run reaches the known bug (see `KNOWN_BUG`).
+    /// The run may reach the known bug (see `KNOWN_BUG`).
     hazard: bool,
-    /// … through a `set_priority` of a job blocked on its key.
-    reprioritised_blocked: bool,
 }
 
 /// Runs the model.
@@ -529,11 +457,7 @@ fn model(cfg: &Config, scripts: &[Script]) -> Expected {
         totals: Totals::default(),
         events: 0,
         ambiguous: false,
-        lanes: BTreeMap::new(),
-        blocked: BTreeMap::new(),
-        returned: vec![false; scripts.len()],
         hazard: false,
-        reprioritised_blocked: false,
         priority: scripts.iter().map(|s| s.priority).collect(),
         place: (0..scripts.len()).collect(),
         next_place: scripts.len(),
@@ -548,9 +472,6 @@ fn model(cfg: &Config, scripts: &[Script]) -> Expected {
         }
     }
     m.order.sort_by_key(|&j| std::cmp::Reverse(scripts[j].priority)); // stable: FIFO within one
-    for &j in &m.order {
-        m.lanes.entry(std::cmp::Reverse(scripts[j].priority)).or_default().push_back(j);
-    }
     let actions = actions(cfg, scripts);
     let mut actions = &actions[..];
     let mut t = 0;
@@ -572,13 +493,7 @@ fn model(cfg: &Config, scripts: &[Script]) -> Expected {
         m.settle(t);
     }
     assert!(m.st.iter().all(|&s| s == St::Done), "model stuck at {t} ms: {:?}", m.st);
-    Expected {
-        records: m.records,
-        totals: m.totals,
-        ambiguous: m.ambiguous,
-        hazard: m.hazard,
-        reprioritised_blocked: m.reprioritised_blocked,
-    }
+    Expected { records: m.records, totals: m.totals, ambiguous: m.ambiguous, hazard: m.hazard }
 }
 
 // --- the real pool, driven the same way ---------------------------------------------------------
@@ -807,68 +722,29 @@ fn quiet_panics() {
     });
 }
 
-/// The known bug (reported; `sched.rs` is not this file's to fix): a job found blocked on its
-/// key goes back to the *front* of its lane when its key frees. When two such jobs are back in
-/// one lane before a worker takes either (two keys freed while the pool could not start a job:
-/// paused, at its concurrency, out of rate tokens), the later one is ahead of the earlier, so
-/// FIFO within one priority breaks. [`blocked_jobs_keep_their_order`] shows it; and a blocked
-/// job moved by `set_priority` comes back at the front of its new lane, not at its back
-/// ([`set_priority_of_a_blocked_job_goes_to_the_back`]), and one raised stays behind its key's
-/// other blocked jobs ([`set_priority_raises_a_blocked_job_within_its_key`]). While `true`,
-/// the runs that reach it are left out (`Expected::hazard`); set it to `false` once it is fixed.
+/// The known bug (reported; `sched.rs` is not this file's to fix): the jobs blocked on one key
+/// wait in the order they were *found* blocked, not in the pool's order. A job that
+/// `set_priority` moves out of its key's line (or that a worker reaches after a job it should
+/// follow) is found blocked again behind the jobs already there, whatever their priority, so
+/// a higher-priority job of a key runs after a lower one
+/// ([`a_job_blocked_again_keeps_its_priority_within_its_key`]). While `true`, the runs that
+/// may reach it (a `set_priority` of a keyed job under `per_key`) are left out
+/// (`Expected::hazard`); set it to `false` once it is fixed.
 const KNOWN_BUG: bool = true;
 
-/// The known bug's minimal case, as the property test shrank it. Three workers, `per_key(1)`:
-/// jobs 0 and 2 have key 1, jobs 1 and 3 key 0. At 0 ms jobs 0 and 1 start; 2 and 3 are found
-/// blocked. At 1 ms the concurrency drops to 1. At 4 ms jobs 0 and 1 end: job 2 goes back to
-/// the front of the lane (not started: job 1 still runs), then job 3 goes back in front of it.
-/// FIFO within one priority says job 2 starts first, at 4 ms (it takes no time), then job 3,
-/// also at 4 ms; the scheduler starts job 3 at 4 ms and job 2 only at 8 ms.
-#[test]
-#[ignore = "known core bug: blocked jobs put back at the front of their lane lose their order (see KNOWN_BUG)"]
-fn blocked_jobs_keep_their_order() {
-    let ok = |ms| vec![Step { ms, kind: Kind::Ok }];
-    let job = |ms, key| Script {
-        steps: ok(ms),
-        cancel_at: None,
-        retries: None,
-        timeout: None,
-        priority: 0,
-        key: Some(key),
-        reprioritise: None,
-    };
-    let cfg = Config {
-        workers: 3,
-        concurrency: 3,
-        queue: 4,
-        retries: 0,
-        timeout: None,
-        backoff: 0,
-        per_key: Some(1),
-        rate: None,
-        pauses: vec![],
-        concurrency_at: vec![(1, 1)],
-        clear_at: None,
-    };
-    let scripts = [job(4, 1), job(4, 0), job(0, 1), job(4, 0)];
-    let expected = model(&cfg, &scripts);
-    assert!(expected.hazard && !expected.ambiguous);
-    assert_eq!(expected.records[2], (Outcome::Succeeded(1), vec![4]));
-    assert_eq!(expected.records[3], (Outcome::Succeeded(1), vec![4]));
-    let (records, _) = run_pool(&cfg, &scripts);
-    assert_eq!(records, expected.records, "job 2 (earlier) must start before job 3");
+/// Runs one case through the model and the pool; the model must see no open tie.
+fn check(cfg: &Config, scripts: &[Script]) -> (Expected, Vec<Record>) {
+    let expected = model(cfg, scripts);
+    assert!(!expected.ambiguous);
+    let (records, totals) = run_pool(cfg, scripts);
+    if records == expected.records {
+        assert_eq!(totals, expected.totals);
+    }
+    (expected, records)
 }
 
-/// The known bug through `set_priority`: a job blocked on its key, moved to a lower priority,
-/// goes back to the *front* of its new lane when its key frees, not to the back of it as
-/// `JobHandle::set_priority` says. Two workers, `per_key(1)`: job 0 (key 1, 8 ms) starts,
-/// job 1 (key 1, no time) is found blocked, job 2 (12 ms) starts; job 3 (priority -1, 4 ms)
-/// waits. At 1 ms job 1 moves to priority -1: behind job 3. At 8 ms job 0 ends: job 3 should
-/// start (8 ms), then job 1 when a worker is free (12 ms); the scheduler starts job 1 first.
-#[test]
-#[ignore = "known core bug: a blocked job moved by set_priority goes to the front of its new lane (see KNOWN_BUG)"]
-fn set_priority_of_a_blocked_job_goes_to_the_back() {
-    let job = |ms, key, priority| Script {
+fn keyed_job(ms: u64, key: Option<u64>, priority: i32) -> Script {
+    Script {
         steps: vec![Step { ms, kind: Kind::Ok }],
         cancel_at: None,
         retries: None,
@@ -876,10 +752,13 @@ fn set_priority_of_a_blocked_job_goes_to_the_back() {
         priority,
         key,
         reprioritise: None,
-    };
-    let cfg = Config {
-        workers: 2,
-        concurrency: 2,
+    }
+}
+
+fn keyed_pool(workers: usize) -> Config {
+    Config {
+        workers,
+        concurrency: workers,
         queue: 4,
         retries: 0,
         timeout: None,
@@ -889,56 +768,91 @@ fn set_priority_of_a_blocked_job_goes_to_the_back() {
         pauses: vec![],
         concurrency_at: vec![],
         clear_at: None,
-    };
-    let mut scripts = [job(8, Some(1), 0), job(0, Some(1), 0), job(12, None, 0), job(4, None, -1)];
+    }
+}
+
+/// Fixed by d7c56d4 (the first bug this test found; its minimal case, as the property test
+/// shrank it). Three workers, `per_key(1)`: jobs 0 and 2 have key 1, jobs 1 and 3 key 0. At
+/// 0 ms jobs 0 and 1 start; 2 and 3 are found blocked. At 1 ms the concurrency drops to 1. At
+/// 4 ms jobs 0 and 1 end, both keys free: FIFO within one priority says job 2 starts first, at
+/// 4 ms (it takes no time), then job 3, also at 4 ms. Before the fix, each blocked job went
+/// back to the front of its lane, job 3 in front of job 2, and job 2 started only at 8 ms.
+#[test]
+fn blocked_jobs_keep_their_order() {
+    let mut cfg = keyed_pool(3);
+    cfg.concurrency_at = vec![(1, 1)];
+    let scripts = [
+        keyed_job(4, Some(1), 0),
+        keyed_job(4, Some(0), 0),
+        keyed_job(0, Some(1), 0),
+        keyed_job(4, Some(0), 0),
+    ];
+    let (expected, records) = check(&cfg, &scripts);
+    assert_eq!(expected.records[2], (Outcome::Succeeded(1), vec![4]));
+    assert_eq!(expected.records[3], (Outcome::Succeeded(1), vec![4]));
+    assert_eq!(records, expected.records, "job 2 (earlier) must start before job 3");
+}
+
+/// Fixed by d7c56d4 too: a job blocked on its key, moved to a lower priority, goes to the back
+/// of its new line (it went back to the front of it when its key freed). Two workers,
+/// `per_key(1)`: job 0 (key 1, 8 ms) starts, job 1 (key 1, no time) is found blocked, job 2
+/// (12 ms) starts; job 3 (priority -1, 4 ms) waits. At 1 ms job 1 moves to priority -1:
+/// behind job 3. At 8 ms job 0 ends: job 3 starts (8 ms), then job 1 once a worker is free
+/// (12 ms).
+#[test]
+fn set_priority_of_a_blocked_job_goes_to_the_back() {
+    let mut scripts = [
+        keyed_job(8, Some(1), 0),
+        keyed_job(0, Some(1), 0),
+        keyed_job(12, None, 0),
+        keyed_job(4, None, -1),
+    ];
     scripts[1].reprioritise = Some((1, -1));
-    let expected = model(&cfg, &scripts);
-    assert!(expected.hazard && expected.reprioritised_blocked && !expected.ambiguous);
+    let (expected, records) = check(&keyed_pool(2), &scripts);
+    assert!(expected.hazard);
     assert_eq!(expected.records[1], (Outcome::Succeeded(1), vec![12]));
     assert_eq!(expected.records[3], (Outcome::Succeeded(1), vec![8]));
     assert_eq!(expected.totals.reprioritised, [true]);
-    let (records, _) = run_pool(&cfg, &scripts);
     assert_eq!(records, expected.records, "job 1 (moved behind job 3) must start after it");
 }
 
-/// The same through a raise: jobs blocked on one key wait in the order they were found
-/// blocked, whatever `set_priority` says later. Two workers, `per_key(1)`: job 0 (key 1, 8 ms)
-/// starts, jobs 1 (4 ms) and 2 (no time) of key 1 are found blocked, job 3 (20 ms) starts. At
-/// 1 ms job 2 moves to priority 5. At 8 ms key 1 is free: job 2, now the highest, should start
-/// first (8 ms), then job 1 (8 ms too: job 2 takes no time); the scheduler starts job 1 at
-/// 8 ms and job 2 only at 12 ms.
+/// Jobs 1 and 2 of key 1 are found blocked behind job 0 (8 ms); job 2 moves to priority 5 at
+/// 1 ms. With no worker free then, it waits in its new lane, and starts first when the key
+/// frees (8 ms, no time), then job 1 (8 ms).
 #[test]
-#[ignore = "known core bug: a blocked job raised by set_priority stays behind its key's other blocked jobs (see KNOWN_BUG)"]
 fn set_priority_raises_a_blocked_job_within_its_key() {
-    let job = |ms, key| Script {
-        steps: vec![Step { ms, kind: Kind::Ok }],
-        cancel_at: None,
-        retries: None,
-        timeout: None,
-        priority: 0,
-        key,
-        reprioritise: None,
-    };
-    let cfg = Config {
-        workers: 2,
-        concurrency: 2,
-        queue: 4,
-        retries: 0,
-        timeout: None,
-        backoff: 0,
-        per_key: Some(1),
-        rate: None,
-        pauses: vec![],
-        concurrency_at: vec![],
-        clear_at: None,
-    };
-    let mut scripts = [job(8, Some(1)), job(4, Some(1)), job(0, Some(1)), job(20, None)];
+    let mut scripts = [
+        keyed_job(8, Some(1), 0),
+        keyed_job(4, Some(1), 0),
+        keyed_job(0, Some(1), 0),
+        keyed_job(20, None, 0),
+    ];
     scripts[2].reprioritise = Some((1, 5));
-    let expected = model(&cfg, &scripts);
-    assert!(expected.hazard && expected.reprioritised_blocked && !expected.ambiguous);
+    let (expected, records) = check(&keyed_pool(2), &scripts);
     assert_eq!(expected.records[1], (Outcome::Succeeded(1), vec![8]));
     assert_eq!(expected.records[2], (Outcome::Succeeded(1), vec![8]));
-    let (records, _) = run_pool(&cfg, &scripts);
+    assert_eq!(records, expected.records, "job 2 (raised to 5) must start first");
+}
+
+/// The known bug (see `KNOWN_BUG`): as above, but a third worker is idle at 1 ms. It takes job
+/// 2 from its new lane at once and finds it blocked again: now behind job 1 in its key's line.
+/// "Higher runs first" says job 2 (priority 5) starts first when the key frees at 8 ms (it
+/// takes no time), then job 1, also at 8 ms; the scheduler starts job 1 at 8 ms and job 2 only
+/// at 12 ms.
+#[test]
+#[ignore = "known core bug: a key's blocked jobs wait in the order they were found blocked, not by priority (see KNOWN_BUG)"]
+fn a_job_blocked_again_keeps_its_priority_within_its_key() {
+    let mut scripts = [
+        keyed_job(8, Some(1), 0),
+        keyed_job(4, Some(1), 0),
+        keyed_job(0, Some(1), 0),
+        keyed_job(20, None, 0),
+    ];
+    scripts[2].reprioritise = Some((1, 5));
+    let (expected, records) = check(&keyed_pool(3), &scripts);
+    assert!(expected.hazard);
+    assert_eq!(expected.records[1], (Outcome::Succeeded(1), vec![8]));
+    assert_eq!(expected.records[2], (Outcome::Succeeded(1), vec![8]));
     assert_eq!(records, expected.records, "job 2 (raised to 5) must start first");
 }
 
