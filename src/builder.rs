@@ -193,7 +193,8 @@ macro_rules! options {
         /// each start takes a token that the pool's sleeper gives back `interval` later, so
         /// no clock is needed. Retries are attempts, so they count (they are requests to the
         /// limited service), and they take a token before any new job does; a job cancelled
-        /// before it starts takes none. Jobs that wait for a token hold no worker.
+        /// before it starts takes none. A job whose first attempt waits for a token holds no
+        /// worker; a retry waiting for one keeps its job's worker (and key).
         /// Changeable later: [`Pool::set_rate_limit`](crate::Pool::set_rate_limit).
         ///
         /// # Examples

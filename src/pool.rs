@@ -155,9 +155,10 @@ macro_rules! common {
             ///
             /// A graceful [`shutdown`](Self::shutdown) (or
             /// [`shutdown_timeout`](Self::shutdown_timeout), or dropping the last `Pool`
-            /// clone) resumes a paused pool, so that it can finish what is queued; an
-            /// [`abort`](Self::abort) cancels the queued jobs whether paused or not;
-            /// [`close`](Self::close) leaves it paused (the workers wait for `resume`).
+            /// clone) resumes a paused pool, so that it can finish what is queued, and from
+            /// then on `pause` does nothing; an [`abort`](Self::abort) cancels the queued jobs
+            /// whether paused or not; [`close`](Self::close) leaves it paused (the workers
+            /// wait for `resume`).
             ///
             /// # Examples
             ///
@@ -279,7 +280,8 @@ macro_rules! common {
 
             /// Completes once fewer than `limit` jobs are queued (JavaScript's
             /// `onSizeLessThan`): a producer awaits it to keep the queue short without
-            /// holding jobs of its own in line.
+            /// holding jobs of its own in line. With a `limit` of 0 it never completes (as
+            /// p-queue's `onSizeLessThan(0)`).
             ///
             /// # Examples
             ///
@@ -559,7 +561,7 @@ impl<S, K: Kind> Core<S, K> {
     /// job's continuation): while that job runs, its worker is not waited for.
     pub(crate) async fn drain(&self, from_job: Option<JobTag>) -> ShutdownReport {
         let before = self.metrics();
-        self.shared.sched.resume(); // a paused pool would never finish
+        self.shared.sched.drain(); // a paused pool would never finish
         self.close();
         self.workers_done(from_job).await;
         self.report(before, false)
@@ -613,7 +615,7 @@ impl<S, K: Kind> Core<S, K> {
         S: Sleeper,
     {
         let before = self.metrics();
-        self.shared.sched.resume();
+        self.shared.sched.drain();
         self.close();
         let timed_out = {
             let mut done = pin!(self.workers_done(from_job));
@@ -703,7 +705,7 @@ impl<S, K: Kind> Drop for Core<S, K> {
     /// The last handle closes the pool; the workers finish what is queued, then stop.
     fn drop(&mut self) {
         if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.shared.sched.resume(); // nobody is left to resume it
+            self.shared.sched.drain(); // nobody is left to resume it
             self.shared.sched.close();
         }
     }

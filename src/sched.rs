@@ -308,12 +308,15 @@ struct WorkerSlot {
     token_wait: bool,
     /// Woken for a job, and not yet back to ask for it (counted in `Inner::notified`).
     notified: bool,
+    /// Stopping, with rate tokens out: waits for the pool to be quiet (`poll_quiet`).
+    quiet_wait: bool,
 }
 
 /// A submitter waiting for room.
 struct Waiter {
     id: u64,
-    waker: Waker,
+    /// Taken (not cloned: a clone is foreign code) when it is woken.
+    waker: Option<Waker>,
     granted: bool,
 }
 
@@ -321,7 +324,8 @@ struct Waiter {
 struct SizeWaiter {
     id: u64,
     limit: usize,
-    waker: Waker,
+    /// Taken when it is woken; it registers again if it polls too early.
+    waker: Option<Waker>,
 }
 
 struct Inner<R> {
@@ -345,6 +349,8 @@ struct Inner<R> {
     running: usize,
     concurrency: usize,
     paused: bool,
+    /// A graceful shutdown has begun: `pause` does nothing.
+    draining: bool,
     closed: bool,
     abandoned: bool,
     rate: Option<RateLimit>,
@@ -481,6 +487,7 @@ impl<K: Kind> Scheduler<K> {
             running: 0,
             concurrency,
             paused: false,
+            draining: false,
             closed: false,
             abandoned: false,
             rate,
@@ -586,15 +593,14 @@ impl<K: Kind> Scheduler<K> {
                 if inner.submitters[at].granted {
                     let granted = inner.submitters.remove(at);
                     *waiter = None;
-                    return (Poll::Ready(Ok(())), Some(granted.waker));
+                    return (Poll::Ready(Ok(())), granted.waker);
                 }
                 if inner.closed {
                     let gone = inner.submitters.remove(at);
                     *waiter = None;
-                    return (Poll::Ready(Err(Refused::Closed)), Some(gone.waker));
+                    return (Poll::Ready(Err(Refused::Closed)), gone.waker);
                 }
-                let old = core::mem::replace(&mut inner.submitters[at].waker, waker);
-                return (Poll::Pending, Some(old));
+                return (Poll::Pending, inner.submitters[at].waker.replace(waker));
             }
             *waiter = None;
             if inner.closed {
@@ -605,7 +611,7 @@ impl<K: Kind> Scheduler<K> {
                 return (Poll::Ready(Ok(())), Some(waker));
             }
             let id = inner.next_id();
-            inner.submitters.push(Waiter { id, waker, granted: false });
+            inner.submitters.push(Waiter { id, waker: Some(waker), granted: false });
             *waiter = Some(id);
             (Poll::Pending, None)
         });
@@ -623,7 +629,7 @@ impl<K: Kind> Scheduler<K> {
                 inner.reserved -= 1;
                 inner.room_freed(after);
             }
-            Some(gone.waker)
+            gone.waker
         });
         crate::catch::quietly(move || drop(old));
     }
@@ -651,6 +657,27 @@ impl<K: Kind> Scheduler<K> {
         });
         crate::catch::quietly(move || drop(old));
         next.map_or(Poll::Pending, Poll::Ready)
+    }
+
+    /// Ready once no attempt can start any more (closed, nothing queued or about to be, no job
+    /// running that could retry): a stopping worker that still holds rate tokens waits for this
+    /// (or for its tokens to come back), so that its tokens keep counting while they matter.
+    pub(crate) fn poll_quiet(&self, w: usize, cx: &mut Context<'_>) -> Poll<()> {
+        let waker = cx.waker().clone();
+        let (quiet, old) = self.run(|inner, _| {
+            if inner.closed && inner.queued == 0 && inner.reserved == 0 && inner.running == 0 {
+                return (true, Some(waker));
+            }
+            let slot = &mut inner.workers[w];
+            slot.quiet_wait = true; // woken once the last running job ends
+            (false, slot.waker.replace(waker))
+        });
+        crate::catch::quietly(move || drop(old));
+        if quiet {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     /// A rate token for a retry of the job worker `w` runs: `Ready(None)` without a rate limit,
@@ -798,8 +825,14 @@ impl<K: Kind> Scheduler<K> {
         self.closed.store(true, Ordering::Release);
         self.run(|inner, after| {
             inner.closed = true;
-            for w in inner.submitters.iter().filter(|w| !w.granted) {
-                after.wakes.push(w.waker.clone());
+            // Every waiting submitter is refused, one granted a place it has not taken yet too.
+            for w in inner.submitters.iter_mut() {
+                if core::mem::take(&mut w.granted) {
+                    inner.reserved -= 1;
+                }
+                if let Some(waker) = w.waker.take() {
+                    after.wakes.push(waker);
+                }
             }
             inner.wake_all_idle(after);
         });
@@ -809,8 +842,18 @@ impl<K: Kind> Scheduler<K> {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Pauses, unless a graceful shutdown has begun (it must finish what is queued).
     pub(crate) fn pause(&self) {
-        self.run(|inner, _| inner.paused = true);
+        self.run(|inner, _| inner.paused = !inner.draining);
+    }
+
+    /// A graceful shutdown begins: resumes the pool, and keeps it from being paused again.
+    pub(crate) fn drain(&self) {
+        self.run(|inner, after| {
+            inner.draining = true;
+            inner.paused = false;
+            inner.wake_all_idle(after);
+        });
     }
 
     pub(crate) fn resume(&self) {
@@ -890,18 +933,15 @@ impl<K: Kind> Scheduler<K> {
         let (polled, old) = self.run(|inner, _| {
             let at = waiter.and_then(|id| inner.size_waiters.iter().position(|s| s.id == id));
             if inner.queued < limit {
-                let old = at.map(|at| inner.size_waiters.swap_remove(at).waker);
+                let old = at.and_then(|at| inner.size_waiters.swap_remove(at).waker);
                 *waiter = None;
                 return (Poll::Ready(()), old);
             }
             match at {
-                Some(at) => (
-                    Poll::Pending,
-                    Some(core::mem::replace(&mut inner.size_waiters[at].waker, waker)),
-                ),
+                Some(at) => (Poll::Pending, inner.size_waiters[at].waker.replace(waker)),
                 None => {
                     let id = inner.next_id();
-                    inner.size_waiters.push(SizeWaiter { id, limit, waker });
+                    inner.size_waiters.push(SizeWaiter { id, limit, waker: Some(waker) });
                     *waiter = Some(id);
                     (Poll::Pending, None)
                 }
@@ -915,7 +955,7 @@ impl<K: Kind> Scheduler<K> {
     pub(crate) fn stop_waiting_size(&self, id: u64) {
         let old = self.run(|inner, _| {
             let at = inner.size_waiters.iter().position(|s| s.id == id)?;
-            Some(inner.size_waiters.swap_remove(at).waker)
+            inner.size_waiters.swap_remove(at).waker
         });
         crate::catch::quietly(move || drop(old));
     }
@@ -1195,6 +1235,9 @@ impl<R: Clone> Inner<R> {
 
     /// Grants free places to waiting submitters, first come first served.
     fn grant(&mut self, after: &mut After<R>) {
+        if self.closed {
+            return; // waiting submitters are refused, not let in
+        }
         for waiter in self.submitters.iter_mut() {
             if self.queued + self.reserved >= self.capacity {
                 break;
@@ -1202,15 +1245,19 @@ impl<R: Clone> Inner<R> {
             if !waiter.granted {
                 waiter.granted = true;
                 self.reserved += 1;
-                after.wakes.push(waiter.waker.clone());
+                if let Some(waker) = waiter.waker.take() {
+                    after.wakes.push(waker);
+                }
             }
         }
     }
 
     fn wake_size_waiters(&mut self, after: &mut After<R>) {
         let queued = self.queued;
-        for s in self.size_waiters.iter().filter(|s| queued < s.limit) {
-            after.wakes.push(s.waker.clone()); // each removes itself when it polls ready
+        for s in self.size_waiters.iter_mut().filter(|s| queued < s.limit) {
+            if let Some(waker) = s.waker.take() {
+                after.wakes.push(waker); // it removes itself when it polls ready
+            }
         }
     }
 
@@ -1219,6 +1266,14 @@ impl<R: Clone> Inner<R> {
     /// wakes the next, so one is woken per job), or every parked worker once the pool is
     /// closed and nothing is left to run (they stop).
     fn wake_workers(&mut self, after: &mut After<R>) {
+        if self.closed && self.queued == 0 && self.reserved == 0 && self.running == 0 {
+            for slot in self.workers.iter_mut().filter(|s| s.quiet_wait) {
+                slot.quiet_wait = false;
+                if let Some(waker) = slot.waker.take() {
+                    after.wakes.push(waker);
+                }
+            }
+        }
         if let Some(&w) = self.token_queue.front() {
             if self.rate.map_or(true, |r| self.tokens_out < r.count) {
                 if let Some(waker) = self.workers[w].waker.take() {

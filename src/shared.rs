@@ -190,8 +190,8 @@ impl<K: Kind> Hub<K> {
     /// A queued job was cancelled (and counted, under the scheduler's lock): reports it and
     /// drops its function, no lock held.
     fn report_cancelled(&self, job: &K::Job) {
+        job.clear(); // first: an observer that sees the event sees the function gone
         self.emit(self.counters.outside(), JobEvent::Cancelled { job: job.id(), attempts: 0 });
-        job.clear();
     }
 
     /// A job that could not be queued because no worker is left: it was accepted, so it is

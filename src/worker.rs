@@ -76,6 +76,15 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
                 crate::catch::quietly(move || drop(task));
                 budget.spend().await;
             }
+            // A stopping worker's rate tokens count until their interval ends, as long as
+            // another attempt could still start (a retry of a job another worker runs).
+            let quiet = core::future::poll_fn(|cx| {
+                if tokens.is_empty() {
+                    return Poll::Ready(());
+                }
+                shared.sched.poll_quiet(index, cx)
+            });
+            futures_lite::future::or(quiet, aborted(shared, &mut abort)).await;
         };
         // The rate tokens this worker took come back while it waits or works.
         futures_lite::future::or(jobs, tokens.run()).await;
@@ -104,6 +113,11 @@ struct Timer<F> {
 impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
     fn new(shared: &'a Shared<S, K>) -> Self {
         Self { shared, timers: Lock::new(VecDeque::new()), any: AtomicBool::new(false) }
+    }
+
+    /// Whether every token this worker took has come back.
+    fn is_empty(&self) -> bool {
+        !self.any.load(Ordering::Relaxed)
     }
 
     /// A token taken now, to give back after `interval`. A sleeper that panics gives it back at
@@ -165,8 +179,8 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
 }
 
 impl<S: Sleeper, K: Kind> Drop for Tokens<'_, S, K> {
-    /// A worker that stops gives its tokens back: nothing is left to start but the retries of
-    /// jobs other workers still run.
+    /// A worker dropped (or stopping once nothing more can start, or aborted) gives back the
+    /// tokens it still holds.
     fn drop(&mut self) {
         let timers = core::mem::take(&mut *self.timers.lock());
         for timer in timers {
