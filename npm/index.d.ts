@@ -245,7 +245,8 @@ export class WorkPool extends EventTarget {
   constructor(options?: WorkPoolOptions);
   /**
    * Runs `job`, waiting for room in the queue (submissions that wait are admitted in order; one
-   * whose `signal` fires while it waits rejects at once). Rejects with the job's own error, a
+   * whose `signal` fires while it waits rejects at once and leaves the line, its turn passing to
+   * the next; it was never accepted, so the metrics do not count it). Rejects with the job's own error, a
    * `WorkPoolError`, or the caller's `signal.reason`. It never throws: a `job` that is not a
    * function, or bad options, reject with a TypeError or RangeError naming the field.
    */

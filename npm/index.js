@@ -191,6 +191,7 @@ class JobTable {
 const FULL = -1;
 const CLOSED = -2;
 const ABORTED = -3; // `pushWith`'s: the submission's signal had fired (its reason: `takeReason`)
+const WITHDRAWN = -4; // `admitted`'s: a waiting submission whose signal fired left the line
 const closedError = () => new PoolClosedError('the pool is shut down');
 
 /** What the host keeps of a submission until it settles. */
@@ -265,7 +266,10 @@ class Host {
   track(id, fn, options) {
     let rec;
     const promise = new Promise((resolve, reject) => { rec = new Submission(fn, resolve, reject); });
-    if (id === FULL) this.waiting.set(this.nextWaiter++, rec);
+    if (id === FULL) {
+      rec.waiter = this.nextWaiter++;
+      this.waiting.set(rec.waiter, rec);
+    }
     else this.jobs.set(id, rec);
     if (options !== undefined && options !== null) {
       const { signal, id: uid } = options;
@@ -317,7 +321,11 @@ class Host {
       onAbort: () => {
         caller.reason = signal.reason;
         if (rec.id >= 0) this.core.cancel(rec.id); // it settles as cancelled, with this reason
-        else rec.reject(caller.reason); // still waiting for room: it is cancelled once admitted
+        else {
+          // Still waiting for room: it leaves the line now (its turn passes to the next).
+          rec.reject(caller.reason);
+          this.core.withdraw(rec.waiter);
+        }
       },
     };
     rec.caller = caller;
@@ -327,6 +335,12 @@ class Host {
   admitted(waiter, id) {
     const rec = this.waiting.get(waiter);
     this.waiting.delete(waiter);
+    if (id === WITHDRAWN) {
+      this.unwatch(rec);
+      this.forget(rec);
+      this.release();
+      return;
+    }
     if (id === CLOSED) {
       this.unwatch(rec);
       this.forget(rec);

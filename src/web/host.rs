@@ -61,6 +61,8 @@ pub(crate) struct Shared {
     pub(crate) attempts: Attempts,
     /// Submissions waiting for room in the queue.
     pub(crate) waiting: Cell<u32>,
+    /// Those of them that can be withdrawn (their signal fires while they wait).
+    pub(crate) line: Line,
     /// The reason of the last submission refused for its already-fired signal, until the host
     /// takes it (`takeReason`).
     pub(crate) reason: Cell<JsValue>,
@@ -76,6 +78,7 @@ impl Shared {
             listening: Cell::new(false),
             attempts: Attempts::default(),
             waiting: Cell::new(0),
+            line: Line::default(),
             reason: Cell::default(),
             kept: RefCell::default(),
         }
@@ -316,5 +319,45 @@ mod tests {
         attempts.release(b, 4096, 1);
         attempts.done(b, 4096, 1, true); // after its end: nothing
         assert_eq!(poll(&attempts, b, 4096, 1), Poll::Ready(false));
+    }
+}
+
+/// The submissions waiting for room, by the host's waiter number: each can be withdrawn.
+#[derive(Default)]
+pub(crate) struct Line(RefCell<Vec<(f64, Rc<Withdrawal>)>>);
+
+/// A waiting submission's withdrawal: set once, waking the submission's task.
+#[derive(Default)]
+pub(crate) struct Withdrawal {
+    done: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl Line {
+    /// Waiter `waiter` joins; the future completes (`None`) if it is withdrawn.
+    pub(crate) fn join<T>(&self, waiter: f64) -> impl Future<Output = Option<T>> {
+        let w = Rc::new(Withdrawal::default());
+        self.0.borrow_mut().push((waiter, Rc::clone(&w)));
+        core::future::poll_fn(move |cx| {
+            if w.done.get() {
+                return Poll::Ready(None);
+            }
+            w.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        })
+    }
+
+    pub(crate) fn withdraw(&self, waiter: f64) {
+        let found = self.0.borrow().iter().find(|(w, _)| *w == waiter).map(|(_, w)| Rc::clone(w));
+        if let Some(w) = found {
+            w.done.set(true);
+            if let Some(waker) = w.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    pub(crate) fn leave(&self, waiter: f64) {
+        self.0.borrow_mut().retain(|(w, _)| *w != waiter);
     }
 }

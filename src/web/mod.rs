@@ -53,6 +53,8 @@ const FULL: f64 = -1.0;
 const CLOSED: f64 = -2.0;
 /// `pushWith`'s: the submission's signal had already fired (its reason: `takeReason`).
 const ABORTED: f64 = -3.0;
+/// `admitted`'s: the waiting submission was withdrawn (`withdraw`): its signal fired.
+const WITHDRAWN: f64 = -4.0;
 
 #[wasm_bindgen(js_class = PoolCore)]
 impl WorkPool {
@@ -127,6 +129,12 @@ impl WorkPool {
     #[wasm_bindgen(js_name = takeReason)]
     pub fn take_reason(&self) -> JsValue {
         self.shared.reason.take()
+    }
+
+    /// `withdraw(waiter)`: the `signal` of a submission still waiting for room fired; it leaves
+    /// the line at once (the host has rejected its promise; `admitted(waiter, -4)` follows).
+    pub fn withdraw(&self, waiter: f64) {
+        self.shared.line.withdraw(waiter);
     }
 
     /// `cancel(id)`: the submission's `signal` fired. Cancels the job (if it has not ended) and
@@ -306,12 +314,18 @@ impl WorkPool {
         };
         let (pool, shared) = (self.pool.clone(), Rc::clone(&self.shared));
         shared.waiting.set(shared.waiting.get() + 1);
+        let withdrawn = shared.line.join(waiter);
         wasm_bindgen_futures::spawn_local(async move {
-            let submitted = pool.submit(job).await;
+            // Withdrawn (its signal fired): the submission is dropped, so it leaves the line
+            // and its turn passes to the next.
+            let admit = async { Some(pool.submit(job).await) };
+            let submitted = futures_lite::future::or(admit, withdrawn).await;
             shared.waiting.set(shared.waiting.get() - 1);
+            shared.line.leave(waiter);
             let id = match submitted {
-                Ok(handle) => shared.admitted(handle, keep),
-                Err(_) => CLOSED,
+                None => WITHDRAWN,
+                Some(Ok(handle)) => shared.admitted(handle, keep),
+                Some(Err(_)) => CLOSED,
             };
             shared.host.admitted(waiter, id);
         });
