@@ -228,7 +228,7 @@ struct KeyState<R> {
     key: JobKey,
     running: usize,
     /// Its jobs that were next in line while it was at its limit, each with its priority and
-    /// when it was found so (the order it keeps).
+    /// when it was found so: highest priority first, then in the order found.
     blocked: VecDeque<(i32, u64, R)>,
 }
 
@@ -1077,7 +1077,10 @@ impl<R: Clone> Inner<R> {
                     let id = job.id();
                     let seq = self.blocked_seq;
                     self.blocked_seq += 1;
-                    self.keys.state(i).blocked.push_back((priority, seq, task));
+                    // In its key's line by priority, then in the order found.
+                    let blocked = &mut self.keys.state(i).blocked;
+                    let at = blocked.partition_point(|&(p, _, _)| p >= priority);
+                    blocked.insert(at, (priority, seq, task));
                     self.waiting_on_key += 1;
                     return Some(Next::Blocked(id));
                 }
