@@ -45,8 +45,9 @@
 //! `Model::settle`). Without a rate limit the order the workers move in changes nothing: each
 //! worker that ends a job frees the one place it takes next.
 //!
-//! The scheduler has a known bug here (see `KNOWN_BUG`): the runs that may reach it are left
-//! out too, and an ignored test shows it.
+//! Three scheduler bugs this test found (blocked jobs put back in reverse order; a blocked job
+//! moved by `set_priority` jumping its new line; a key's line not ordered by priority) are
+//! fixed (d7c56d4, 428c414); the cases it shrank them to are plain tests below.
 #![cfg(all(not(target_arch = "wasm32"), panic = "unwind"))]
 
 mod common;
@@ -216,7 +217,7 @@ struct Model<'a> {
     /// Events in the current phase (see the module docs' last paragraph).
     events: usize,
     ambiguous: bool,
-    /// The run may reach the known bug (see `KNOWN_BUG`).
+    /// A `set_priority` of a keyed job under `per_key`: the path of the last bug fixed.
     hazard: bool,
 }
 
@@ -436,7 +437,7 @@ struct Expected {
     totals: Totals,
     /// An open tie (see the module docs): not compared.
     ambiguous: bool,
-    /// The run may reach the known bug (see `KNOWN_BUG`).
+    /// A `set_priority` of a keyed job under `per_key`: the path of the last bug fixed.
     hazard: bool,
 }
 
@@ -722,16 +723,6 @@ fn quiet_panics() {
     });
 }
 
-/// The known bug (reported; `sched.rs` is not this file's to fix): the jobs blocked on one key
-/// wait in the order they were *found* blocked, not in the pool's order. A job that
-/// `set_priority` moves out of its key's line (or that a worker reaches after a job it should
-/// follow) is found blocked again behind the jobs already there, whatever their priority, so
-/// a higher-priority job of a key runs after a lower one
-/// ([`a_job_blocked_again_keeps_its_priority_within_its_key`]). While `true`, the runs that
-/// may reach it (a `set_priority` of a keyed job under `per_key`) are left out
-/// (`Expected::hazard`); set it to `false` once it is fixed.
-const KNOWN_BUG: bool = true;
-
 /// Runs one case through the model and the pool; the model must see no open tie.
 fn check(cfg: &Config, scripts: &[Script]) -> (Expected, Vec<Record>) {
     let expected = model(cfg, scripts);
@@ -834,13 +825,13 @@ fn set_priority_raises_a_blocked_job_within_its_key() {
     assert_eq!(records, expected.records, "job 2 (raised to 5) must start first");
 }
 
-/// The known bug (see `KNOWN_BUG`): as above, but a third worker is idle at 1 ms. It takes job
+/// The third bug fixed (428c414; a key's line was in the order found blocked, not by
+/// priority): as above, but a third worker is idle at 1 ms. It takes job
 /// 2 from its new lane at once and finds it blocked again: now behind job 1 in its key's line.
 /// "Higher runs first" says job 2 (priority 5) starts first when the key frees at 8 ms (it
 /// takes no time), then job 1, also at 8 ms; the scheduler starts job 1 at 8 ms and job 2 only
 /// at 12 ms.
 #[test]
-#[ignore = "known core bug: a key's blocked jobs wait in the order they were found blocked, not by priority (see KNOWN_BUG)"]
 fn a_job_blocked_again_keeps_its_priority_within_its_key() {
     let mut scripts = [
         keyed_job(8, Some(1), 0),
@@ -878,7 +869,6 @@ proptest! {
         let scripts: Vec<_> = scripts.into_iter().map(|s| fix_hangs(&cfg, s)).collect();
         let expected = model(&cfg, &scripts);
         prop_assume!(!expected.ambiguous, "an open tie under the rate limit");
-        prop_assume!(!(KNOWN_BUG && expected.hazard), "the known bug");
         let (records, totals) = run_pool(&cfg, &scripts);
         prop_assert_eq!(records, expected.records);
         prop_assert_eq!(totals, expected.totals);
