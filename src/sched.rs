@@ -105,62 +105,77 @@ pub(crate) enum Refused {
 struct Lanes<R> {
     /// Priority 0, the default.
     zero: VecDeque<R>,
-    /// Every other priority with a job, highest first. A sorted `Vec`, not a map: there are
-    /// few priorities in use, and a map's code weighs some kilobytes in the `.wasm`.
+    /// Every other priority that has had a job, highest first. A sorted `Vec`, not a map: there
+    /// are few priorities in use, and a map's code weighs some kilobytes in the `.wasm`. A lane
+    /// that empties is kept, with its buffer, so that a priority in use does not allocate each
+    /// time it refills; the empty ones go when a new priority arrives and [`KEEP`] are kept.
     other: Vec<(i32, VecDeque<R>)>,
+    /// Jobs in `other`'s lanes.
+    others: usize,
 }
+
+/// Lanes kept in `Lanes::other` before the empty ones are dropped.
+const KEEP: usize = 16;
 
 impl<R> Lanes<R> {
     fn new() -> Self {
-        Self { zero: VecDeque::new(), other: Vec::new() }
+        Self { zero: VecDeque::new(), other: Vec::new(), others: 0 }
     }
 
-    fn lane(&mut self, priority: i32) -> &mut VecDeque<R> {
+    fn push_back(&mut self, priority: i32, job: R) {
         if priority == 0 {
-            return &mut self.zero;
+            return self.zero.push_back(job);
         }
         // Highest first: ordered by `Reverse(priority)`.
         let at = match self.other.binary_search_by(|(p, _)| priority.cmp(p)) {
             Ok(at) => at,
-            Err(at) => {
+            Err(mut at) => {
+                if self.other.len() >= KEEP {
+                    self.other.retain(|(_, lane)| !lane.is_empty());
+                    at = self.other.partition_point(|(p, _)| *p > priority);
+                }
                 self.other.insert(at, (priority, VecDeque::new()));
                 at
             }
         };
-        &mut self.other[at].1
+        self.other[at].1.push_back(job);
+        self.others += 1;
     }
 
-    fn push_back(&mut self, priority: i32, job: R) {
-        self.lane(priority).push_back(job);
+    /// The highest of `other`'s lanes with a job.
+    fn first(&self) -> Option<usize> {
+        if self.others == 0 {
+            return None;
+        }
+        self.other.iter().position(|(_, lane)| !lane.is_empty())
     }
 
     /// The highest priority with a job in its lane.
     fn top(&self) -> Option<i32> {
-        match self.other.first() {
-            Some((p, _)) if *p > 0 || self.zero.is_empty() => Some(*p),
+        match self.first().map(|i| self.other[i].0) {
+            Some(p) if p > 0 || self.zero.is_empty() => Some(p),
             _ => (!self.zero.is_empty()).then_some(0),
         }
     }
 
     /// The first job of the highest lane that has one.
     fn pop(&mut self) -> Option<(i32, R)> {
-        let above_zero = matches!(self.other.first(), Some((p, _)) if *p > 0);
+        let first = self.first();
+        let above_zero = first.is_some_and(|i| self.other[i].0 > 0);
         if !above_zero {
             if let Some(job) = self.zero.pop_front() {
                 return Some((0, job));
             }
         }
         // The first other lane: above zero, or (zero's lane empty) the highest below it.
-        let (priority, lane) = self.other.first_mut()?;
-        let (priority, job) = (*priority, lane.pop_front());
-        if lane.is_empty() {
-            self.other.remove(0);
-        }
-        job.map(|job| (priority, job))
+        let (priority, lane) = &mut self.other[first?];
+        let job = lane.pop_front()?;
+        self.others -= 1;
+        Some((*priority, job))
     }
 
     fn is_empty(&self) -> bool {
-        self.zero.is_empty() && self.other.is_empty()
+        self.zero.is_empty() && self.others == 0
     }
 
     /// Removes and returns the job for which `hit` holds.
@@ -174,11 +189,9 @@ impl<R> Lanes<R> {
             .enumerate()
             .find_map(|(i, (_, lane))| lane.iter().position(&mut hit).map(|at| (i, at)))?;
         let (priority, lane) = &mut self.other[i];
-        let (priority, job) = (*priority, lane.remove(at));
-        if lane.is_empty() {
-            self.other.remove(i);
-        }
-        job.map(|job| (priority, job))
+        let job = lane.remove(at)?;
+        self.others -= 1;
+        Some((*priority, job))
     }
 
     /// Takes every job out.
@@ -191,6 +204,7 @@ impl<R> Lanes<R> {
                 into.push(job);
             }
         }
+        self.others = 0;
     }
 
     /// Moves the jobs for which `dead` holds into `into`.
@@ -200,6 +214,7 @@ impl<R> Lanes<R> {
             sweep(lane, |job| dead(job), into, |job| job);
         }
         self.other.retain(|(_, lane)| !lane.is_empty());
+        self.others = self.other.iter().map(|(_, lane)| lane.len()).sum();
     }
 }
 
