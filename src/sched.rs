@@ -46,7 +46,7 @@ use core::time::Duration;
 use crate::cell::RunJob;
 use crate::job::JobKey;
 use crate::state::Cancelled;
-use crate::sync::{AtomicBool, AtomicUsize, Lock, LockGuard, Ordering};
+use crate::sync::{AtomicUsize, Lock, LockGuard, Ordering};
 use crate::task::Kind;
 
 /// At most `count` attempt starts in any window of `interval`.
@@ -91,6 +91,55 @@ impl RateLimit {
         } else {
             Ok(self)
         }
+    }
+}
+
+/// The places taken: jobs queued, plus places reserved by submitters building a job or granted
+/// to a waiting one, never above the capacity; and whether the pool is closed. One atomic word
+/// (`count << 1 | CLOSED`), so that a submitter reserves a place without the lock (a
+/// compare-and-swap), and a closed pool refuses it in the same operation. A place is given
+/// back only under the scheduler's lock, and then to the first waiting submitter if there is
+/// one (it stays taken), so while anyone waits every place is taken and a submitter that does
+/// not wait finds the queue full: it cannot overtake them.
+pub(crate) struct Places {
+    word: AtomicUsize,
+    capacity: usize,
+}
+
+impl Places {
+    const CLOSED: usize = 1;
+    const ONE: usize = 2;
+
+    fn new(capacity: usize) -> Self {
+        Self { word: AtomicUsize::new(0), capacity }
+    }
+
+    fn count(&self) -> usize {
+        self.word.load(Ordering::Acquire) >> 1
+    }
+
+    fn is_closed(&self) -> bool {
+        self.word.load(Ordering::Acquire) & Self::CLOSED != 0
+    }
+
+    /// Takes a place, or says why not.
+    fn take(&self) -> Result<(), Refused> {
+        let capacity = self.capacity;
+        self.word
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |w| {
+                (w & Self::CLOSED == 0 && w >> 1 < capacity).then_some(w + Self::ONE)
+            })
+            .map(drop)
+            .map_err(|w| if w & Self::CLOSED != 0 { Refused::Closed } else { Refused::Full })
+    }
+
+    /// Gives a place back (under the scheduler's lock, when no submitter waits for it).
+    fn give_back(&self) {
+        self.word.fetch_sub(Self::ONE, Ordering::AcqRel);
+    }
+
+    fn close(&self) {
+        self.word.fetch_or(Self::CLOSED, Ordering::AcqRel);
     }
 }
 
@@ -344,7 +393,6 @@ struct SizeWaiter {
 }
 
 struct Inner<R> {
-    capacity: usize,
     lanes: Lanes<R>,
     keys: Keys<R>,
     per_key: usize,
@@ -356,8 +404,6 @@ struct Inner<R> {
     /// Live jobs queued: in the lanes, or blocked on their key.
     queued: usize,
     waiting_on_key: usize,
-    /// Places taken by submitters building a job, or granted to a waiting one.
-    reserved: usize,
     /// Cancelled entries still in the lanes or blocked lists.
     tombstones: usize,
     /// Jobs taken by workers and not yet ended.
@@ -387,7 +433,9 @@ struct Inner<R> {
 
 /// Wakers to wake, values to drop, and queued jobs to report as cancelled, once the lock is
 /// released (all of it may run user code).
-pub(crate) struct After<R> {
+pub(crate) struct After<'a, R> {
+    /// The places' count (reads and gives back under the lock go through it).
+    places: &'a Places,
     wakes: Wakes,
     /// Entries of jobs cancelled before (tombstones), to drop.
     trash: Vec<R>,
@@ -396,9 +444,9 @@ pub(crate) struct After<R> {
     pub(crate) cancelled: Vec<(R, Cancelled)>,
 }
 
-impl<R> After<R> {
-    fn new() -> Self {
-        Self { wakes: Wakes::default(), trash: Vec::new(), cancelled: Vec::new() }
+impl<'a, R> After<'a, R> {
+    fn new(places: &'a Places) -> Self {
+        Self { places, wakes: Wakes::default(), trash: Vec::new(), cancelled: Vec::new() }
     }
 
     /// Wakes and drops what the locked call left (panics in either caught).
@@ -421,7 +469,7 @@ impl<R> After<R> {
 /// The scheduler, locked, with what the locked call leaves for after.
 struct Locked<'a, R> {
     inner: LockGuard<'a, Inner<R>>,
-    after: After<R>,
+    after: After<'a, R>,
 }
 
 /// Up to two wakers without an allocation, more in a `Vec` (a close, a resume).
@@ -472,7 +520,7 @@ pub(crate) struct Scheduler<K: Kind> {
     /// `Inner::queued` and `waiting_on_key`, for reads without the lock (metrics).
     queued: AtomicUsize,
     waiting_on_key: AtomicUsize,
-    closed: AtomicBool,
+    places: Places,
 }
 
 /// A reserved place. Dropping it unused gives the place back.
@@ -489,7 +537,6 @@ impl<K: Kind> Scheduler<K> {
         rate: Option<RateLimit>,
     ) -> Self {
         let inner = Inner {
-            capacity,
             lanes: Lanes::new(),
             keys: Keys::new(),
             eligible: Vec::new(),
@@ -497,7 +544,6 @@ impl<K: Kind> Scheduler<K> {
             per_key: per_key.unwrap_or(usize::MAX),
             queued: 0,
             waiting_on_key: 0,
-            reserved: 0,
             tombstones: 0,
             running: 0,
             concurrency,
@@ -521,7 +567,7 @@ impl<K: Kind> Scheduler<K> {
             crew,
             queued: AtomicUsize::new(0),
             waiting_on_key: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
+            places: Places::new(capacity),
         }
     }
 
@@ -530,7 +576,7 @@ impl<K: Kind> Scheduler<K> {
     /// report.
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Inner<K::Ref>, &mut After<K::Ref>) -> T,
+        f: impl FnOnce(&mut Inner<K::Ref>, &mut After<'_, K::Ref>) -> T,
     ) -> (T, Vec<(K::Ref, Cancelled)>) {
         let mut locked = self.enter();
         let out = f(&mut locked.inner, &mut locked.after);
@@ -543,7 +589,7 @@ impl<K: Kind> Scheduler<K> {
     #[cfg_attr(target_arch = "wasm32", inline(never))]
     #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn enter(&self) -> Locked<'_, K::Ref> {
-        Locked { inner: self.inner.lock(), after: After::new() }
+        Locked { inner: self.inner.lock(), after: After::new(&self.places) }
     }
 
     /// What every locked call ends with: wake-ups owed, the gauges read without the lock, the
@@ -563,7 +609,7 @@ impl<K: Kind> Scheduler<K> {
     }
 
     /// [`with`](Self::with), for calls that cancel nothing.
-    fn run<T>(&self, f: impl FnOnce(&mut Inner<K::Ref>, &mut After<K::Ref>) -> T) -> T {
+    fn run<T>(&self, f: impl FnOnce(&mut Inner<K::Ref>, &mut After<'_, K::Ref>) -> T) -> T {
         let (out, cancelled) = self.with(f);
         debug_assert!(cancelled.is_empty());
         out
@@ -573,17 +619,8 @@ impl<K: Kind> Scheduler<K> {
 
     /// Reserves a place now, or says why not: refused while anyone waits for room.
     pub(crate) fn try_reserve(&self) -> Result<Reservation<'_, K>, Refused> {
-        self.run(|inner, _| {
-            if inner.closed {
-                Err(Refused::Closed)
-            } else if !inner.submitters.is_empty() || !inner.has_room() {
-                Err(Refused::Full)
-            } else {
-                inner.reserved += 1;
-                Ok(())
-            }
-        })
-        .map(|()| Reservation { sched: self })
+        // No lock: while anyone waits every place is taken (see `Places`).
+        self.places.take().map(|()| Reservation { sched: self })
     }
 
     /// Reserves a place, waiting for room in FIFO order with the other waiting submitters.
@@ -601,7 +638,7 @@ impl<K: Kind> Scheduler<K> {
             }
         }
         let waker = cx.waker().clone(); // outside the lock: a waker's clone is foreign code
-        let (polled, old) = self.run(|inner, _| {
+        let (polled, old) = self.run(|inner, after| {
             let at =
                 waiter.and_then(|id| inner.submitters.binary_search_by_key(&id, |w| w.id).ok());
             if let Some(at) = at {
@@ -621,8 +658,7 @@ impl<K: Kind> Scheduler<K> {
             if inner.closed {
                 return (Poll::Ready(Err(Refused::Closed)), Some(waker));
             }
-            if inner.submitters.is_empty() && inner.has_room() {
-                inner.reserved += 1;
+            if inner.submitters.is_empty() && after.places.take().is_ok() {
                 return (Poll::Ready(Ok(())), Some(waker));
             }
             let id = inner.next_id();
@@ -641,8 +677,7 @@ impl<K: Kind> Scheduler<K> {
             let at = inner.submitters.binary_search_by_key(&waiter, |w| w.id).ok()?;
             let gone = inner.submitters.remove(at);
             if gone.granted {
-                inner.reserved -= 1;
-                inner.room_freed(after);
+                inner.free_place(after);
             }
             gone.waker
         });
@@ -679,8 +714,8 @@ impl<K: Kind> Scheduler<K> {
     /// (or for its tokens to come back), so that its tokens keep counting while they matter.
     pub(crate) fn poll_quiet(&self, w: usize, cx: &mut Context<'_>) -> Poll<()> {
         let waker = cx.waker().clone();
-        let (quiet, old) = self.run(|inner, _| {
-            if inner.closed && inner.queued == 0 && inner.reserved == 0 && inner.running == 0 {
+        let (quiet, old) = self.run(|inner, after| {
+            if inner.closed && after.places.count() == 0 && inner.running == 0 {
                 return (true, Some(waker));
             }
             let slot = &mut inner.workers[w];
@@ -837,13 +872,13 @@ impl<K: Kind> Scheduler<K> {
     /// Stops accepting jobs; waiting submitters are refused, parked workers woken (they stop
     /// once nothing is queued).
     pub(crate) fn close(&self) {
-        self.closed.store(true, Ordering::Release);
         self.run(|inner, after| {
+            after.places.close();
             inner.closed = true;
             // Every waiting submitter is refused, one granted a place it has not taken yet too.
             for w in inner.submitters.iter_mut() {
                 if core::mem::take(&mut w.granted) {
-                    inner.reserved -= 1;
+                    after.places.give_back();
                 }
                 if let Some(waker) = w.waker.take() {
                     after.wakes.push(waker);
@@ -854,7 +889,7 @@ impl<K: Kind> Scheduler<K> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.places.is_closed()
     }
 
     /// Pauses, unless a graceful shutdown has begun (it must finish what is queued).
@@ -992,7 +1027,7 @@ impl<K: Kind> Scheduler<K> {
     /// Places reserved by submitters or queued: what `len` meant for the old queue (tests).
     #[cfg(all(test, loom))]
     pub(crate) fn places(&self) -> usize {
-        self.run(|inner, _| inner.queued + inner.reserved)
+        self.places.count()
     }
 }
 
@@ -1003,9 +1038,8 @@ impl<K: Kind> Reservation<'_, K> {
         let sched = self.sched;
         core::mem::forget(self);
         sched.run(|inner, after| {
-            inner.reserved -= 1;
             if inner.abandoned {
-                inner.room_freed(after);
+                inner.free_place(after);
                 return Err(job);
             }
             inner.lanes.push_back(priority, job);
@@ -1017,10 +1051,7 @@ impl<K: Kind> Reservation<'_, K> {
 
 impl<K: Kind> Drop for Reservation<'_, K> {
     fn drop(&mut self) {
-        self.sched.run(|inner, after| {
-            inner.reserved -= 1;
-            inner.room_freed(after);
-        });
+        self.sched.run(|inner, after| inner.free_place(after));
     }
 }
 
@@ -1028,10 +1059,6 @@ impl<R: Clone> Inner<R> {
     /// Whether a job is in line to start (in a lane, or first of an eligible key's line).
     fn has_ready(&self) -> bool {
         !self.lanes.is_empty() || !self.eligible.is_empty()
-    }
-
-    fn has_room(&self) -> bool {
-        self.queued + self.reserved < self.capacity
     }
 
     fn next_id(&mut self) -> u64 {
@@ -1048,11 +1075,11 @@ impl<R: Clone> Inner<R> {
     }
 
     /// Worker `w`'s next job, ending its previous one first; `None`: nothing may start now.
-    fn next<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) -> Option<Next<R>> {
+    fn next<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<'_, R>) -> Option<Next<R>> {
         self.clear_notified(w);
         self.end_job::<K>(w, after);
         if !self.may_start() {
-            return self.stop_if_done(w);
+            return self.stop_if_done(w, after);
         }
         if let Some(&(priority, _, i)) = self.eligible.first() {
             if self.lanes.top().map_or(true, |top| priority >= top) {
@@ -1105,12 +1132,12 @@ impl<R: Clone> Inner<R> {
             }
             return Some(self.start::<K>(w, task, key, after));
         }
-        self.stop_if_done(w)
+        self.stop_if_done(w, after)
     }
 
     /// `Stop` once the pool is closed and nothing is queued or about to be.
-    fn stop_if_done(&mut self, w: usize) -> Option<Next<R>> {
-        if self.closed && self.queued == 0 && self.reserved == 0 {
+    fn stop_if_done(&mut self, w: usize, after: &After<'_, R>) -> Option<Next<R>> {
+        if self.closed && after.places.count() == 0 {
             let slot = &mut self.workers[w];
             if slot.idle {
                 slot.idle = false;
@@ -1127,7 +1154,7 @@ impl<R: Clone> Inner<R> {
         w: usize,
         task: R,
         key: Option<usize>,
-        after: &mut After<R>,
+        after: &mut After<'_, R>,
     ) -> Next<R> {
         let claimed = K::job(&task).claim();
         debug_assert!(claimed, "only this lock moves a job out of QUEUED");
@@ -1144,7 +1171,7 @@ impl<R: Clone> Inner<R> {
             slot.idle = false;
             self.idle.retain(|&i| i != w);
         }
-        self.room_freed(after);
+        self.free_place(after);
         Next::Job { job: task, token }
     }
 
@@ -1153,7 +1180,7 @@ impl<R: Clone> Inner<R> {
         &mut self,
         w: usize,
         i: usize,
-        after: &mut After<R>,
+        after: &mut After<'_, R>,
     ) -> Next<R> {
         let state = self.keys.state(i);
         let Some((_, _, task)) = state.blocked.pop_front() else { unreachable!() };
@@ -1196,7 +1223,7 @@ impl<R: Clone> Inner<R> {
 
     /// Ends the job worker `w` ran, if any: it no longer counts against the concurrency or its
     /// key, whose first blocked job goes back to the front of its lane.
-    fn end_job<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<R>) {
+    fn end_job<K: Kind<Ref = R>>(&mut self, w: usize, after: &mut After<'_, R>) {
         let slot = &mut self.workers[w];
         if !core::mem::take(&mut slot.running) {
             return;
@@ -1214,14 +1241,14 @@ impl<R: Clone> Inner<R> {
         &mut self,
         cancelled: Cancelled,
         in_line: bool,
-        after: &mut After<R>,
+        after: &mut After<'_, R>,
     ) {
         let Cancelled::Queued { on_key, .. } = cancelled else { return };
         self.queued -= 1;
         if on_key {
             self.waiting_on_key -= 1;
         }
-        self.room_freed(after);
+        self.free_place(after);
         if !in_line {
             return;
         }
@@ -1246,31 +1273,31 @@ impl<R: Clone> Inner<R> {
 
     /// A place was given back: the first waiting submitter gets it; callers of
     /// `poll_queued_below` are woken if the queue is now short enough.
-    fn room_freed(&mut self, after: &mut After<R>) {
-        self.grant(after);
+    /// A place is free (a queued job left the queue, or a reservation or a grant was given
+    /// up): the first waiting submitter gets it (it stays taken), or it is given back; callers
+    /// of `poll_queued_below` are woken if the queue is now short enough.
+    fn free_place(&mut self, after: &mut After<'_, R>) {
+        if !self.grant(after) {
+            after.places.give_back();
+        }
         self.wake_size_waiters(after);
     }
 
-    /// Grants free places to waiting submitters, first come first served.
-    fn grant(&mut self, after: &mut After<R>) {
+    /// Grants a freed place to the first waiting submitter not granted one yet; `false` if
+    /// there is none (or the pool is closed: they are refused, not let in).
+    fn grant(&mut self, after: &mut After<'_, R>) -> bool {
         if self.closed {
-            return; // waiting submitters are refused, not let in
+            return false;
         }
-        for waiter in self.submitters.iter_mut() {
-            if self.queued + self.reserved >= self.capacity {
-                break;
-            }
-            if !waiter.granted {
-                waiter.granted = true;
-                self.reserved += 1;
-                if let Some(waker) = waiter.waker.take() {
-                    after.wakes.push(waker);
-                }
-            }
+        let Some(waiter) = self.submitters.iter_mut().find(|w| !w.granted) else { return false };
+        waiter.granted = true;
+        if let Some(waker) = waiter.waker.take() {
+            after.wakes.push(waker);
         }
+        true
     }
 
-    fn wake_size_waiters(&mut self, after: &mut After<R>) {
+    fn wake_size_waiters(&mut self, after: &mut After<'_, R>) {
         let queued = self.queued;
         for s in self.size_waiters.iter_mut().filter(|s| queued < s.limit) {
             if let Some(waker) = s.waker.take() {
@@ -1283,8 +1310,9 @@ impl<R: Clone> Inner<R> {
     /// free, else a parked worker if a job may start now (each woken worker that takes a job
     /// wakes the next, so one is woken per job), or every parked worker once the pool is
     /// closed and nothing is left to run (they stop).
-    fn wake_workers(&mut self, after: &mut After<R>) {
-        if self.closed && self.queued == 0 && self.reserved == 0 && self.running == 0 {
+    fn wake_workers(&mut self, after: &mut After<'_, R>) {
+        let drained = self.closed && after.places.count() == 0;
+        if drained && self.running == 0 {
             for slot in self.workers.iter_mut().filter(|s| s.quiet_wait) {
                 slot.quiet_wait = false;
                 if let Some(waker) = slot.waker.take() {
@@ -1303,7 +1331,7 @@ impl<R: Clone> Inner<R> {
         if self.idle.is_empty() {
             return;
         }
-        if self.closed && self.queued == 0 && self.reserved == 0 {
+        if drained {
             self.wake_all_idle(after);
         } else if self.notified == 0 && self.may_start() && self.has_ready() {
             if let Some(w) = self.idle.pop_front() {
@@ -1318,7 +1346,7 @@ impl<R: Clone> Inner<R> {
         }
     }
 
-    fn wake_all_idle(&mut self, after: &mut After<R>) {
+    fn wake_all_idle(&mut self, after: &mut After<'_, R>) {
         while let Some(w) = self.idle.pop_front() {
             let slot = &mut self.workers[w];
             slot.idle = false;
@@ -1328,7 +1356,7 @@ impl<R: Clone> Inner<R> {
         }
     }
 
-    fn wake_token_queue(&mut self, after: &mut After<R>) {
+    fn wake_token_queue(&mut self, after: &mut After<'_, R>) {
         for &w in &self.token_queue {
             if let Some(waker) = self.workers[w].waker.take() {
                 after.wakes.push(waker);
@@ -1381,7 +1409,7 @@ mod tests {
     }
 
     fn counts(s: &Scheduler<SendKind>) -> (usize, usize, usize) {
-        s.run(|i, _| (i.queued, i.reserved, i.tombstones))
+        s.run(|i, _| (i.queued, s.places.count() - i.queued, i.tombstones))
     }
 
     /// Tombstones count exactly the cancelled entries left in line: a clear takes its entries
