@@ -46,7 +46,7 @@ use core::time::Duration;
 use crate::cell::RunJob;
 use crate::job::JobKey;
 use crate::state::Cancelled;
-use crate::sync::{AtomicUsize, Lock, LockGuard, Ordering};
+use crate::sync::{AtomicUsize, Lock, LockGuard, Ordering, Padded};
 use crate::task::Kind;
 
 /// At most `count` attempt starts in any window of `interval`.
@@ -520,7 +520,9 @@ pub(crate) struct Scheduler<K: Kind> {
     /// `Inner::queued` and `waiting_on_key`, for reads without the lock (metrics).
     queued: AtomicUsize,
     waiting_on_key: AtomicUsize,
-    places: Places,
+    /// On a cache line of its own: submitters take places with a compare-and-swap on it while
+    /// the lock's holder works on the lines of `inner`.
+    places: Padded<Places>,
 }
 
 /// A reserved place. Dropping it unused gives the place back.
@@ -567,7 +569,7 @@ impl<K: Kind> Scheduler<K> {
             crew,
             queued: AtomicUsize::new(0),
             waiting_on_key: AtomicUsize::new(0),
-            places: Places::new(capacity),
+            places: Padded(Places::new(capacity)),
         }
     }
 
@@ -589,7 +591,7 @@ impl<K: Kind> Scheduler<K> {
     #[cfg_attr(target_arch = "wasm32", inline(never))]
     #[cfg_attr(not(target_arch = "wasm32"), inline(always))]
     fn enter(&self) -> Locked<'_, K::Ref> {
-        Locked { inner: self.inner.lock(), after: After::new(&self.places) }
+        Locked { inner: self.inner.lock(), after: After::new(&self.places.0) }
     }
 
     /// What every locked call ends with: wake-ups owed, the gauges read without the lock, the
