@@ -294,6 +294,8 @@ struct KeyState<R> {
     /// Its jobs that were next in line while it was at its limit, each with its priority and
     /// when it was found so: highest priority first, then in the order found.
     blocked: VecDeque<(i32, u64, R)>,
+    /// In `Inner::eligible`.
+    listed: bool,
 }
 
 /// The keys with a running job: their states in a slab (stable indices, which the workers
@@ -325,7 +327,8 @@ impl<R> Keys<R> {
 
     /// A new state for `key` (with one running job), to go at `at` in `sorted`.
     fn insert(&mut self, at: usize, key: &JobKey) -> usize {
-        let state = KeyState { key: key.clone(), running: 1, blocked: VecDeque::new() };
+        let state =
+            KeyState { key: key.clone(), running: 1, blocked: VecDeque::new(), listed: false };
         let i = match self.free.pop() {
             Some(i) => {
                 self.states[i] = Some(state);
@@ -843,6 +846,9 @@ impl<K: Kind> Scheduler<K> {
                 }
             }
             inner.eligible.clear();
+            for state in inner.keys.live() {
+                state.listed = false;
+            }
             for i in 0..inner.keys.states.len() {
                 inner.keys.release_if_idle(i);
             }
@@ -1204,7 +1210,13 @@ impl<R: Clone> Inner<R> {
     /// Puts key `i` in `eligible` if it has room and a blocked job (its first live one), and
     /// takes it out otherwise. Cancelled jobs at the front of its line go to `trash`.
     fn refresh_eligible<K: Kind<Ref = R>>(&mut self, i: usize, trash: &mut Vec<R>) {
-        self.eligible.retain(|e| e.2 != i);
+        let state = self.keys.state(i);
+        if !state.listed && state.blocked.is_empty() {
+            return; // the common case: nobody waits for this key
+        }
+        if core::mem::take(&mut state.listed) {
+            self.eligible.retain(|e| e.2 != i);
+        }
         let per_key = self.per_key;
         let state = self.keys.state(i);
         while state.blocked.front().is_some_and(|(_, _, r)| !K::job(r).is_queued()) {
@@ -1221,6 +1233,7 @@ impl<R: Clone> Inner<R> {
         let at =
             self.eligible.partition_point(|&(p, s, _)| p > priority || (p == priority && s < seq));
         self.eligible.insert(at, (priority, seq, i));
+        state.listed = true;
     }
 
     /// Ends the job worker `w` ran, if any: it no longer counts against the concurrency or its
