@@ -41,7 +41,7 @@ async function soak() {
   console.log(`\nwasm soak: ${s.n} jobs in ${(s.ms / 1000).toFixed(1)} s (${Math.round(s.n / s.ms * 1000)} jobs/s)`);
   console.log(`start: JS heap ${mib(s.start.heap)} MiB, wasm memory ${mib(s.start.linear)} MiB`);
   for (const x of s.samples) console.log(`after ${String(x.jobs).padStart(8)} jobs: JS heap ${mib(x.heap)} MiB, wasm memory ${mib(x.linear)} MiB`);
-  console.log(`promises: ${s.counts.ok} ok, ${s.counts.failed} failed, ${s.counts.cancelled} cancelled`);
+  console.log(`promises: ${s.counts.ok} ok, ${s.counts.failed} failed, ${s.counts.cancelled} cancelled (${s.withdrawn} of them withdrawn while they waited for room, never submitted)`);
   const m = s.metrics;
   console.log(`metrics: submitted ${m.submitted} = succeeded ${m.succeeded} + failed ${m.failed} + cancelled ${m.cancelled}; timed out ${m.timedOut}, retried ${m.retried}`);
   const first = s.samples[0], last = s.samples.at(-1);

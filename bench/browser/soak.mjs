@@ -49,10 +49,15 @@ async function main() {
   const ms = performance.now() - t0;
   const m = report.metrics;
   const settled = counts.ok + counts.failed + counts.cancelled;
+  // A submission whose signal fires while it waits for room leaves the line without being
+  // accepted: it rejects (an AbortError) but is never `submitted`. Here nothing is refused, so
+  // every submission that was not accepted was such a one.
+  const withdrawn = N - m.submitted;
   window.__soak = {
-    n: N, ms, start, samples, counts, metrics: m,
+    n: N, ms, start, samples, counts, metrics: m, withdrawn,
     balanced: settled === N && m.submitted === m.succeeded + m.failed + m.cancelled
-      && m.succeeded === counts.ok && m.failed === counts.failed && m.cancelled === counts.cancelled,
+      && m.rejected === 0 && m.succeeded === counts.ok && m.failed === counts.failed
+      && m.cancelled + withdrawn === counts.cancelled,
   };
   document.querySelector('#out').textContent = JSON.stringify(window.__soak, null, 2);
 }
