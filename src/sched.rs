@@ -5,28 +5,30 @@
 //! operations, never across user code: wakers are woken, and what the pool drops is dropped,
 //! once it is released). A lock, not lock-free queues, because the rules below look at several
 //! things at once (room, waiting submitters, priorities, keys, the concurrency limit, the rate
-//! limit, pause); measured side by side, a spin-locked queue cost about as much per job as the
-//! lock-free one it replaced (docs/performance.md).
+//! limit, pause). Only reserving a place is lock-free (see `Places`). Measured side by side,
+//! plain jobs cost no more per job than with the lock-free queue this replaced
+//! (docs/performance-sched.md).
 //!
 //! # What is kept
 //!
 //! * **Ready lanes**, one FIFO per priority, highest first (priority 0 in a lane of its own,
-//!   so jobs that set none never touch the map of other lanes).
+//!   so jobs that set none never touch the list of other lanes).
 //! * **Keys**: per key with a running job, how many of its jobs run, and its jobs that were
-//!   next in line while the key was at its limit (`blocked`, FIFO). A blocked job holds no
+//!   next in line while the key was at its limit (`blocked`: by priority, then in the order
+//!   they were found so). A blocked job holds no
 //!   worker. A key with room and blocked jobs is *eligible*: its first blocked job starts from
 //!   there, before the jobs of its priority still in their lane (it was ahead of them), after
 //!   those of a higher priority. The job's state word says it is blocked (`ON_KEY`), so a
 //!   cancel knows where it was.
-//! * **Places**: `queued` (live jobs in the lanes or blocked) plus `reserved` (places taken by
-//!   submitters that are building the job's cell, or granted to a waiting submitter) never
-//!   exceed the capacity. A place is reserved before the cell is built, so a refused job is
-//!   handed back untouched.
+//! * **Places** (`Places`, one atomic word): live jobs queued (in the lanes or blocked) plus
+//!   places reserved by submitters building the job's cell or granted to a waiting submitter,
+//!   never above the capacity. A place is reserved before the cell is built, so a refused job
+//!   is handed back untouched.
 //! * **Waiting submitters**, FIFO. A freed place goes to the first of them at once (it is
-//!   granted, then the submitter is woken); a submitter that does not wait is refused while
-//!   anyone waits, so it cannot overtake them.
-//! * **Workers**: which are parked waiting for a job (each woken at most once per job that may
-//!   start), which run a job and under which key.
+//!   granted, and stays taken, then the submitter is woken); so while anyone waits every place
+//!   is taken, and a submitter that does not wait finds the queue full: it cannot overtake.
+//! * **Workers**: which are parked waiting for a job (one woken at a time, which wakes the
+//!   next if more may start), which run a job and under which key.
 //! * **Rate tokens**: with a rate limit of `count` per `interval`, every attempt start takes a
 //!   token, which its worker's sleeper gives back `interval` later (so no clock is needed, and
 //!   the window slides). Retries take tokens too, before any new job.
