@@ -116,12 +116,19 @@ impl Places {
         Self { word: AtomicUsize::new(0), capacity }
     }
 
+    /// Places taken (the tests' view).
+    #[cfg(test)]
     fn count(&self) -> usize {
         self.word.load(Ordering::Acquire) >> 1
     }
 
     fn is_closed(&self) -> bool {
         self.word.load(Ordering::Acquire) & Self::CLOSED != 0
+    }
+
+    /// Closed, and no place taken: nothing is queued or about to be.
+    fn is_drained(&self) -> bool {
+        self.word.load(Ordering::Acquire) == Self::CLOSED
     }
 
     /// Takes a place, or says why not.
@@ -417,7 +424,6 @@ struct Inner<R> {
     paused: bool,
     /// A graceful shutdown has begun: `pause` does nothing.
     draining: bool,
-    closed: bool,
     abandoned: bool,
     rate: Option<RateLimit>,
     /// Rate tokens out (attempt starts less than their interval ago).
@@ -556,7 +562,6 @@ impl<K: Kind> Scheduler<K> {
             concurrency,
             paused: false,
             draining: false,
-            closed: false,
             abandoned: false,
             rate,
             tokens_out: 0,
@@ -654,7 +659,7 @@ impl<K: Kind> Scheduler<K> {
                     *waiter = None;
                     return (Poll::Ready(Ok(())), granted.waker);
                 }
-                if inner.closed {
+                if after.places.is_closed() {
                     let gone = inner.submitters.remove(at);
                     *waiter = None;
                     return (Poll::Ready(Err(Refused::Closed)), gone.waker);
@@ -662,7 +667,7 @@ impl<K: Kind> Scheduler<K> {
                 return (Poll::Pending, inner.submitters[at].waker.replace(waker));
             }
             *waiter = None;
-            if inner.closed {
+            if after.places.is_closed() {
                 return (Poll::Ready(Err(Refused::Closed)), Some(waker));
             }
             if inner.submitters.is_empty() && after.places.take().is_ok() {
@@ -697,67 +702,70 @@ impl<K: Kind> Scheduler<K> {
     /// key's next blocked job goes back in line). Parks the worker (registering `cx`) when
     /// nothing may start now.
     pub(crate) fn poll_next(&self, w: usize, cx: &mut Context<'_>) -> Poll<Next<K::Ref>> {
-        if let Some(next) = self.run(|inner, after| inner.next::<K>(w, after)) {
-            return Poll::Ready(next);
-        }
-        let waker = cx.waker().clone();
-        let (next, old) = self.run(|inner, after| match inner.next::<K>(w, after) {
-            Some(next) => (Some(next), Some(waker)),
-            None => {
+        self.poll_worker(
+            w,
+            cx,
+            |inner, after| inner.next::<K>(w, after),
+            |inner| {
                 let slot = &mut inner.workers[w];
-                if !slot.idle {
-                    slot.idle = true;
+                if !core::mem::replace(&mut slot.idle, true) {
                     inner.idle.push_back(w);
                 }
+            },
+        )
+    }
+
+    /// How worker `w` waits on the scheduler: `attempt` under the lock; if it gives nothing,
+    /// `cx`'s waker is cloned (outside the lock: foreign code), `attempt` tried once more, and
+    /// if it still gives nothing the waker goes into `w`'s slot and `enlist` says what for.
+    fn poll_worker<T>(
+        &self,
+        w: usize,
+        cx: &mut Context<'_>,
+        mut attempt: impl FnMut(&mut Inner<K::Ref>, &mut After<'_, K::Ref>) -> Option<T>,
+        enlist: impl FnOnce(&mut Inner<K::Ref>),
+    ) -> Poll<T> {
+        if let Some(done) = self.run(&mut attempt) {
+            return Poll::Ready(done);
+        }
+        let waker = cx.waker().clone();
+        let (done, old) = self.run(|inner, after| match attempt(inner, after) {
+            Some(done) => (Some(done), Some(waker)),
+            None => {
+                enlist(inner);
                 (None, inner.workers[w].waker.replace(waker))
             }
         });
         crate::catch::quietly(move || drop(old));
-        next.map_or(Poll::Pending, Poll::Ready)
+        done.map_or(Poll::Pending, Poll::Ready)
     }
 
     /// Ready once no attempt can start any more (closed, nothing queued or about to be, no job
     /// running that could retry): a stopping worker that still holds rate tokens waits for this
     /// (or for its tokens to come back), so that its tokens keep counting while they matter.
     pub(crate) fn poll_quiet(&self, w: usize, cx: &mut Context<'_>) -> Poll<()> {
-        let waker = cx.waker().clone();
-        let (quiet, old) = self.run(|inner, after| {
-            if inner.closed && after.places.count() == 0 && inner.running == 0 {
-                return (true, Some(waker));
-            }
-            let slot = &mut inner.workers[w];
-            slot.quiet_wait = true; // woken once the last running job ends
-            (false, slot.waker.replace(waker))
-        });
-        crate::catch::quietly(move || drop(old));
-        if quiet {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
+        let quiet = |inner: &mut Inner<K::Ref>, after: &mut After<'_, K::Ref>| {
+            (after.places.is_drained() && inner.running == 0).then_some(())
+        };
+        // Woken once the last running job ends (`wake_workers`).
+        self.poll_worker(w, cx, quiet, |inner| inner.workers[w].quiet_wait = true)
     }
 
     /// A rate token for a retry of the job worker `w` runs: `Ready(None)` without a rate limit,
     /// `Ready(Some(interval))` once a token is taken (give it back after `interval`). Retries
     /// wait in FIFO order, before any new job starts.
     pub(crate) fn poll_token(&self, w: usize, cx: &mut Context<'_>) -> Poll<Option<Duration>> {
-        if let Some(token) = self.run(|inner, _| inner.take_token(w)) {
-            return Poll::Ready(token);
-        }
-        let waker = cx.waker().clone();
-        let (token, old) = self.run(|inner, _| match inner.take_token(w) {
-            Some(token) => (Some(token), Some(waker)),
-            None => {
+        self.poll_worker(
+            w,
+            cx,
+            |inner, _| inner.take_token(w),
+            |inner| {
                 let slot = &mut inner.workers[w];
-                if !slot.token_wait {
-                    slot.token_wait = true;
+                if !core::mem::replace(&mut slot.token_wait, true) {
                     inner.token_queue.push_back(w);
                 }
-                (None, inner.workers[w].waker.replace(waker))
-            }
-        });
-        crate::catch::quietly(move || drop(old));
-        token.map_or(Poll::Pending, Poll::Ready)
+            },
+        )
     }
 
     /// Worker `w` no longer waits for a rate token (its job was cancelled or dropped).
@@ -884,7 +892,6 @@ impl<K: Kind> Scheduler<K> {
     pub(crate) fn close(&self) {
         self.run(|inner, after| {
             after.places.close();
-            inner.closed = true;
             // Every waiting submitter is refused, one granted a place it has not taken yet too.
             for w in inner.submitters.iter_mut() {
                 if core::mem::take(&mut w.granted) {
@@ -1147,7 +1154,7 @@ impl<R: Clone> Inner<R> {
 
     /// `Stop` once the pool is closed and nothing is queued or about to be.
     fn stop_if_done(&mut self, w: usize, after: &After<'_, R>) -> Option<Next<R>> {
-        if self.closed && after.places.count() == 0 {
+        if after.places.is_drained() {
             let slot = &mut self.workers[w];
             if slot.idle {
                 slot.idle = false;
@@ -1303,7 +1310,7 @@ impl<R: Clone> Inner<R> {
     /// Grants a freed place to the first waiting submitter not granted one yet; `false` if
     /// there is none (or the pool is closed: they are refused, not let in).
     fn grant(&mut self, after: &mut After<'_, R>) -> bool {
-        if self.closed {
+        if after.places.is_closed() {
             return false;
         }
         let Some(waiter) = self.submitters.iter_mut().find(|w| !w.granted) else { return false };
@@ -1328,7 +1335,7 @@ impl<R: Clone> Inner<R> {
     /// wakes the next, so one is woken per job), or every parked worker once the pool is
     /// closed and nothing is left to run (they stop).
     fn wake_workers(&mut self, after: &mut After<'_, R>) {
-        let drained = self.closed && after.places.count() == 0;
+        let drained = after.places.is_drained();
         if drained && self.running == 0 {
             for slot in self.workers.iter_mut().filter(|s| s.quiet_wait) {
                 slot.quiet_wait = false;
