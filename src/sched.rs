@@ -670,7 +670,9 @@ impl<K: Kind> Scheduler<K> {
             if after.places.is_closed() {
                 return (Poll::Ready(Err(Refused::Closed)), Some(waker));
             }
-            if inner.submitters.is_empty() && after.places.take().is_ok() {
+            // While a waiter has no place yet every place is taken, so `take` fails then; waiters
+            // already granted one hold theirs, and a free place beside them is anyone's.
+            if after.places.take().is_ok() {
                 return (Poll::Ready(Ok(())), Some(waker));
             }
             let id = inner.next_id();

@@ -172,6 +172,11 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
             for _ in 0..returned {
                 self.shared.sched.return_token();
             }
+            if returned > 0 {
+                // The worker's other half (a stopping worker waits for `is_empty`) was polled
+                // before this one in the same wake-up: let it look again.
+                cx.waker().wake_by_ref();
+            }
             Poll::<()>::Pending
         })
         .await;
