@@ -87,6 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Err(JobError::Cancelled { attempts }) => {
                     format!("cancelled after {attempts} attempt(s)")
                 }
+                Err(other) => format!("{other}"),
             };
             println!("{name:<10} {line}");
         }

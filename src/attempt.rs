@@ -7,15 +7,21 @@
 
 use alloc::string::String;
 use core::future::Future;
-use core::pin::pin;
+use core::pin::{pin, Pin};
 use core::task::Poll;
 use core::time::Duration;
 
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
 use crate::cell::{Polled, RunJob};
+use crate::job::JobKey;
 use crate::metrics::Counters;
+use crate::policy::breaker::{Admit, Verdict};
 use crate::shared::Shared;
-use crate::task::Kind;
-use crate::{Attempt, Sleeper};
+use crate::task::{decide, Kind, LeaveTokenLine};
+use crate::worker::Tokens;
+use crate::{Attempt, Hedge, JobError, JobEvent, Sleeper};
 
 /// How one attempt ended.
 pub(crate) enum Ended {
@@ -31,20 +37,20 @@ pub(crate) enum Ended {
     Cancelled,
 }
 
-/// Runs attempt `n` of `job`, within `timeout` if there is one.
+/// Runs attempt `n` of `job` (the first of round `round`), within `timeout` if there is one.
 pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     shared: &Shared<S, K>,
     counters: &Counters,
     worker: usize,
     job: &K::Job,
     n: u32,
+    round: u32,
     timeout: Option<Duration>,
 ) -> Ended {
     // The job's function runs "inside the job" too: a shutdown it starts before it first
     // awaits is recognised as its own.
-    if let Err(message) =
-        shared.crew.polling(worker, job.id(), || job.begin(Attempt::new(job.id(), n)))
-    {
+    let attempt = Attempt::new(job.id(), n, round, false);
+    if let Err(message) = shared.crew.polling(worker, job.id(), || job.begin(attempt, 0)) {
         return Ended::Panicked(message); // the job's function itself panicked
     }
     // The clock starts now; the timer future is only polled once the attempt waits.
@@ -62,7 +68,7 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     // function really ran; a cancel request drops it at its next await point.
     let ended = core::future::poll_fn(|cx| {
         if let Poll::Ready(polled) =
-            shared.crew.polling(worker, job.id(), || job.poll_attempt(cx, n, &emit))
+            shared.crew.polling(worker, job.id(), || job.poll_attempt(cx, n, 0, &emit))
         {
             return Poll::Ready(match polled {
                 Polled::Succeeded => Ended::Succeeded,
@@ -86,4 +92,191 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
     }
     crate::catch::quietly(|| timer.set(None));
     ended
+}
+
+/// One attempt of a hedged round: its number and its timeout's timer.
+struct Running<F> {
+    n: u32,
+    timer: Option<Pin<Box<F>>>,
+    /// Whether it was admitted as the breaker's probe (only a round's first attempt can be).
+    admitted: Option<Admit>,
+}
+
+/// Runs round `round` of a hedged job ([`Hedge`]): its first attempt, then after each
+/// `hedge.delay` another beside it while none has ended well, up to `hedge.max` extra (see
+/// [`crate::policy::hedge`]). `attempts` counts every attempt begun. Returns as
+/// [`decide`](crate::task::decide) does: `None` if an attempt succeeded (the others are
+/// dropped with the running stage), else the error to end with and whether to retry.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
+    shared: &Shared<S, K>,
+    counters: &Counters,
+    worker: usize,
+    tokens: &Tokens<'_, S, K>,
+    job: &K::Job,
+    attempts: &mut u32,
+    round: u32,
+    timeout: Option<Duration>,
+    hedge: Hedge,
+    key: Option<&JobKey>,
+    admitted: Option<Admit>,
+) -> Option<(JobError<()>, bool)> {
+    let id = job.id();
+    let policies = &shared.policies;
+    let emit = |event: &JobEvent<'_>| shared.emit(counters, *event);
+    // Slot `k` of the cell is `running[k]`; `None` once that attempt ended.
+    let mut running: Vec<Option<Running<S::Sleep>>> = Vec::new();
+    // Begins the attempt of slot `running.len()`; `Err` if it ended at once.
+    let begin = |running: &mut Vec<Option<Running<S::Sleep>>>,
+                 attempts: &mut u32,
+                 admitted: Option<Admit>|
+     -> Result<(), Ended> {
+        let slot = running.len();
+        *attempts = attempts.saturating_add(1);
+        let n = *attempts;
+        emit(&JobEvent::AttemptStarted { job: id, attempt: n });
+        if slot > 0 {
+            Counters::bump(&counters.hedges_started);
+            emit(&JobEvent::HedgeStarted { job: id, attempt: n });
+        }
+        let attempt = Attempt::new(id, n, round, slot > 0);
+        running.push(None);
+        if let Err(message) = shared.crew.polling(worker, id, || job.begin(attempt, slot)) {
+            return Err(Ended::Panicked(message));
+        }
+        let timer =
+            match timeout.map(|t| crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(t)))) {
+                None => None,
+                Some(Ok(timer)) => Some(timer),
+                Some(Err(message)) => {
+                    job.drop_slot(slot);
+                    return Err(Ended::PoolCodePanicked(message));
+                }
+            };
+        running[slot] = Some(Running { n, timer, admitted });
+        Ok(())
+    };
+    // The last failure of the round, to end with if no attempt succeeds.
+    let mut last: Option<(JobError<()>, bool)> = None;
+    // An attempt ended: counted, reported, told to the breaker. `Some` ends the round now.
+    let ended = |n: u32, admitted: Option<Admit>, how: Ended, last: &mut Option<_>| {
+        let verdict = how.verdict();
+        if let Some(generation) = policies.attempt_ended(shared, counters, key, admitted, verdict) {
+            tokens.cool_down(key, generation);
+        }
+        match decide(shared, counters, job, n, how) {
+            None => Some(None),
+            Some((error, true)) => {
+                *last = Some((error, true));
+                None
+            }
+            Some(declined) => Some(Some(declined)),
+        }
+    };
+    if let Err(how) = begin(&mut running, attempts, admitted) {
+        let n = *attempts;
+        return ended(n, admitted, how, &mut last).unwrap_or(last);
+    }
+    // A sleeper that panics: no hedges this round.
+    let mut delay = crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(hedge.delay()))).ok();
+    let mut waiting_token: Option<LeaveTokenLine<'_, K>> = None;
+    // Hedges are never the breaker's probe: they start only while it is closed.
+    let hedge_admit = admitted.map(|_| Admit::Pass);
+    let out = core::future::poll_fn(|cx| loop {
+        // Each running attempt, then its timer.
+        #[allow(clippy::needless_range_loop)] // `begin` pushes to `running` below
+        for slot in 0..running.len() {
+            let Some(r) = running[slot].as_mut() else { continue };
+            let (n, admitted) = (r.n, r.admitted);
+            let polled = shared.crew.polling(worker, id, || job.poll_attempt(cx, n, slot, &emit));
+            let how = match polled {
+                Poll::Ready(Polled::Succeeded) => Ended::Succeeded,
+                Poll::Ready(Polled::Failed { retry }) => Ended::Failed { retry },
+                Poll::Ready(Polled::Panicked(message)) => Ended::Panicked(message),
+                Poll::Ready(Polled::PredicatePanicked(message)) => Ended::PoolCodePanicked(message),
+                Poll::Pending => {
+                    match r.timer.as_mut().map(|t| crate::catch::unwind(|| t.as_mut().poll(cx))) {
+                        None | Some(Ok(Poll::Pending)) => continue,
+                        Some(Ok(Poll::Ready(()))) => {
+                            job.drop_slot(slot);
+                            Ended::TimedOut
+                        }
+                        Some(Err(message)) => {
+                            job.drop_slot(slot);
+                            Ended::PoolCodePanicked(message)
+                        }
+                    }
+                }
+            };
+            let won = matches!(how, Ended::Succeeded) && slot > 0;
+            let timer = running[slot].take().and_then(|r| r.timer);
+            crate::catch::quietly(move || drop(timer));
+            if let Some(end) = ended(n, admitted, how, &mut last) {
+                if won {
+                    Counters::bump(&counters.hedges_won);
+                }
+                return Poll::Ready(end);
+            }
+        }
+        if running.iter().all(Option::is_none) {
+            return Poll::Ready(last.take());
+        }
+        // The next hedge, once its delay is over, the breaker is closed and a token is free.
+        let hedges = running.len() - 1;
+        if let Some(timer) = delay.as_mut().filter(|_| hedges < hedge.max() as usize) {
+            let due = match waiting_token {
+                Some(_) => true,
+                None => {
+                    !matches!(crate::catch::unwind(|| timer.as_mut().poll(cx)), Ok(Poll::Pending))
+                }
+            };
+            if due {
+                if !policies.admits_hedge(key) {
+                    delay = None; // the breaker is not closed: no more hedges this round
+                    waiting_token = None;
+                    continue;
+                }
+                match shared.sched.poll_token(worker, cx) {
+                    Poll::Pending => {
+                        waiting_token.get_or_insert_with(|| LeaveTokenLine(&shared.sched, worker));
+                    }
+                    Poll::Ready(token) => {
+                        if let Some(leave) = waiting_token.take() {
+                            leave.left();
+                        }
+                        if let Some(interval) = token {
+                            tokens.hold(interval);
+                        }
+                        let next =
+                            crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(hedge.delay())));
+                        delay = next.ok();
+                        if let Err(how) = begin(&mut running, attempts, hedge_admit) {
+                            let n = *attempts;
+                            if let Some(end) = ended(n, hedge_admit, how, &mut last) {
+                                return Poll::Ready(end);
+                            }
+                        }
+                        continue; // poll the new attempt at once
+                    }
+                }
+            }
+        }
+        // A cancel request ends the round: the loop sees it.
+        if job.poll_cancel(cx).is_ready() {
+            return Poll::Ready(Some((JobError::Cancelled { attempts: *attempts }, false)));
+        }
+        return Poll::Pending;
+    })
+    .await;
+    // The round's attempts still running are dropped (one succeeded, or the job ends now):
+    // for the breaker they count for nothing.
+    for r in running.iter().flatten() {
+        policies.attempt_ended(shared, counters, key, r.admitted, Verdict::Cancelled);
+    }
+    if out.as_ref().is_some_and(|(_, retry)| !retry) {
+        job.drop_attempt(); // the job ends now: the round's others stop
+    }
+    let timers = (running, delay);
+    crate::catch::quietly(move || drop(timers));
+    out
 }

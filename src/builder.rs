@@ -6,11 +6,15 @@ use alloc::vec::Vec;
 use core::future::Future;
 use core::time::Duration;
 
+use crate::policy::Policies;
 use crate::sched::RateLimit;
 use crate::shared::{Defaults, Limits, Shared};
 use crate::sync::Arc;
 use crate::task::{Kind, LocalKind, SendKind};
-use crate::{worker, Backoff, BuildError, JobEvent, LimitError, LocalPool, Pool, Sleeper};
+use crate::{
+    worker, Backoff, BuildError, CircuitBreaker, Hedge, JobEvent, LimitError, LocalPool, Pool,
+    RetryBudget, Sleeper,
+};
 
 /// The largest crew a pool accepts.
 pub const MAX_WORKERS: usize = 4096;
@@ -97,6 +101,8 @@ struct Config {
     queue: usize,
     per_key: Option<usize>,
     rate: Option<RateLimit>,
+    budget: Option<RetryBudget>,
+    breaker: Option<CircuitBreaker>,
     defaults: Defaults,
 }
 
@@ -109,11 +115,15 @@ impl Config {
         queue: 1024,
         per_key: None,
         rate: None,
+        budget: None,
+        breaker: None,
         defaults: Defaults {
             retries: 0,
             timeout: None,
             backoff: Backoff::linear(ONE_TENTH),
             jitter_seed: None,
+            deadline: None,
+            hedge: None,
         },
     };
 
@@ -139,6 +149,9 @@ impl Config {
             return Err(BuildError::Limit(LimitError::ZeroPerKey));
         }
         let rate = self.rate.map(RateLimit::check).transpose().map_err(BuildError::Limit)?;
+        let policy = |e| BuildError::Policy(e);
+        self.budget.map(RetryBudget::check).transpose().map_err(policy)?;
+        self.breaker.map(CircuitBreaker::check).transpose().map_err(policy)?;
         Ok((workers, Limits { concurrency, per_key: self.per_key, rate }))
     }
 }
@@ -263,6 +276,81 @@ macro_rules! options {
             self.config.defaults.jitter_seed = Some(seed);
             self
         }
+
+        /// The default total time limit of a job, across all its attempts and backoffs,
+        /// counted from its first attempt's start. See [`Job::deadline`](crate::Job::deadline).
+        ///
+        /// # Examples
+        ///
+        /// ```rust ignore-wasm32
+        /// use std::time::Duration;
+        /// use workcrew::{Job, JobError, Pool};
+        ///
+        /// # workcrew::native::block_on(async {
+        /// // Each attempt may take 2 s, and up to 6 attempts are allowed; but 300 ms in all.
+        /// let pool = Pool::builder()
+        ///     .timeout(Duration::from_secs(2))
+        ///     .retries(5)
+        ///     .deadline(Duration::from_millis(300))
+        ///     .build()?;
+        /// let hang = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
+        /// assert_eq!(hang.await, Err(JobError::DeadlineExceeded { attempts: 1 }));
+        /// assert_eq!(pool.metrics().deadline_exceeded, 1);
+        /// # Ok::<_, Box<dyn std::error::Error>>(())
+        /// # }).unwrap();
+        /// ```
+        pub const fn deadline(mut self, deadline: Duration) -> Self {
+            self.config.defaults.deadline = Some(deadline);
+            self
+        }
+
+        /// Hedged attempts for every job that does not say otherwise ([`Hedge`]; a job opts
+        /// out with [`Job::no_hedge`](crate::Job::no_hedge)).
+        pub const fn hedge(mut self, hedge: Hedge) -> Self {
+            self.config.defaults.hedge = Some(hedge);
+            self
+        }
+
+        /// A retry budget shared by the pool's jobs ([`RetryBudget`]): retries stay within a
+        /// ratio of first attempts, so a failing service is not flooded with them.
+        /// A bad budget is a [`BuildError::Policy`](crate::BuildError::Policy).
+        pub const fn retry_budget(mut self, budget: RetryBudget) -> Self {
+            self.config.budget = Some(budget);
+            self
+        }
+
+        /// A circuit breaker ([`CircuitBreaker`]) for the pool, or for each job key: after
+        /// repeated failed attempts, jobs fail at once as
+        /// [`JobError::CircuitOpen`](crate::JobError::CircuitOpen) for a cool-down, then one
+        /// probe is let through. A bad breaker is a
+        /// [`BuildError::Policy`](crate::BuildError::Policy).
+        ///
+        /// # Examples
+        ///
+        /// ```rust ignore-wasm32
+        /// use std::time::Duration;
+        /// use workcrew::{CircuitBreaker, Job, JobError, Pool};
+        ///
+        /// # workcrew::native::block_on(async {
+        /// let pool = Pool::builder()
+        ///     .workers(1)
+        ///     .circuit_breaker(CircuitBreaker::consecutive(2, Duration::from_secs(30)))
+        ///     .build()?;
+        /// for _ in 0..2 {
+        ///     let down = pool.submit(Job::new(|_| async { Err::<(), _>("503") })).await?;
+        ///     assert!(matches!(down.await, Err(JobError::Failed { .. })));
+        /// }
+        /// // Open: the next job is not sent.
+        /// let refused = pool.submit(Job::new(|_| async { Ok::<_, &str>(()) })).await?;
+        /// assert_eq!(refused.await, Err(JobError::CircuitOpen { attempts: 0 }));
+        /// assert_eq!(pool.metrics().circuit_refused, 1);
+        /// # Ok::<_, Box<dyn std::error::Error>>(())
+        /// # }).unwrap();
+        /// ```
+        pub const fn circuit_breaker(mut self, breaker: CircuitBreaker) -> Self {
+            self.config.breaker = Some(breaker);
+            self
+        }
     };
 }
 
@@ -375,8 +463,13 @@ fn build<S: Sleeper, K: Kind>(
     observer: Option<Box<K::Observer>>,
 ) -> Result<(Arc<Shared<S, K>>, Vec<impl Future<Output = ()>>), BuildError> {
     let (workers, limits) = config.validate()?;
-    let Config { queue, defaults, .. } = config;
-    let shared = Arc::new(Shared::new(sleeper, workers, queue, limits, defaults, observer));
+    let Config { queue, defaults, budget, breaker, .. } = config;
+    let policies = Policies {
+        budget: budget.map(crate::policy::budget::Budget::new),
+        breakers: breaker.map(crate::policy::breaker::Breakers::new),
+    };
+    let shared =
+        Arc::new(Shared::new(sleeper, workers, queue, limits, defaults, policies, observer));
     let futures = (0..workers).map(|i| worker::work(Arc::clone(&shared), i)).collect();
     Ok((shared, futures))
 }
@@ -392,6 +485,8 @@ macro_rules! debug_builder {
                     .field("queue", &self.config.queue)
                     .field("per_key", &self.config.per_key)
                     .field("rate_limit", &self.config.rate)
+                    .field("retry_budget", &self.config.budget)
+                    .field("circuit_breaker", &self.config.breaker)
                     .field("defaults", &self.config.defaults)
                     .field("observer", &self.observer.is_some())
                     .finish()

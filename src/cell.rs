@@ -48,7 +48,7 @@ use core::time::Duration;
 use crate::job::JobKey;
 use crate::state::{Cancelled, State, Word, DONE, HANDLE_WAKER, RESULT, WORKER_WAKER};
 use crate::sync::{AtomicWaker, Lock};
-use crate::{Attempt, Backoff, JobError, JobEvent, RetryIf};
+use crate::{Attempt, Backoff, Failure, Hedge, JobError, JobEvent, RetryIf};
 
 /// A job's own option overrides, unresolved: `None` takes the pool's default. Its key lives
 /// here too, so that a job without options or a key needs no box (and a queued job stays one
@@ -59,6 +59,17 @@ pub struct Overrides {
     pub(crate) timeout: Option<Option<Duration>>,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) key: Option<JobKey>,
+    pub(crate) deadline: Option<Option<Duration>>,
+    pub(crate) hedge: Option<Option<Hedge>>,
+}
+
+/// A failed attempt that did not return an error, for the retry predicate.
+#[derive(Clone, Copy, Debug)]
+pub enum Unreturned<'a> {
+    /// It ran past its timeout.
+    TimedOut,
+    /// It panicked.
+    Panicked(Option<&'a str>),
 }
 
 /// How one poll of an attempt ended.
@@ -100,21 +111,31 @@ pub trait RunJob {
     /// scheduler's code, never user code, runs in `f`, under the stage's lock.
     fn with_key(&self, f: &mut dyn FnMut(Option<&JobKey>));
 
-    /// Calls the job's function for `attempt` and keeps the future it returns. `Err` with the
-    /// panic message if the function panicked.
-    fn begin(&self, attempt: Attempt) -> Result<(), Option<String>>;
+    /// Calls the job's function for `attempt` and keeps the future it returns in `slot` (0 for
+    /// a round's first attempt, 1 and up for its hedges). `Err` with the panic message if the
+    /// function panicked. A round's first attempt drops the previous round's error.
+    fn begin(&self, attempt: Attempt, slot: usize) -> Result<(), Option<String>>;
 
-    /// Polls the running attempt. On failure, reports `AttemptFailed` to `emit` and asks the
-    /// retry predicate.
+    /// Polls the attempt in `slot`. On failure, reports `AttemptFailed` to `emit` and asks the
+    /// retry predicate; the error replaces any earlier one in the stage. On success, the value
+    /// replaces the running stage: every other slot's attempt is dropped.
     fn poll_attempt(
         &self,
         cx: &mut Context<'_>,
         attempt: u32,
+        slot: usize,
         emit: &dyn Fn(&JobEvent<'_>),
     ) -> Poll<Polled>;
 
-    /// Drops the running attempt's future in place (a timeout or a cancel request won).
+    /// Asks the retry predicate about an attempt that failed without an error. `Err` with
+    /// the message if the predicate panicked.
+    fn retry_unreturned(&self, failure: Unreturned<'_>) -> Result<bool, Option<String>>;
+
+    /// Drops every running attempt's future in place (a timeout or a cancel request won).
     fn drop_attempt(&self);
+
+    /// Drops the attempt in `slot` (it timed out while others of its round run).
+    fn drop_slot(&self, slot: usize);
 
     /// Decides the job's outcome, once, before it is counted and settled: `true` if a cancel
     /// request came first, and then the job must settle as [`JobError::Cancelled`] whatever its
@@ -170,15 +191,36 @@ enum Stage<F, P, Fut, T, E> {
         retry_if: P,
         overrides: Option<Box<Overrides>>,
     },
-    /// `attempt` is the running attempt's future, boxed by the worker when it began.
+    /// `attempt` is the running attempt's future, boxed by the worker when it began; `hedges`
+    /// the futures of the round's hedged attempts, boxed only for a job that hedges.
     Running {
         func: F,
         retry_if: P,
         attempt: Option<Pin<Box<Fut>>>,
+        hedges: Option<Box<Hedges<Fut>>>,
         error: Option<E>,
     },
     Done(Result<T, JobError<E>>),
     Empty,
+}
+
+/// The futures of a round's hedged attempts: slot `k` (from 1) is `[k - 1]`.
+type Hedges<Fut> = alloc::vec::Vec<Option<Pin<Box<Fut>>>>;
+
+/// The future slot `slot` names, growing the hedges to hold it.
+fn slot_mut<'s, Fut>(
+    attempt: &'s mut Option<Pin<Box<Fut>>>,
+    hedges: &'s mut Option<Box<Hedges<Fut>>>,
+    slot: usize,
+) -> &'s mut Option<Pin<Box<Fut>>> {
+    if slot == 0 {
+        return attempt;
+    }
+    let hedges = hedges.get_or_insert_with(Default::default);
+    if hedges.len() < slot {
+        hedges.resize_with(slot, || None);
+    }
+    &mut hedges[slot - 1]
 }
 
 pub(crate) struct Cell<F, P, Fut, T, E> {
@@ -258,7 +300,8 @@ where
             let mut stage = self.stage.lock();
             match core::mem::replace(&mut *stage, Stage::Empty) {
                 Stage::Queued { func, retry_if, overrides } => {
-                    *stage = Stage::Running { func, retry_if, attempt: None, error: None };
+                    *stage =
+                        Stage::Running { func, retry_if, attempt: None, hedges: None, error: None };
                     overrides
                 }
                 _ => unreachable!(), // a job is started once, from the queued stage
@@ -267,19 +310,27 @@ where
         overrides.map_or_else(Overrides::default, |o| *o)
     }
 
-    fn begin(&self, attempt: Attempt) -> Result<(), Option<String>> {
-        let Stage::Running { mut func, retry_if, attempt: running, error } = self.take_running()
+    fn begin(&self, attempt: Attempt, slot: usize) -> Result<(), Option<String>> {
+        let Stage::Running { mut func, retry_if, attempt: mut first, mut hedges, mut error } =
+            self.take_running()
         else {
             unreachable!(); // attempts begin while the job runs
         };
-        debug_assert!(running.is_none());
-        crate::catch::quietly(move || drop(error)); // the previous attempt's error
+        if slot == 0 {
+            let error = error.take();
+            crate::catch::quietly(move || drop(error)); // the previous round's error
+        }
         let begun = crate::catch::unwind(|| func(attempt));
-        let (attempt, begun) = match begun {
-            Ok(future) => (Some(Box::pin(future)), Ok(())),
-            Err(message) => (None, Err(message)),
+        let begun = match begun {
+            Ok(future) => {
+                let place = slot_mut(&mut first, &mut hedges, slot);
+                debug_assert!(place.is_none());
+                *place = Some(Box::pin(future));
+                Ok(())
+            }
+            Err(message) => Err(message),
         };
-        self.put_running(Stage::Running { func, retry_if, attempt, error: None });
+        self.put_running(Stage::Running { func, retry_if, attempt: first, hedges, error });
         begun
     }
 
@@ -287,10 +338,12 @@ where
         &self,
         cx: &mut Context<'_>,
         number: u32,
+        slot: usize,
         emit: &dyn Fn(&JobEvent<'_>),
     ) -> Poll<Polled> {
         let future = match &mut *self.stage.lock() {
-            Stage::Running { attempt, .. } => attempt.take(),
+            Stage::Running { attempt, .. } if slot == 0 => attempt.take(),
+            Stage::Running { attempt, hedges, .. } => slot_mut(attempt, hedges, slot).take(),
             _ => None,
         };
         let Some(mut future) = future else {
@@ -298,8 +351,8 @@ where
         };
         let polled = match crate::catch::unwind(|| future.as_mut().poll(cx)) {
             Ok(Poll::Pending) => {
-                if let Stage::Running { attempt, .. } = &mut *self.stage.lock() {
-                    *attempt = Some(future);
+                if let Stage::Running { attempt, hedges, .. } = &mut *self.stage.lock() {
+                    *slot_mut(attempt, hedges, slot) = Some(future);
                 }
                 return Poll::Pending;
             }
@@ -313,12 +366,16 @@ where
                 Polled::Succeeded
             }
             Ok(Err(e)) => {
-                let Stage::Running { func, retry_if, .. } = self.take_running() else {
+                let Stage::Running { func, retry_if, attempt, hedges, error } = self.take_running()
+                else {
                     unreachable!(); // as above
                 };
+                crate::catch::quietly(move || drop(error)); // an earlier hedge's
                 emit(&JobEvent::AttemptFailed { job: self.state.id(), attempt: number, error: &e });
-                let verdict = crate::catch::unwind(|| retry_if.should_retry(&e));
-                self.put_running(Stage::Running { func, retry_if, attempt: None, error: Some(e) });
+                let verdict =
+                    crate::catch::unwind(|| retry_if.should_retry_failure(Failure::Error(&e)));
+                let error = Some(e);
+                self.put_running(Stage::Running { func, retry_if, attempt, hedges, error });
                 match verdict {
                     Ok(retry) => Polled::Failed { retry },
                     Err(message) => Polled::PredicatePanicked(message),
@@ -328,9 +385,30 @@ where
         })
     }
 
+    fn retry_unreturned(&self, failure: Unreturned<'_>) -> Result<bool, Option<String>> {
+        let Stage::Running { func, retry_if, attempt, hedges, error } = self.take_running() else {
+            unreachable!(); // asked while the job runs
+        };
+        let failure = match failure {
+            Unreturned::TimedOut => Failure::TimedOut,
+            Unreturned::Panicked(message) => Failure::Panicked(message),
+        };
+        let verdict = crate::catch::unwind(|| retry_if.should_retry_failure(failure));
+        self.put_running(Stage::Running { func, retry_if, attempt, hedges, error });
+        verdict
+    }
+
     fn drop_attempt(&self) {
+        let futures = match &mut *self.stage.lock() {
+            Stage::Running { attempt, hedges, .. } => (attempt.take(), hedges.take()),
+            _ => (None, None),
+        };
+        crate::catch::quietly(move || drop(futures));
+    }
+
+    fn drop_slot(&self, slot: usize) {
         let future = match &mut *self.stage.lock() {
-            Stage::Running { attempt, .. } => attempt.take(),
+            Stage::Running { attempt, hedges, .. } => slot_mut(attempt, hedges, slot).take(),
             _ => None,
         };
         crate::catch::quietly(move || drop(future));
@@ -358,6 +436,8 @@ where
                     JobError::Panicked { message, attempts }
                 }
                 JobError::Cancelled { attempts } => JobError::Cancelled { attempts },
+                JobError::DeadlineExceeded { attempts } => JobError::DeadlineExceeded { attempts },
+                JobError::CircuitOpen { attempts } => JobError::CircuitOpen { attempts },
             };
             // Replaces the running stage, or the value already written if a cancel request
             // won; what it replaces is dropped outside the lock.

@@ -16,6 +16,7 @@ use core::fmt;
 /// assert_eq!(e.into_error(), Some("boom"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum JobError<E> {
     /// The last attempt returned `Err(error)`, and no retry was left or the retry predicate
     /// declined it.
@@ -44,6 +45,19 @@ pub enum JobError<E> {
         /// Attempts made (0 if it never started).
         attempts: u32,
     },
+    /// The job's total time limit ([`Job::deadline`](crate::Job::deadline),
+    /// [`PoolBuilder::deadline`](crate::PoolBuilder::deadline)) passed: the running attempt was
+    /// dropped, or a backoff cut short.
+    DeadlineExceeded {
+        /// Attempts made (≥ 1).
+        attempts: u32,
+    },
+    /// The job's circuit breaker ([`PoolBuilder::circuit_breaker`](crate::PoolBuilder::circuit_breaker))
+    /// was open when an attempt was to start: the service was not called.
+    CircuitOpen {
+        /// Attempts made before (0 if the breaker refused the first).
+        attempts: u32,
+    },
 }
 
 impl<E> JobError<E> {
@@ -53,7 +67,9 @@ impl<E> JobError<E> {
             Self::Failed { attempts, .. }
             | Self::TimedOut { attempts }
             | Self::Panicked { attempts, .. }
-            | Self::Cancelled { attempts } => *attempts,
+            | Self::Cancelled { attempts }
+            | Self::DeadlineExceeded { attempts }
+            | Self::CircuitOpen { attempts } => *attempts,
         }
     }
 
@@ -79,6 +95,16 @@ impl<E> JobError<E> {
     pub fn is_cancelled(&self) -> bool {
         matches!(self, Self::Cancelled { .. })
     }
+
+    /// Whether the job's total deadline passed.
+    pub fn is_deadline_exceeded(&self) -> bool {
+        matches!(self, Self::DeadlineExceeded { .. })
+    }
+
+    /// Whether the job's circuit breaker refused it.
+    pub fn is_circuit_open(&self) -> bool {
+        matches!(self, Self::CircuitOpen { .. })
+    }
 }
 
 impl<E: fmt::Display> fmt::Display for JobError<E> {
@@ -95,6 +121,12 @@ impl<E: fmt::Display> fmt::Display for JobError<E> {
                 write!(f, "job panicked after {attempts} attempts")
             }
             Self::Cancelled { attempts } => write!(f, "job cancelled after {attempts} attempts"),
+            Self::DeadlineExceeded { attempts } => {
+                write!(f, "job ran past its deadline after {attempts} attempts")
+            }
+            Self::CircuitOpen { attempts } => {
+                write!(f, "job refused by an open circuit breaker after {attempts} attempts")
+            }
         }
     }
 }
@@ -190,6 +222,8 @@ pub enum BuildError {
     },
     /// A limit was out of range: `concurrency`, `per_key` or `rate_limit`.
     Limit(LimitError),
+    /// A policy was out of range: `retry_budget` or `circuit_breaker`.
+    Policy(PolicyError),
     /// The operating system refused to start a worker thread (built-in executor only).
     Spawn(String),
 }
@@ -206,6 +240,7 @@ impl fmt::Display for BuildError {
                 write!(f, "queue must be at most {}, got {requested}", crate::MAX_QUEUE)
             }
             Self::Limit(e) => e.fmt(f),
+            Self::Policy(e) => e.fmt(f),
             Self::Spawn(e) => write!(f, "could not start a worker thread: {e}"),
         }
     }
@@ -264,3 +299,68 @@ impl fmt::Display for LimitError {
 }
 
 impl core::error::Error for LimitError {}
+
+/// A policy across attempts out of range: a [`Hedge`](crate::Hedge), a
+/// [`RetryBudget`](crate::RetryBudget) or a [`CircuitBreaker`](crate::CircuitBreaker).
+///
+/// # Examples
+///
+/// ```
+/// use core::time::Duration;
+/// use workcrew::{Hedge, PolicyError};
+///
+/// let err = Hedge::new(Duration::from_millis(50), 0).unwrap_err();
+/// assert_eq!(err, PolicyError::HedgeMax { requested: 0 });
+/// assert_eq!(err.to_string(), "a hedge's max must be 1 to 16, got 0");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A hedge's `max` (extra attempts) was 0 or above [`MAX_HEDGES`](crate::MAX_HEDGES).
+    HedgeMax {
+        /// The requested number.
+        requested: u32,
+    },
+    /// A retry budget's `window` was 0.
+    ZeroWindow,
+    /// A consecutive-failures breaker's `failures` was 0.
+    ZeroFailures,
+    /// A ratio breaker's `percent` was 0 or above 100.
+    FailurePercent {
+        /// The requested percentage.
+        requested: u32,
+    },
+    /// A ratio breaker's `of_last` was 0 or above
+    /// [`MAX_BREAKER_WINDOW`](crate::MAX_BREAKER_WINDOW).
+    BreakerWindow {
+        /// The requested number of attempts.
+        requested: u32,
+    },
+    /// A breaker's `cooldown` was zero.
+    ZeroCooldown,
+}
+
+impl fmt::Display for PolicyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::HedgeMax { requested } => {
+                write!(f, "a hedge's max must be 1 to {}, got {requested}", crate::MAX_HEDGES)
+            }
+            Self::ZeroWindow => f.write_str("a retry budget's window must be at least 1"),
+            Self::ZeroFailures => f.write_str("a circuit breaker's failures must be at least 1"),
+            Self::FailurePercent { requested } => {
+                write!(f, "a circuit breaker's percent must be 1 to 100, got {requested}")
+            }
+            Self::BreakerWindow { requested } => write!(
+                f,
+                "a circuit breaker's of_last must be 1 to {}, got {requested}",
+                crate::MAX_BREAKER_WINDOW
+            ),
+            Self::ZeroCooldown => {
+                f.write_str("a circuit breaker's cooldown must be more than zero")
+            }
+        }
+    }
+}
+
+impl core::error::Error for PolicyError {}

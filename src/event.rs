@@ -3,6 +3,8 @@
 use core::any::Any;
 use core::time::Duration;
 
+use crate::JobKey;
+
 /// Something that happened to a job, passed to the observer set with
 /// [`PoolBuilder::on_event`](crate::PoolBuilder::on_event).
 ///
@@ -92,11 +94,49 @@ pub enum JobEvent<'a> {
         /// Attempts made (0 if it never started).
         attempts: u32,
     },
+    /// A hedged attempt began beside one still running ([`Hedge`](crate::Hedge)); its
+    /// `AttemptStarted` came just before.
+    HedgeStarted {
+        /// The job's id.
+        job: u64,
+        /// The hedge's attempt number.
+        attempt: u32,
+    },
+    /// The retry budget ([`RetryBudget`](crate::RetryBudget)) was spent: the job ends with
+    /// its last attempt's failure instead of retrying (its `Failed` follows).
+    RetryDenied {
+        /// The job's id.
+        job: u64,
+        /// The number the denied attempt would have had.
+        attempt: u32,
+    },
+    /// The job's total deadline passed; its `Failed` follows.
+    DeadlineExceeded {
+        /// The job's id.
+        job: u64,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// A circuit breaker opened: attempts of its jobs are refused until its cool-down ends.
+    CircuitOpened {
+        /// The breaker's key, for a per-key breaker; `None` for the pool's.
+        key: Option<&'a JobKey>,
+    },
+    /// A circuit breaker's cool-down ended: the next attempt is its probe.
+    CircuitHalfOpen {
+        /// The breaker's key, for a per-key breaker; `None` for the pool's.
+        key: Option<&'a JobKey>,
+    },
+    /// A circuit breaker's probe succeeded: it is closed again.
+    CircuitClosed {
+        /// The breaker's key, for a per-key breaker; `None` for the pool's.
+        key: Option<&'a JobKey>,
+    },
 }
 
 impl JobEvent<'_> {
-    /// The id of the job this event is about.
-    pub fn job(&self) -> u64 {
+    /// The id of the job this event is about; `None` for a circuit breaker's.
+    pub fn job(&self) -> Option<u64> {
         match *self {
             Self::Queued { job }
             | Self::WaitingOnKey { job }
@@ -107,7 +147,13 @@ impl JobEvent<'_> {
             | Self::RetryScheduled { job, .. }
             | Self::Succeeded { job, .. }
             | Self::Failed { job, .. }
-            | Self::Cancelled { job, .. } => job,
+            | Self::Cancelled { job, .. }
+            | Self::HedgeStarted { job, .. }
+            | Self::RetryDenied { job, .. }
+            | Self::DeadlineExceeded { job, .. } => Some(job),
+            Self::CircuitOpened { .. }
+            | Self::CircuitHalfOpen { .. }
+            | Self::CircuitClosed { .. } => None,
         }
     }
 }

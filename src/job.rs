@@ -6,7 +6,7 @@ use alloc::string::String;
 use core::fmt;
 use core::time::Duration;
 
-use crate::Backoff;
+use crate::{Backoff, Hedge};
 
 /// What a job's per-key limit counts it under: a host, a tenant, an account. At most
 /// [`PoolBuilder::per_key`](crate::PoolBuilder::per_key) jobs with the same key run at once.
@@ -81,11 +81,14 @@ impl fmt::Display for JobKey {
 pub struct Attempt {
     job: u64,
     number: u32,
+    round: u32,
+    hedge: bool,
 }
 
 impl Attempt {
-    pub(crate) const fn new(job: u64, number: u32) -> Self {
-        Self { job, number }
+    /// Attempt `number` of `job`, in `round` (1 for the first attempt and its hedges).
+    pub(crate) const fn new(job: u64, number: u32, round: u32, hedge: bool) -> Self {
+        Self { job, number, round, hedge }
     }
 
     /// The id of the job, the same as in its [`JobEvent`](crate::JobEvent)s.
@@ -93,25 +96,82 @@ impl Attempt {
         self.job
     }
 
-    /// The attempt's number, starting at 1.
+    /// The attempt's number, starting at 1: every attempt of the job, hedges included, has
+    /// its own.
     pub const fn number(&self) -> u32 {
         self.number
     }
 
-    /// Whether this is a retry (attempt 2 or later).
+    /// Whether this attempt is a retry: it began after every attempt before it had failed.
+    /// Without hedging, attempt 2 or later.
     pub const fn is_retry(&self) -> bool {
-        self.number > 1
+        self.round > 1
+    }
+
+    /// Whether this attempt is a hedge ([`Hedge`]): it began beside an attempt still running.
+    pub const fn is_hedge(&self) -> bool {
+        self.hedge
     }
 }
 
-/// Decides whether an attempt's error is worth another attempt.
+/// How a failed attempt ended, for a retry predicate that looks at more than the job's error
+/// ([`Job::retry_when`]).
 ///
-/// Implemented for every `Fn(&E) -> bool`. Timeouts and panics are always retried while retries
-/// remain; the predicate sees only the job's own errors. A predicate that panics ends the job
-/// at once as [`JobError::Panicked`](crate::JobError::Panicked) (with `std`).
+/// # Examples
+///
+/// ```
+/// use workcrew::Failure;
+///
+/// // A POST may have reached the service before it timed out: do not send it again.
+/// let idempotent = false;
+/// let retry = |f: Failure<'_, std::io::Error>| match f {
+///     Failure::Error(e) => e.kind() == std::io::ErrorKind::ConnectionRefused,
+///     Failure::TimedOut | Failure::Panicked(_) => idempotent,
+/// };
+/// assert!(!retry(Failure::TimedOut));
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum Failure<'a, E> {
+    /// The attempt returned `Err(error)`.
+    Error(&'a E),
+    /// The attempt ran past its timeout and was dropped.
+    TimedOut,
+    /// The attempt panicked (with `std`); the message, when the payload was a string.
+    Panicked(Option<&'a str>),
+}
+
+/// Decides whether a failed attempt is worth another attempt.
+///
+/// Implemented for every `Fn(&E) -> bool` ([`Job::retry_if`]), which sees the job's own errors
+/// only (timeouts and panics are then always retried while retries remain), and by
+/// [`RetryWhen`] ([`Job::retry_when`]), which sees every [`Failure`]. A predicate that panics
+/// ends the job at once as [`JobError::Panicked`](crate::JobError::Panicked) (with `std`).
 pub trait RetryIf<E> {
     /// `true` to retry after `error` (if retries remain), `false` to fail the job now.
     fn should_retry(&self, error: &E) -> bool;
+
+    /// `true` to retry after `failure`. By default, [`should_retry`](RetryIf::should_retry)
+    /// for an error, and `true` for a timeout or a panic.
+    fn should_retry_failure(&self, failure: Failure<'_, E>) -> bool {
+        match failure {
+            Failure::Error(error) => self.should_retry(error),
+            Failure::TimedOut | Failure::Panicked(_) => true,
+        }
+    }
+}
+
+/// A retry predicate that sees the attempt's whole [`Failure`]: made by [`Job::retry_when`].
+#[derive(Clone, Copy, Debug)]
+pub struct RetryWhen<Q>(pub(crate) Q);
+
+impl<E, Q: Fn(Failure<'_, E>) -> bool> RetryIf<E> for RetryWhen<Q> {
+    fn should_retry(&self, error: &E) -> bool {
+        (self.0)(Failure::Error(error))
+    }
+
+    fn should_retry_failure(&self, failure: Failure<'_, E>) -> bool {
+        (self.0)(failure)
+    }
 }
 
 impl<E, F: Fn(&E) -> bool> RetryIf<E> for F {
@@ -159,7 +219,17 @@ pub struct Job<F, P = RetryAll> {
     pub(crate) backoff: Option<Backoff>,
     pub(crate) priority: i32,
     pub(crate) key: Option<JobKey>,
+    /// The job's policy overrides, boxed only if it sets any: a `Job` moves by value through
+    /// `submit`, and most jobs take the pool's.
+    pub(crate) policies: Option<alloc::boxed::Box<JobPolicies>>,
     pub(crate) retry_if: P,
+}
+
+/// A job's own deadline and hedging, overriding the pool's (`None`: the pool's).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct JobPolicies {
+    pub(crate) deadline: Option<Option<Duration>>,
+    pub(crate) hedge: Option<Option<Hedge>>,
 }
 
 impl<F> Job<F> {
@@ -175,6 +245,7 @@ impl<F> Job<F> {
             backoff: None,
             priority: 0,
             key: None,
+            policies: None,
             retry_if: RetryAll,
         }
     }
@@ -226,7 +297,38 @@ impl<F, P> Job<F, P> {
         self
     }
 
-    /// Retries only errors for which `predicate` returns `true`.
+    /// The job's total time limit, across all its attempts and backoffs, counted from its
+    /// first attempt's start. When it passes, the running attempt is dropped (its work stops
+    /// at its next await point) or the backoff cut short, and the job ends as
+    /// [`JobError::DeadlineExceeded`](crate::JobError::DeadlineExceeded). No attempt starts
+    /// after it. It overrides the pool's ([`PoolBuilder::deadline`](crate::PoolBuilder::deadline)).
+    pub fn deadline(self, deadline: Duration) -> Self {
+        self.with_policies(|p| p.deadline = Some(Some(deadline)))
+    }
+
+    /// No total time limit for this job, whatever the pool's default.
+    pub fn no_deadline(self) -> Self {
+        self.with_policies(|p| p.deadline = Some(None))
+    }
+
+    /// Hedged attempts for this job ([`Hedge`]), whatever the pool's default.
+    pub fn hedge(self, hedge: Hedge) -> Self {
+        self.with_policies(|p| p.hedge = Some(Some(hedge)))
+    }
+
+    /// No hedged attempts for this job, whatever the pool's default (a job that must not run
+    /// twice at once).
+    pub fn no_hedge(self) -> Self {
+        self.with_policies(|p| p.hedge = Some(None))
+    }
+
+    fn with_policies(mut self, set: impl FnOnce(&mut JobPolicies)) -> Self {
+        set(self.policies.get_or_insert_with(Default::default));
+        self
+    }
+
+    /// Retries only errors for which `predicate` returns `true`; timeouts and panics are
+    /// retried while retries remain (see [`retry_when`](Self::retry_when)).
     pub fn retry_if<Q>(self, predicate: Q) -> Job<F, Q> {
         Job {
             func: self.func,
@@ -235,7 +337,28 @@ impl<F, P> Job<F, P> {
             backoff: self.backoff,
             priority: self.priority,
             key: self.key,
+            policies: self.policies,
             retry_if: predicate,
         }
+    }
+
+    /// Retries only failures for which `predicate` returns `true`, seeing how the attempt
+    /// ended: its error, a timeout or a panic ([`Failure`]). A job that must not run twice
+    /// (a `POST`) can refuse a retry after a timeout, when the request may have reached the
+    /// service.
+    ///
+    /// ```
+    /// use workcrew::{Failure, Job};
+    ///
+    /// let post = Job::new(|_| async { Err::<(), _>("503") })
+    ///     .retries(3)
+    ///     .retry_when(|f: Failure<'_, &str>| matches!(f, Failure::Error(&"503")));
+    /// # let _ = post;
+    /// ```
+    pub fn retry_when<Q, E>(self, predicate: Q) -> Job<F, RetryWhen<Q>>
+    where
+        Q: Fn(Failure<'_, E>) -> bool,
+    {
+        self.retry_if(RetryWhen(predicate))
     }
 }

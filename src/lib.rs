@@ -155,6 +155,7 @@ mod handle;
 mod in_job;
 mod job;
 mod metrics;
+mod policy;
 // The browser has no threads and no `Instant`: there the built-in runtime is absent, so using it
 // is a compile error rather than a runtime panic.
 #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
@@ -170,11 +171,14 @@ mod worker;
 
 pub use backoff::Backoff;
 pub use builder::{LocalPoolBuilder, PoolBuilder, MAX_QUEUE, MAX_WORKERS};
-pub use error::{BuildError, JobError, LimitError, SubmitError};
+pub use error::{BuildError, JobError, LimitError, PolicyError, SubmitError};
 pub use event::JobEvent;
 pub use handle::{JobHandle, LocalJobHandle};
-pub use job::{Attempt, Job, JobKey, RetryAll, RetryIf};
+pub use job::{Attempt, Failure, Job, JobKey, RetryAll, RetryIf, RetryWhen};
 pub use metrics::Metrics;
+pub use policy::breaker::{CircuitBreaker, MAX_BREAKER_WINDOW};
+pub use policy::budget::RetryBudget;
+pub use policy::hedge::{Hedge, MAX_HEDGES};
 pub use pool::{LocalPool, LocalSubmit, Pool, ShutdownReport, Submit};
 pub use sched::RateLimit;
 pub use sleep::Sleeper;

@@ -14,13 +14,19 @@ use crate::sync::{widen, Counter, Ordering, Padded};
 /// | `rejected` | submissions refused (queue full for `try_submit`, or pool closed) |
 /// | `started` | jobs whose first attempt began |
 /// | `succeeded` | jobs that ended with `Ok` |
-/// | `failed` | jobs that ended in [`Failed`], [`TimedOut`] or [`Panicked`] |
+/// | `failed` | jobs that ended in [`Failed`], [`TimedOut`], [`Panicked`], [`DeadlineExceeded`] or [`CircuitOpen`] |
 /// | `cancelled` | jobs that ended in [`Cancelled`] (queued or running) |
 /// | `attempts` | attempts begun |
-/// | `retried` | attempts that were retries (attempt 2 or later) |
+/// | `retried` | attempts that were retries (the first attempt of a round after the first) |
 /// | `timed_out` | attempts that hit their timeout |
 /// | `panicked` | attempts that panicked, and retry predicates that panicked |
 /// | `observer_panics` | calls of the event observer that panicked (each caught) |
+/// | `deadline_exceeded` | jobs that ended in [`DeadlineExceeded`] (also in `failed`) |
+/// | `retries_denied` | retries the [retry budget](crate::RetryBudget) denied (each ended its job) |
+/// | `circuit_refused` | jobs an open [circuit breaker](crate::CircuitBreaker) ended as [`CircuitOpen`] (also in `failed`) |
+/// | `circuit_opened` | times a circuit breaker opened |
+/// | `hedges_started` | hedged attempts begun ([`Hedge`](crate::Hedge); also in `attempts`) |
+/// | `hedges_won` | jobs whose value came from a hedged attempt |
 /// | `queued` | gauge: jobs accepted and not yet taken by a worker (those waiting on their key included) |
 /// | `waiting_on_key` | gauge: queued jobs waiting because their key is at its limit |
 /// | `running` | gauge: jobs started and not yet ended |
@@ -34,6 +40,8 @@ use crate::sync::{widen, Counter, Ordering, Padded};
 /// [`TimedOut`]: crate::JobError::TimedOut
 /// [`Panicked`]: crate::JobError::Panicked
 /// [`Cancelled`]: crate::JobError::Cancelled
+/// [`DeadlineExceeded`]: crate::JobError::DeadlineExceeded
+/// [`CircuitOpen`]: crate::JobError::CircuitOpen
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Metrics {
@@ -59,6 +67,18 @@ pub struct Metrics {
     pub panicked: u64,
     /// Observer calls that panicked.
     pub observer_panics: u64,
+    /// Jobs that ran past their total deadline.
+    pub deadline_exceeded: u64,
+    /// Retries the retry budget denied.
+    pub retries_denied: u64,
+    /// Jobs an open circuit breaker refused.
+    pub circuit_refused: u64,
+    /// Times a circuit breaker opened.
+    pub circuit_opened: u64,
+    /// Hedged attempts begun.
+    pub hedges_started: u64,
+    /// Jobs whose value came from a hedged attempt.
+    pub hedges_won: u64,
     /// Jobs waiting in the queue (gauge), those waiting on their key included.
     pub queued: u64,
     /// Queued jobs waiting because their key is at its limit (gauge).
@@ -111,6 +131,18 @@ pub(crate) struct Counters {
     pub(crate) timed_out: Counter,
     pub(crate) panicked: Counter,
     pub(crate) observer_panics: Counter,
+    /// Jobs that ended past their deadline (also in `failed`).
+    pub(crate) deadline_exceeded: Counter,
+    /// Retries the budget denied.
+    pub(crate) retries_denied: Counter,
+    /// Jobs an open breaker refused (in `failed`, or in `refused_unstarted`).
+    pub(crate) circuit_refused: Counter,
+    /// Jobs an open breaker refused before their first attempt: failed, but never started.
+    pub(crate) refused_unstarted: Counter,
+    /// Breakers that opened.
+    pub(crate) circuit_opened: Counter,
+    pub(crate) hedges_started: Counter,
+    pub(crate) hedges_won: Counter,
 }
 
 impl Counters {
@@ -157,6 +189,7 @@ impl PoolCounters {
             self.blocks.iter().map(|b| widen(field(b).load(Ordering::Acquire))).sum()
         };
         let succeeded = sum(|c| &c.succeeded);
+        let refused_unstarted = sum(|c| &c.refused_unstarted);
         let failed = sum(|c| &c.failed);
         let cancelled_running = sum(|c| &c.cancelled_running);
         let cancelled_queued = sum(|c| &c.cancelled_queued);
@@ -164,6 +197,12 @@ impl PoolCounters {
         let timed_out = sum(|c| &c.timed_out);
         let panicked = sum(|c| &c.panicked);
         let observer_panics = sum(|c| &c.observer_panics);
+        let deadline_exceeded = sum(|c| &c.deadline_exceeded);
+        let retries_denied = sum(|c| &c.retries_denied);
+        let circuit_refused = sum(|c| &c.circuit_refused);
+        let circuit_opened = sum(|c| &c.circuit_opened);
+        let hedges_won = sum(|c| &c.hedges_won);
+        let hedges_started = sum(|c| &c.hedges_started);
         let started = sum(|c| &c.started);
         let submitted = widen(self.submitted.load(Ordering::Acquire));
         let rejected = widen(self.rejected.load(Ordering::Acquire));
@@ -172,14 +211,20 @@ impl PoolCounters {
             rejected,
             started,
             succeeded,
-            failed,
+            failed: failed + refused_unstarted,
             cancelled: cancelled_queued + cancelled_running,
-            // Every attempt is a job's first (counted in `started`) or a retry.
-            attempts: started + retried,
+            // Every attempt is a job's first (counted in `started`), a retry or a hedge.
+            attempts: started + retried + hedges_started,
             retried,
             timed_out,
             panicked,
             observer_panics,
+            deadline_exceeded,
+            retries_denied,
+            circuit_refused,
+            circuit_opened,
+            hedges_started,
+            hedges_won,
             queued: queued as u64,
             waiting_on_key: waiting_on_key as u64,
             running: started.saturating_sub(succeeded + failed + cancelled_running),

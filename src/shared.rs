@@ -9,11 +9,12 @@ use crate::backoff::splitmix64;
 use crate::cell::RunJob;
 use crate::in_job::Crew;
 use crate::metrics::{Counters, PoolCounters};
+use crate::policy::Policies;
 use crate::sched::{RateLimit, Scheduler};
 use crate::state::Cancelled;
 use crate::sync::{widen, Arc, AtomicBool, AtomicUsize, Counter, Ordering};
 use crate::task::Kind;
-use crate::{Backoff, JobEvent, Metrics};
+use crate::{Backoff, Hedge, JobEvent, Metrics};
 
 /// Retry and timeout settings a job inherits unless it sets its own.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +24,10 @@ pub(crate) struct Defaults {
     pub(crate) backoff: Backoff,
     /// Seeds jitter's random numbers; `None`: a seed of the pool's own.
     pub(crate) jitter_seed: Option<u64>,
+    /// The total time limit of a job.
+    pub(crate) deadline: Option<Duration>,
+    /// Hedged attempts.
+    pub(crate) hedge: Option<Hedge>,
 }
 
 /// What a pool's workers share with it: the [`Hub`] (which job handles share too), the
@@ -31,6 +36,8 @@ pub(crate) struct Shared<S, K: Kind> {
     pub(crate) hub: Arc<Hub<K>>,
     pub(crate) sleeper: S,
     pub(crate) defaults: Defaults,
+    /// The retry budget and the circuit breakers, if set.
+    pub(crate) policies: Policies,
 }
 
 impl<S, K: Kind> core::ops::Deref for Shared<S, K> {
@@ -78,6 +85,7 @@ impl<S, K: Kind> Shared<S, K> {
         queue: usize,
         limits: Limits,
         defaults: Defaults,
+        policies: Policies,
         observer: Option<Box<K::Observer>>,
     ) -> Self {
         let Limits { concurrency, per_key, rate } = limits;
@@ -95,7 +103,7 @@ impl<S, K: Kind> Shared<S, K> {
             jitter_seed: defaults.jitter_seed,
             observer,
         };
-        Self { hub: Arc::new(hub), sleeper, defaults }
+        Self { hub: Arc::new(hub), sleeper, defaults, policies }
     }
 }
 
@@ -218,9 +226,17 @@ mod tests {
 
     fn shared(jitter_seed: Option<u64>) -> Shared<(), SendKind> {
         let backoff = Backoff::none();
-        let defaults = Defaults { retries: 0, timeout: None, backoff, jitter_seed };
+        let defaults = Defaults {
+            retries: 0,
+            timeout: None,
+            backoff,
+            jitter_seed,
+            deadline: None,
+            hedge: None,
+        };
         let limits = Limits { concurrency: 1, per_key: None, rate: None };
-        Shared::new((), 1, 1, limits, defaults, None)
+        let policies = crate::policy::Policies { budget: None, breakers: None };
+        Shared::new((), 1, 1, limits, defaults, policies, None)
     }
 
     #[test]

@@ -11,10 +11,12 @@ use core::time::Duration;
 
 use core::task::Poll;
 
-use crate::attempt::{run_attempt, Ended};
-use crate::cell::{Cell, Overrides, RunJob};
+use crate::attempt::{run_attempt, run_hedged, Ended};
+use crate::cell::{Cell, Overrides, RunJob, Unreturned};
 use crate::handle::Handle;
 use crate::metrics::Counters;
+use crate::policy::breaker::{Admit, Verdict};
+use crate::policy::deadline::{Cut, Deadline};
 use crate::shared::{Hub, Shared};
 use crate::sync::Arc;
 use crate::worker::Tokens;
@@ -153,11 +155,15 @@ impl<F, P> Job<F, P> {
             timeout: self.timeout,
             backoff: self.backoff,
             key: self.key,
+            deadline: self.policies.as_ref().and_then(|p| p.deadline),
+            hedge: self.policies.as_ref().and_then(|p| p.hedge),
         };
         let any = overrides.retries.is_some()
             || overrides.timeout.is_some()
             || overrides.backoff.is_some()
-            || overrides.key.is_some();
+            || overrides.key.is_some()
+            || overrides.deadline.is_some()
+            || overrides.hedge.is_some();
         let placement = Placement { priority: self.priority };
         (self.func, self.retry_if, any.then(|| Box::new(overrides)), placement)
     }
@@ -165,10 +171,12 @@ impl<F, P> Job<F, P> {
 
 // --- the attempt loop ----------------------------------------------------------------------------
 
-/// The attempt loop of a started job, run by a worker: attempt, decide, back off, repeat; then
-/// settle the job exactly once. Its state (attempt number, options, timer) lives in the worker's
-/// future, not in the job's cell. If the loop is dropped before it ends (abort, shutdown
-/// deadline), its guard settles the job as cancelled.
+/// The attempt loop of a started job, run by a worker: ask the breaker, attempt (a round of
+/// hedged attempts, with hedging), decide, back off, repeat, all within the job's deadline;
+/// then settle the job exactly once. Its state (attempt number, options, timers) lives in the
+/// worker's future, not in the job's cell. If the loop is dropped before it ends (abort,
+/// shutdown deadline), its guard settles the job as cancelled. `token` is the rate token the
+/// scheduler gave the job's first attempt, if the pool has a rate limit.
 pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     shared: &'a Shared<S, K>,
     counters: &'a Counters,
@@ -176,59 +184,176 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     tokens: &'a Tokens<'a, S, K>,
     job: &'a K::Job,
     overrides: Overrides,
+    token: Option<Duration>,
 ) -> impl Future<Output = ()> + 'a {
     let defaults = &shared.defaults;
     let retries = overrides.retries.unwrap_or(defaults.retries);
     let timeout = overrides.timeout.unwrap_or(defaults.timeout);
     let backoff = overrides.backoff.unwrap_or(defaults.backoff);
+    let deadline = overrides.deadline.unwrap_or(defaults.deadline);
+    let hedge = overrides.hedge.unwrap_or(defaults.hedge);
+    let key = overrides.key;
     // Outside the async block: dropping the loop before its first poll still settles the job.
-    let guard = Settle { shared, counters, job, attempts: 0, started: false, done: false };
+    let guard = Settle { shared, counters, job, attempts: 0, started: false, done: false, token };
     async move {
         let mut g = guard;
+        let policies = &shared.policies;
+        let key = key.as_ref();
+        // An open breaker refuses the job before its first attempt: the service is not
+        // called, and the rate token goes back.
+        let mut admitted = policies.admit(key);
+        if admitted == Some(Admit::Refuse) {
+            return g.refuse();
+        }
+        if let Some(interval) = g.token.take() {
+            tokens.hold(interval);
+        }
         Counters::bump(&counters.started);
         g.started = true;
+        if let Some(budget) = &policies.budget {
+            budget.deposit();
+        }
+        let mut deadline = match Deadline::start(&shared.sleeper, deadline) {
+            Ok(deadline) => deadline,
+            Err(message) => {
+                policies.attempt_ended(shared, counters, key, admitted, Verdict::Cancelled);
+                Counters::bump(&counters.panicked);
+                return g.finish(Some(JobError::Panicked { message, attempts: 0 }));
+            }
+        };
+        let mut round = 0u32;
         loop {
             if job.is_cancel_requested() {
+                policies.attempt_ended(shared, counters, key, admitted, Verdict::Cancelled);
                 let attempts = g.attempts;
                 return g.finish(Some(JobError::Cancelled { attempts }));
             }
-            g.attempts = g.attempts.saturating_add(1);
-            let n = g.attempts;
-            if n > 1 {
+            round = round.saturating_add(1);
+            let first = g.attempts.saturating_add(1);
+            if round > 1 {
                 Counters::bump(&counters.retried);
             }
-            shared.emit(counters, JobEvent::AttemptStarted { job: job.id(), attempt: n });
-            let ended = run_attempt::<S, K>(shared, counters, worker, job, n, timeout).await;
-            let Some((error, retry)) = decide(shared, counters, job.id(), n, ended) else {
-                return g.finish(None);
+            let ran = match hedge {
+                None => {
+                    g.attempts = first;
+                    shared
+                        .emit(counters, JobEvent::AttemptStarted { job: job.id(), attempt: first });
+                    let attempt =
+                        run_attempt::<S, K>(shared, counters, worker, job, first, round, timeout);
+                    match deadline.within(attempt).await {
+                        Ok(ended) => {
+                            let verdict = ended.verdict();
+                            if let Some(generation) =
+                                policies.attempt_ended(shared, counters, key, admitted, verdict)
+                            {
+                                tokens.cool_down(key, generation);
+                            }
+                            Ok(decide(shared, counters, job, first, ended))
+                        }
+                        Err(cut) => Err(cut),
+                    }
+                }
+                Some(hedge) => {
+                    let attempts = &mut g.attempts;
+                    let round = run_hedged(
+                        shared, counters, worker, tokens, job, attempts, round, timeout, hedge,
+                        key, admitted,
+                    );
+                    deadline.within(round).await
+                }
             };
-            if !retry || n > retries {
+            let n = g.attempts;
+            let (error, retry) = match ran {
+                Ok(None) => return g.finish(None),
+                Ok(Some(outcome)) => outcome,
+                Err(cut) => {
+                    // Whatever the round still ran is dropped; for the breaker, the deadline
+                    // cut it short as a timeout would.
+                    job.drop_attempt();
+                    if let Some(generation) =
+                        policies.attempt_ended(shared, counters, key, admitted, Verdict::Failure)
+                    {
+                        tokens.cool_down(key, generation);
+                    }
+                    return g.cut(cut);
+                }
+            };
+            if !retry || round > retries {
                 return g.finish(Some(error));
             }
-            let delay = backoff.next_delay(n, || shared.random());
+            if let Some(budget) = &policies.budget {
+                if !budget.withdraw() {
+                    Counters::bump(&counters.retries_denied);
+                    let attempt = n.saturating_add(1);
+                    shared.emit(counters, JobEvent::RetryDenied { job: job.id(), attempt });
+                    return g.finish(Some(error));
+                }
+            }
+            let delay = backoff.next_delay(round, || shared.random());
             let next = n.saturating_add(1);
             shared.emit(counters, JobEvent::RetryScheduled { job: job.id(), attempt: next, delay });
-            if let Err(message) = wait_unless_cancelled(&shared.sleeper, delay, job).await {
-                Counters::bump(&counters.panicked);
-                return g.finish(Some(JobError::Panicked { message, attempts: n }));
+            match deadline.within(wait_unless_cancelled(&shared.sleeper, delay, job)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(message)) | Err(Cut::Panicked(message)) => {
+                    Counters::bump(&counters.panicked);
+                    return g.finish(Some(JobError::Panicked { message, attempts: n }));
+                }
+                Err(Cut::Passed) => return g.cut(Cut::Passed),
+            }
+            if job.is_cancel_requested() {
+                continue; // the loop's first step settles it
+            }
+            // The breaker again: a retry it refuses is not sent.
+            admitted = policies.admit(key);
+            if admitted == Some(Admit::Refuse) {
+                return g.refuse();
             }
             // A retry is a request too: with a rate limit it takes a token (before new jobs).
-            if let Some(interval) = wait_for_token(shared, worker, job).await {
-                tokens.hold(interval);
+            match deadline.within(wait_for_token(shared, worker, job)).await {
+                Ok(Some(interval)) => tokens.hold(interval),
+                Ok(None) => {}
+                Err(cut) => {
+                    policies.attempt_ended(shared, counters, key, admitted, Verdict::Cancelled);
+                    return g.cut(cut);
+                }
             }
         }
     }
 }
 
+impl Ended {
+    /// How the attempt counts for a circuit breaker.
+    pub(crate) fn verdict(&self) -> Verdict {
+        match self {
+            Ended::Succeeded => Verdict::Success,
+            Ended::Cancelled => Verdict::Cancelled,
+            Ended::Failed { .. }
+            | Ended::TimedOut
+            | Ended::Panicked(_)
+            | Ended::PoolCodePanicked(_) => Verdict::Failure,
+        }
+    }
+}
+
 /// Maps how an attempt ended to the job's error (if it ends now) and whether a retry is
-/// allowed, counting and reporting the attempt's end. `None`: the job succeeded.
-fn decide<S, K: Kind>(
+/// allowed, counting and reporting the attempt's end. `None`: the job succeeded. A timeout or
+/// a panic asks the retry predicate ([`RetryIf::should_retry_failure`](crate::RetryIf)).
+pub(crate) fn decide<S, K: Kind>(
     shared: &Shared<S, K>,
     counters: &Counters,
-    job: u64,
+    job: &K::Job,
     n: u32,
     ended: Ended,
 ) -> Option<(JobError<()>, bool)> {
+    let id = job.id();
+    // The predicate's verdict on a failure without an error; a panic in it ends the job.
+    let ask = |failure: Unreturned<'_>| match job.retry_unreturned(failure) {
+        Ok(retry) => Ok(retry),
+        Err(message) => {
+            Counters::bump(&counters.panicked);
+            Err(JobError::Panicked { message, attempts: n })
+        }
+    };
     Some(match ended {
         Ended::Succeeded => return None,
         Ended::Cancelled => (JobError::Cancelled { attempts: n }, false),
@@ -236,14 +361,20 @@ fn decide<S, K: Kind>(
         Ended::Failed { retry } => (JobError::Failed { error: (), attempts: n }, retry),
         Ended::TimedOut => {
             Counters::bump(&counters.timed_out);
-            shared.emit(counters, JobEvent::AttemptTimedOut { job, attempt: n });
-            (JobError::TimedOut { attempts: n }, true)
+            shared.emit(counters, JobEvent::AttemptTimedOut { job: id, attempt: n });
+            match ask(Unreturned::TimedOut) {
+                Ok(retry) => (JobError::TimedOut { attempts: n }, retry),
+                Err(panicked) => (panicked, false),
+            }
         }
         Ended::Panicked(message) => {
             Counters::bump(&counters.panicked);
             let m = message.as_deref();
-            shared.emit(counters, JobEvent::AttemptPanicked { job, attempt: n, message: m });
-            (JobError::Panicked { message, attempts: n }, true)
+            shared.emit(counters, JobEvent::AttemptPanicked { job: id, attempt: n, message: m });
+            match ask(Unreturned::Panicked(m)) {
+                Ok(retry) => (JobError::Panicked { message, attempts: n }, retry),
+                Err(panicked) => (panicked, false),
+            }
         }
         // The retry predicate or the sleeper panicked: the job ends, without another attempt.
         Ended::PoolCodePanicked(message) => {
@@ -287,13 +418,6 @@ async fn wait_for_token<S, K: Kind>(
     worker: usize,
     job: &K::Job,
 ) -> Option<Duration> {
-    /// Leaves the line of retries waiting for a token, however the wait ends.
-    struct Leave<'a, K: Kind>(&'a crate::sched::Scheduler<K>, usize);
-    impl<K: Kind> Drop for Leave<'_, K> {
-        fn drop(&mut self) {
-            self.0.stop_waiting_for_token(self.1);
-        }
-    }
     let sched = &shared.sched;
     let mut waiting = None;
     core::future::poll_fn(|cx| {
@@ -302,14 +426,33 @@ async fn wait_for_token<S, K: Kind>(
         }
         if let Poll::Ready(token) = sched.poll_token(worker, cx) {
             if let Some(leave) = waiting.take() {
-                core::mem::forget::<Leave<'_, K>>(leave); // poll_token left the line itself
+                LeaveTokenLine::<K>::left(leave); // poll_token left the line itself
             }
             return Poll::Ready(token);
         }
-        waiting.get_or_insert_with(|| Leave(sched, worker));
+        waiting.get_or_insert_with(|| LeaveTokenLine(sched, worker));
         job.poll_cancel(cx).map(|()| None)
     })
     .await
+}
+
+/// Leaves the line of attempts waiting for a rate token, however the wait ends.
+pub(crate) struct LeaveTokenLine<'a, K: Kind>(
+    pub(crate) &'a crate::sched::Scheduler<K>,
+    pub(crate) usize,
+);
+
+impl<K: Kind> LeaveTokenLine<'_, K> {
+    /// The wait ended with a token: `poll_token` left the line itself.
+    pub(crate) fn left(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl<K: Kind> Drop for LeaveTokenLine<'_, K> {
+    fn drop(&mut self) {
+        self.0.stop_waiting_for_token(self.1);
+    }
 }
 
 /// Settles the job, counts it and reports it, exactly once.
@@ -322,10 +465,34 @@ struct Settle<'a, S, K: Kind> {
     /// as cancelled while queued.
     started: bool,
     done: bool,
+    /// The first attempt's rate token, until it starts: a job that ends before (refused by
+    /// the breaker, or dropped by an abort) gives it back at once.
+    token: Option<Duration>,
 }
 
 impl<S, K: Kind> Settle<'_, S, K> {
+    /// The breaker refused the next attempt.
+    fn refuse(&mut self) {
+        let attempts = self.attempts;
+        self.finish(Some(JobError::CircuitOpen { attempts }));
+    }
+
+    /// The deadline passed, or its timer panicked.
+    fn cut(&mut self, cut: Cut) {
+        let attempts = self.attempts;
+        match cut {
+            Cut::Passed => self.finish(Some(JobError::DeadlineExceeded { attempts })),
+            Cut::Panicked(message) => {
+                Counters::bump(&self.counters.panicked);
+                self.finish(Some(JobError::Panicked { message, attempts }));
+            }
+        }
+    }
+
     fn finish(&mut self, error: Option<JobError<()>>) {
+        if self.token.take().is_some() {
+            self.shared.sched.return_token();
+        }
         let c = self.counters;
         let (job, attempts) = (self.job.id(), self.attempts);
         // The outcome is sealed first: a cancel request that came before wins over the
@@ -338,6 +505,17 @@ impl<S, K: Kind> Settle<'_, S, K> {
             }
             Some(JobError::Cancelled { .. }) => {
                 (&c.cancelled_running, JobEvent::Cancelled { job, attempts })
+            }
+            Some(JobError::CircuitOpen { .. }) => {
+                Counters::bump(&c.circuit_refused);
+                // Never started: counted apart, so the `running` gauge need not subtract it.
+                let counter = if self.started { &c.failed } else { &c.refused_unstarted };
+                (counter, JobEvent::Failed { job, attempts })
+            }
+            Some(JobError::DeadlineExceeded { .. }) => {
+                Counters::bump(&c.deadline_exceeded);
+                self.shared.emit(c, JobEvent::DeadlineExceeded { job, attempts });
+                (&c.failed, JobEvent::Failed { job, attempts })
             }
             Some(_) => (&c.failed, JobEvent::Failed { job, attempts }),
         };

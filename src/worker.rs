@@ -6,6 +6,7 @@
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::Poll;
@@ -14,6 +15,7 @@ use core::time::Duration;
 use event_listener::EventListener;
 
 use crate::cell::RunJob;
+use crate::job::JobKey;
 use crate::sched::Next;
 use crate::shared::Shared;
 use crate::sync::{Arc, AtomicBool, Lock, Ordering};
@@ -38,13 +40,8 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
             loop {
                 let next =
                     budget.watch(core::future::poll_fn(|cx| shared.sched.poll_next(index, cx)));
-                let task = match next.await {
-                    Next::Job { job, token } => {
-                        if let Some(interval) = token {
-                            tokens.hold(interval);
-                        }
-                        job
-                    }
+                let (task, token) = match next.await {
+                    Next::Job { job, token } => (job, token),
                     Next::Trash(task) => {
                         crate::catch::quietly(move || drop(task)); // cancelled while queued
                         continue;
@@ -61,12 +58,12 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
                 let overrides = job.start();
                 if shared.is_aborted() {
                     // Never polled: it settles as cancelled, before any attempt.
-                    drop(run_job(shared, counters, index, &tokens, job, overrides));
+                    drop(run_job(shared, counters, index, &tokens, job, overrides, token));
                 } else {
                     // The job first: a job that is ready at once never touches the abort
                     // listener. If the abort wins, dropping the job's loop settles it as
                     // cancelled. (Built in place: the job's future is not moved again.)
-                    let run = run_job(shared, counters, index, &tokens, job, overrides);
+                    let run = run_job(shared, counters, index, &tokens, job, overrides, token);
                     budget.watch(futures_lite::future::or(run, aborted(shared, &mut abort))).await;
                 }
                 shared.crew.set_job(index, None);
@@ -103,6 +100,17 @@ pub(crate) struct Tokens<'a, S: Sleeper, K: Kind> {
     /// Whether `timers` holds any: without a rate limit it never does, and the worker's poll
     /// of its tokens is this one load.
     any: AtomicBool,
+    /// The cool-downs of circuit breakers this worker's attempts opened: the job's key and
+    /// the opening's generation, and the sleep. Only this worker's task touches them too.
+    cooldowns: Lock<Vec<Cooldown<S::Sleep>>>,
+    /// Whether `cooldowns` holds any.
+    cooling: AtomicBool,
+}
+
+struct Cooldown<F> {
+    key: Option<JobKey>,
+    generation: u64,
+    sleep: Option<Pin<Box<F>>>,
 }
 
 struct Timer<F> {
@@ -112,7 +120,61 @@ struct Timer<F> {
 
 impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
     fn new(shared: &'a Shared<S, K>) -> Self {
-        Self { shared, timers: Lock::new(VecDeque::new()), any: AtomicBool::new(false) }
+        Self {
+            shared,
+            timers: Lock::new(VecDeque::new()),
+            any: AtomicBool::new(false),
+            cooldowns: Lock::new(Vec::new()),
+            cooling: AtomicBool::new(false),
+        }
+    }
+
+    /// A circuit breaker opened by an attempt of a job with `key`: its cool-down, timed here.
+    /// A sleeper that panics ends it at once.
+    pub(crate) fn cool_down(&self, key: Option<&JobKey>, generation: u64) {
+        let shared = self.shared;
+        let Some(breakers) = shared.policies.breakers.as_ref() else { return };
+        let cooldown = breakers.cooldown();
+        let key = key.cloned();
+        match crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(cooldown))) {
+            Ok(sleep) => {
+                self.cooldowns.lock().push(Cooldown { key, generation, sleep: Some(sleep) });
+                self.cooling.store(true, Ordering::Relaxed);
+            }
+            Err(_) => {
+                let counters = shared.counters.outside();
+                shared.policies.cooled(shared, counters, key.as_ref(), generation);
+            }
+        }
+    }
+
+    /// Polls the cool-downs; those that ended make their breaker half-open.
+    fn poll_cooldowns(&self, cx: &mut core::task::Context<'_>) {
+        let mut cooldowns = core::mem::take(&mut *self.cooldowns.lock());
+        let mut ended = Vec::new();
+        cooldowns.retain_mut(|c| {
+            let Some(sleep) = c.sleep.as_mut() else { return false };
+            match crate::catch::unwind(|| sleep.as_mut().poll(cx)) {
+                Ok(Poll::Pending) => true,
+                Ok(Poll::Ready(())) | Err(_) => {
+                    let sleep = c.sleep.take();
+                    crate::catch::quietly(move || drop(sleep));
+                    ended.push((c.key.take(), c.generation));
+                    false
+                }
+            }
+        });
+        {
+            let mut held = self.cooldowns.lock();
+            cooldowns.append(&mut held); // none: nothing else runs in this task meanwhile
+            self.cooling.store(!cooldowns.is_empty(), Ordering::Relaxed);
+            *held = cooldowns;
+        }
+        let shared = self.shared;
+        for (key, generation) in ended {
+            let counters = shared.counters.outside();
+            shared.policies.cooled(shared, counters, key.as_ref(), generation);
+        }
     }
 
     /// Whether every token this worker took has come back.
@@ -135,6 +197,9 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
     /// Gives tokens back as their timers end; never completes.
     async fn run(&self) {
         core::future::poll_fn(|cx| {
+            if self.cooling.load(Ordering::Relaxed) {
+                self.poll_cooldowns(cx);
+            }
             if !self.any.load(Ordering::Relaxed) {
                 return Poll::Pending; // woken by `hold`'s caller: it polls this in the same task
             }
@@ -187,6 +252,14 @@ impl<S: Sleeper, K: Kind> Drop for Tokens<'_, S, K> {
     /// A worker dropped (or stopping once nothing more can start, or aborted) gives back the
     /// tokens it still holds.
     fn drop(&mut self) {
+        // A breaker whose cool-down this worker timed is half-open at once: nobody else
+        // would end its cool-down.
+        let shared = self.shared;
+        for c in core::mem::take(&mut *self.cooldowns.lock()) {
+            let counters = shared.counters.outside();
+            shared.policies.cooled(shared, counters, c.key.as_ref(), c.generation);
+            crate::catch::quietly(move || drop(c));
+        }
         let timers = core::mem::take(&mut *self.timers.lock());
         for timer in timers {
             if timer.sleep.is_some() {

@@ -603,6 +603,7 @@ fn run_pool(cfg: &Config, scripts: &[Script]) -> (Vec<Record>, Totals) {
                 Err(JobError::TimedOut { attempts }) => Outcome::TimedOut(attempts),
                 Err(JobError::Panicked { attempts, .. }) => Outcome::Panicked(attempts),
                 Err(JobError::Cancelled { attempts }) => Outcome::Cancelled(attempts),
+                Err(e) => unreachable!("the model sets no policy: {e:?}"),
             },
         };
         records.push((outcome, started.lock().unwrap().clone()));

@@ -121,14 +121,15 @@ impl Shared {
     /// listens.
     pub(crate) fn event(&self, e: &JobEvent<'_>) {
         let (code, n, delay) = super::event_parts(e);
+        let Some(job) = e.job().filter(|_| code != super::NOT_SHOWN) else { return };
         let ends = code >= super::SUCCEEDED;
         if ends {
-            drop(self.take(e.job())); // the job has ended: nothing left to cancel
+            drop(self.take(job)); // the job has ended: nothing left to cancel
         }
         if !(ends || code == super::TIMED_OUT || self.listening.get()) {
             return;
         }
-        self.host.event(code, e.job() as f64, n, delay);
+        self.host.event(code, job as f64, n, delay);
     }
 }
 

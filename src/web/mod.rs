@@ -412,8 +412,12 @@ pub(crate) fn event_parts(e: &JobEvent<'_>) -> (u32, u32, f64) {
         JobEvent::Succeeded { attempts, .. } => (SUCCEEDED, attempts, 0.0),
         JobEvent::Failed { attempts, .. } => (7, attempts, 0.0),
         JobEvent::Cancelled { attempts, .. } => (8, attempts, 0.0),
+        _ => (NOT_SHOWN, 0, 0.0),
     }
 }
+
+/// The code of an event the host is not told of.
+pub(crate) const NOT_SHOWN: u32 = u32::MAX;
 
 /// A time in milliseconds, as JavaScript gave it (whole nanoseconds, so 100 ms reads back as
 /// 100).
