@@ -1,4 +1,4 @@
-//! The seed's demo as firmware. A two-worker `LocalPool` runs on embassy-executor, with
+//! The demo as firmware. A two-worker `LocalPool` runs on embassy-executor, with
 //! `embassy_time::Timer` (driven by SysTick, `systick.rs`) as its sleeper and a fixed heap
 //! (`heap.rs`). Jobs succeed; fail and then succeed after retries with backoff; time out with
 //! their attempts really dropped; get cancelled running and queued; fail for good. Then a
@@ -114,7 +114,7 @@ async fn main(spawner: Spawner) {
     }
 }
 
-/// The seed's jobs; returns how many outcomes differed from the expected.
+/// The demo's jobs; returns how many outcomes differed from the expected.
 async fn scenario(pool: &'static LocalPool<Sleeper>) -> u32 {
     let mut quick = Vec::new();
     for i in 0..3u32 {

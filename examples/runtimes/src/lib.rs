@@ -1,4 +1,4 @@
-//! One scenario, run on each runtime by `src/bin/*.rs`: the seed's demo in miniature. Five jobs
+//! One scenario, run on each runtime by `src/bin/*.rs`: the demo in miniature. Five jobs
 //! that succeed, succeed after retries, time out (their attempts really dropped), get cancelled,
 //! and fail for good; then a draining shutdown, and the balanced metrics.
 
