@@ -3,17 +3,23 @@
 // requests; the server counts the requests that the client aborted.
 //   node www/serve.mjs [port]      (or PORT=8080)
 //
-//   GET /api/item/N?latency=ms&fail=pct&hang=pct
+//   GET /api/item/N?latency=ms&fail=pct&hang=pct&slow=pct&slowFactor=x
 //       waits `latency` ms, then answers 200 with { id, name }, or 503 with probability
-//       `fail` %; with probability `hang` % it never answers (until the client aborts)
-//   GET /api/stats          { requests, ok, failed, hung, aborted, inFlight }
+//       `fail` %; with probability `hang` % it never answers (until the client aborts); with
+//       probability `slow` % (a slow tail) it waits `latency` × `slowFactor` ms instead
+//       (`slowFactor` from 0 to 1000, by default 10; the wait is at most 600,000 ms)
+//   GET /api/stats          { requests, ok, failed, hung, aborted, inFlight, slow, duplicates }:
+//       `slow` counts the requests chosen to be slow, `duplicates` the requests for an item N
+//       already requested since the last reset (so a job's hedges and retries show up)
 //   GET /api/stats?reset=1  the same, then every count back to 0 (the hosts' counts too)
 //
 // Simulated hosts, for limits per host: the same endpoint on each of the hosts a, b and c, with
 // counts of its own (not in the counts above):
-//   GET /api/host/H/item/N?latency=ms&fail=pct&hang=pct      H: a, b or c
+//   GET /api/host/H/item/N?latency=ms&fail=pct&hang=pct&slow=pct&slowFactor=x   H: a, b or c
 //   GET /api/stats?window=ms   the counts above, `window`, and `hosts`: for a, b, c and `all` (the three
-//       together), { inFlight, peak, starts, ok, failed, hung, aborted, maxStartsInWindow }:
+//       together), { inFlight, peak, starts, ok, failed, hung, aborted, slow, duplicates,
+//       maxStartsInWindow }: `slow` and `duplicates` as above, per host (for `all`: an item
+//       requested again on any host),
 //       `peak` is the most requests in flight at once (for `all`: on the three together),
 //       `starts` the requests received, `maxStartsInWindow` the most received in any window of
 //       `ms` milliseconds (among at least the last 100,000 starts). At rest starts = ok + failed +
@@ -37,16 +43,22 @@ const types = {
 
 /** Counts of the endpoint's requests; `aborted`: the client went away before the answer. */
 function newStats() {
-  return { requests: 0, ok: 0, failed: 0, hung: 0, aborted: 0, inFlight: 0 };
+  return { requests: 0, ok: 0, failed: 0, hung: 0, aborted: 0, inFlight: 0, slow: 0, duplicates: 0 };
 }
 
 const HOSTS = ['a', 'b', 'c'];
 /** Start times kept per host, for `maxStartsInWindow`: the most recent ones only. */
 const KEEP_STARTS = 100_000;
 
-/** One host's counts; `times`: when its latest requests arrived (ms, monotonic). */
+/**
+ * One host's counts; `times`: when its latest requests arrived (ms, monotonic); `seen`: the items
+ * requested since the last reset.
+ */
 function newHost(inFlight = 0) {
-  return { inFlight, peak: inFlight, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, times: [] };
+  return {
+    inFlight, peak: inFlight, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, slow: 0,
+    duplicates: 0, times: [], seen: new Set(),
+  };
 }
 
 /** The hosts' counts: `a`, `b`, `c`, and `all`, the three together. */
@@ -68,7 +80,7 @@ export function maxInWindow(times, window) {
 }
 
 function hostReport(hosts, window) {
-  return Object.fromEntries(Object.entries(hosts).map(([h, { times, ...counts }]) =>
+  return Object.fromEntries(Object.entries(hosts).map(([h, { times, seen, ...counts }]) =>
     [h, { ...counts, maxStartsInWindow: maxInWindow(times, window) }]));
 }
 
@@ -83,12 +95,28 @@ function percent(params, key) {
   return Number.isFinite(n) ? Math.min(100, Math.max(0, n)) : 0;
 }
 
-function item(req, res, id, params, stats) {
+/**
+ * The request's wait: `latency` ms (0 to 60,000), or with probability `slow` % `latency` ×
+ * `slowFactor` (0 to 1000, default 10), at most 600,000 ms. `slow`: whether it was chosen slow.
+ */
+function wait(params) {
   const latency = Math.min(60_000, Math.max(0, Number(params.get('latency')) || 0));
+  const slow = Math.random() * 100 < percent(params, 'slow');
+  if (!slow) return { latency, slow };
+  const f = params.has('slowFactor') ? Number(params.get('slowFactor')) : 10;
+  const factor = Number.isFinite(f) ? Math.min(1000, Math.max(0, f)) : 10;
+  return { latency: Math.min(600_000, latency * factor), slow };
+}
+
+function item(req, res, id, params, stats, seen) {
+  const { latency, slow } = wait(params);
   const roll = Math.random() * 100;
   const hang = roll < percent(params, 'hang');
   const fail = !hang && Math.random() * 100 < percent(params, 'fail');
   stats.requests++;
+  if (slow) stats.slow++;
+  if (seen.has(id)) stats.duplicates++;
+  else seen.add(id);
   stats.inFlight++;
   let timer = null;
   res.on('close', () => {
@@ -113,7 +141,7 @@ function item(req, res, id, params, stats) {
 
 /** The endpoint on host `host`, counted in `hosts.current[host]` and in `.all`; each request ends once. */
 function hostItem(res, host, id, params, hosts) {
-  const latency = Math.min(60_000, Math.max(0, Number(params.get('latency')) || 0));
+  const { latency, slow } = wait(params);
   const hang = Math.random() * 100 < percent(params, 'hang');
   const fail = !hang && Math.random() * 100 < percent(params, 'fail');
   const now = performance.now();
@@ -123,6 +151,9 @@ function hostItem(res, host, id, params, hosts) {
     c.inFlight++;
     c.peak = Math.max(c.peak, c.inFlight);
     if (hang) c.hung++;
+    if (slow) c.slow++;
+    if (c.seen.has(id)) c.duplicates++;
+    else c.seen.add(id);
     c.times.push(now);
     if (c.times.length > 2 * KEEP_STARTS) c.times.splice(0, c.times.length - KEEP_STARTS);
   }
@@ -145,7 +176,7 @@ function hostItem(res, host, id, params, hosts) {
   }, latency);
 }
 
-async function handle(req, res, root, allow, stats, hosts) {
+async function handle(req, res, root, allow, stats, hosts, seen) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end();
     return;
@@ -162,7 +193,7 @@ async function handle(req, res, root, allow, stats, hosts) {
   }
   const api = /^\/api\/item\/(\d{1,9})$/.exec(pathname);
   if (api) {
-    item(req, res, Number(api[1]), params, stats);
+    item(req, res, Number(api[1]), params, stats, seen);
     return;
   }
   const onHost = /^\/api\/host\/([^/]+)\/item\/(\d{1,9})$/.exec(pathname);
@@ -184,6 +215,7 @@ async function handle(req, res, root, allow, stats, hosts) {
     }
     if (params.get('reset') === '1') {
       Object.assign(stats, newStats(), { inFlight: stats.inFlight });
+      seen.clear();
       hosts.current = newHosts(hosts.current);
     }
     return;
@@ -219,8 +251,9 @@ export function startServer({ port = 8080, root = here, allow } = {}) {
   return new Promise((resolve, reject) => {
     const stats = newStats();
     const hosts = { current: newHosts() };
+    const seen = new Set(); // the items of /api/item requested since the last reset
     const server = http.createServer((req, res) => {
-      handle(req, res, root, allow, stats, hosts).catch(() => res.writeHead(500).end());
+      handle(req, res, root, allow, stats, hosts, seen).catch(() => res.writeHead(500).end());
     });
     server.on('error', reject);
     server.listen(port, '127.0.0.1', () => {

@@ -157,8 +157,8 @@ test('the server counts each host: in flight, peak, starts, starts in a window, 
   assert.equal((await fetch(`${env.server.url}api/host/d/item/1`)).status, 404, 'only a, b and c');
   assert.equal((await fetch(`${env.server.url}api/stats?window=0`)).status, 400);
   const plain = await (await fetch(`${env.server.url}api/stats`)).json();
-  assert.deepEqual(Object.keys(plain), ['requests', 'ok', 'failed', 'hung', 'aborted', 'inFlight'],
-    'without ?window, /api/stats answers as before');
+  assert.deepEqual(Object.keys(plain), ['requests', 'ok', 'failed', 'hung', 'aborted', 'inFlight', 'slow', 'duplicates'],
+    'without ?window, /api/stats answers as before, with the slow tail and the duplicates');
 
   await hostStats(1000, true);
   // Five requests that hang on host c, sent at once from here; the server counts them in flight.
@@ -167,24 +167,24 @@ test('the server counts each host: in flight, peak, starts, starts in a window, 
     fetch(`${env.server.url}api/host/c/item/${i}?hang=100`, { signal: abort.signal }).catch((e) => e.name));
   let hosts = await untilHosts(3_600_000, (h) => h.c.inFlight === 5);
   for (const h of ['c', 'all']) {
-    assert.deepEqual(hosts[h], { inFlight: 5, peak: 5, starts: 5, ok: 0, failed: 0, hung: 5, aborted: 0, maxStartsInWindow: 5 }, h);
+    assert.deepEqual(hosts[h], { inFlight: 5, peak: 5, starts: 5, ok: 0, failed: 0, hung: 5, aborted: 0, slow: 0, duplicates: 0, maxStartsInWindow: 5 }, h);
   }
-  assert.deepEqual(hosts.a, { inFlight: 0, peak: 0, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, maxStartsInWindow: 0 });
+  assert.deepEqual(hosts.a, { inFlight: 0, peak: 0, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, slow: 0, duplicates: 0, maxStartsInWindow: 0 });
   // A reset keeps what is in flight (and so the peak); the rest starts again from 0.
   hosts = await hostStats(3_600_000, true);
   assert.equal(hosts.c.starts, 5);
   hosts = await hostStats(3_600_000);
-  assert.deepEqual(hosts.c, { inFlight: 5, peak: 5, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, maxStartsInWindow: 0 });
+  assert.deepEqual(hosts.c, { inFlight: 5, peak: 5, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, slow: 0, duplicates: 0, maxStartsInWindow: 0 });
   abort.abort();
   assert.deepEqual(await Promise.all(hung), Array(5).fill('AbortError'));
   hosts = await untilHosts(3_600_000, (h) => h.all.inFlight === 0);
   // Their ends come off the new counts' inFlight; their outcome counted where they started.
-  assert.deepEqual(hosts.c, { inFlight: 0, peak: 5, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, maxStartsInWindow: 0 });
+  assert.deepEqual(hosts.c, { inFlight: 0, peak: 5, starts: 0, ok: 0, failed: 0, hung: 0, aborted: 0, slow: 0, duplicates: 0, maxStartsInWindow: 0 });
   // One answered, one failed: starts = ok + failed + aborted.
   assert.equal((await fetch(`${env.server.url}api/host/b/item/7`)).status, 200);
   assert.deepEqual(await (await fetch(`${env.server.url}api/host/b/item/7?fail=100`)).json(), { error: 'injected failure', host: 'b', id: 7 });
   hosts = await untilHosts(3_600_000, (h) => h.all.inFlight === 0 && h.all.starts === 2);
-  assert.deepEqual(hosts.b, { inFlight: 0, peak: 1, starts: 2, ok: 1, failed: 1, hung: 0, aborted: 0, maxStartsInWindow: 2 });
+  assert.deepEqual(hosts.b, { inFlight: 0, peak: 1, starts: 2, ok: 1, failed: 1, hung: 0, aborted: 0, slow: 0, duplicates: 1, maxStartsInWindow: 2 });
   assert.equal(env.server.stats.requests, 0, 'the hosts are not counted in /api/item\'s counts');
 });
 
