@@ -26,6 +26,25 @@ use crate::sync::Lock;
 /// When a circuit breaker opens, and for how long. Set it with
 /// [`PoolBuilder::circuit_breaker`](crate::PoolBuilder::circuit_breaker).
 ///
+/// | state | an attempt that wants to start | what moves it on |
+/// |---|---|---|
+/// | closed | starts | a trip (`consecutive` failed attempts, or `percent`% of the last `of_last`) opens it |
+/// | open | is refused: its job ends as [`JobError::CircuitOpen`](crate::JobError::CircuitOpen) | the cool-down ends: half-open |
+/// | half-open | the first starts as the probe; others are refused | the probe succeeds: closed; fails: open again; is cancelled: half-open, for another probe |
+///
+/// Failed attempts are errors, timeouts and panics; cancelled attempts (a cancel request, a
+/// hedge dropped because another attempt won) count for nothing. An attempt admitted before
+/// the breaker opened and ending after it counts for nothing either: the breaker already knows.
+///
+/// Opening, half-opening and closing are reported as [`JobEvent::CircuitOpened`],
+/// [`JobEvent::CircuitHalfOpen`] and [`JobEvent::CircuitClosed`]; refused jobs are counted in
+/// [`Metrics::circuit_refused`](crate::Metrics::circuit_refused). The cool-down is a sleep of
+/// the pool's sleeper, timed by the worker whose attempt opened the breaker.
+///
+/// [`JobEvent::CircuitOpened`]: crate::JobEvent::CircuitOpened
+/// [`JobEvent::CircuitHalfOpen`]: crate::JobEvent::CircuitHalfOpen
+/// [`JobEvent::CircuitClosed`]: crate::JobEvent::CircuitClosed
+///
 /// # Examples
 ///
 /// ```
