@@ -1,5 +1,5 @@
-//! [`WebTimer`]: JavaScript's `setTimeout` as a [`Sleeper`], bound directly (in the browser and
-//! in Node alike).
+//! [`WebTimer`]: JavaScript's `setTimeout` as a [`Sleeper`], through gloo-timers'
+//! `callback::Timeout` (in the browser and in Node alike).
 
 use alloc::rc::Rc;
 use core::cell::RefCell;
@@ -8,18 +8,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use wasm_bindgen::prelude::*;
-
 use crate::Sleeper;
-
-#[wasm_bindgen]
-extern "C" {
-    /// Returns the timer's id: a number in the browser, a `Timeout` object in Node.
-    #[wasm_bindgen(js_name = setTimeout)]
-    fn set_timeout(callback: &Closure<dyn FnMut()>, ms: u32) -> JsValue;
-    #[wasm_bindgen(js_name = clearTimeout)]
-    fn clear_timeout(id: &JsValue);
-}
 
 /// `setTimeout` takes at most 2³¹ − 1 ms; longer sleeps are taken in pieces.
 const MAX_PIECE_MS: u64 = i32::MAX as u64;
@@ -79,10 +68,9 @@ impl Future for WebSleep {
 /// One `setTimeout`: fired, or the waker to wake when it fires.
 #[derive(Debug)]
 struct Timeout {
-    id: JsValue,
     state: Rc<RefCell<Fired>>,
-    /// The callback `setTimeout` calls; dropped (with the timer cleared) if the sleep is.
-    _callback: Closure<dyn FnMut()>,
+    /// gloo-timers' timer: dropping it (with the sleep) clears it.
+    _timer: gloo_timers::callback::Timeout,
 }
 
 #[derive(Debug, Default)]
@@ -95,7 +83,7 @@ impl Timeout {
     fn new(ms: u32) -> Self {
         let state = Rc::new(RefCell::new(Fired::default()));
         let on_fire = Rc::clone(&state);
-        let callback = Closure::<dyn FnMut()>::new(move || {
+        let timer = gloo_timers::callback::Timeout::new(ms, move || {
             let waker = {
                 let mut s = on_fire.borrow_mut();
                 s.fired = true;
@@ -105,8 +93,7 @@ impl Timeout {
                 w.wake();
             }
         });
-        let id = set_timeout(&callback, ms);
-        Self { id, state, _callback: callback }
+        Self { state, _timer: timer }
     }
 
     /// Whether it has fired; if not, wakes `cx` when it does.
@@ -116,13 +103,5 @@ impl Timeout {
             s.waker = Some(cx.waker().clone());
         }
         s.fired
-    }
-}
-
-impl Drop for Timeout {
-    fn drop(&mut self) {
-        if !self.state.borrow().fired {
-            clear_timeout(&self.id);
-        }
     }
 }
