@@ -16,6 +16,8 @@ use crate::sched::{Next, RateLimit, Refused, Scheduler};
 use crate::state::Cancelled;
 use crate::sync::Arc;
 use crate::task::{IntoTask, SendKind};
+use alloc::vec::Vec;
+
 use crate::{Attempt, Job, JobError, JobHandle, PoolBuilder};
 
 /// Runs `f` under loom, exploring interleavings with at most `preemptions` forced thread
@@ -61,8 +63,8 @@ fn loom_cell_start_cancel_settle() {
                 return false;
             }
             let _: Overrides = task.start();
-            task.begin(Attempt::new(0, 1)).unwrap();
-            let polled = block_on(poll_fn(|cx| task.poll_attempt(cx, 1, &|_| {})));
+            task.begin(Attempt::new(0, 1, 1, false), 0).unwrap();
+            let polled = block_on(poll_fn(|cx| task.poll_attempt(cx, 1, 0, &|_| {})));
             assert!(matches!(polled, Polled::Succeeded));
             let cancelled = task.seal();
             task.settle(cancelled.then_some(JobError::Cancelled { attempts: 1 }));
@@ -115,9 +117,9 @@ fn loom_cell_cancel_against_both_wakers() {
                 return false;
             }
             let _: Overrides = task.start();
-            task.begin(Attempt::new(0, 1)).unwrap();
+            task.begin(Attempt::new(0, 1, 1, false), 0).unwrap();
             block_on(poll_fn(|cx| {
-                assert!(task.poll_attempt(cx, 1, &|_| {}).is_pending());
+                assert!(task.poll_attempt(cx, 1, 0, &|_| {}).is_pending());
                 task.poll_cancel(cx)
             }));
             task.drop_attempt();
@@ -743,5 +745,89 @@ fn loom_pool_two_shutdowns_inside_a_job_excuse_one_worker() {
         assert_eq!(block_on(stopper), Ok(1), "the shutdowns returned before the plain job ended");
         assert_eq!(block_on(plain), Ok(7));
         threads.map(|t| t.join().unwrap()).iter().for_each(drop);
+    });
+}
+
+// --- the policies (issue 19): the circuit breaker and the retry budget, shared by workers ----
+
+/// Two workers end attempts while a third asks to start one: the breaker opens exactly once
+/// (one cool-down to time), and once open every admission is refused.
+#[test]
+fn loom_breaker_opens_once() {
+    use crate::policy::breaker::{Admit, Breakers, Change, Verdict};
+    use crate::CircuitBreaker;
+    model(Some(3), || {
+        let b = Arc::new(Breakers::new(CircuitBreaker::consecutive(
+            2,
+            core::time::Duration::from_secs(1),
+        )));
+        let (a1, a2) = (b.admit(None), b.admit(None));
+        assert_eq!((a1, a2), (Admit::Pass, Admit::Pass));
+        let failer = |b: &Arc<Breakers>, admitted| {
+            let b = Arc::clone(b);
+            thread::spawn(move || b.record(None, admitted, Verdict::Failure))
+        };
+        let (t1, t2) = (failer(&b, a1), failer(&b, a2));
+        let asker = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.admit(None))
+        };
+        let changes = [t1.join().unwrap(), t2.join().unwrap()];
+        let asked = asker.join().unwrap();
+        let opened: Vec<_> = changes.iter().flatten().collect();
+        assert_eq!(opened, [&Change::Opened(1)], "one opening, one cool-down");
+        assert!(asked == Admit::Pass || asked == Admit::Refuse);
+        assert_eq!(b.admit(None), Admit::Refuse);
+        // The admitted asker's attempt ends after the opening: it counts for nothing.
+        assert_eq!(b.record(None, asked, Verdict::Failure), None);
+        assert_eq!(b.cooled(None, 1), Some(Change::HalfOpen));
+    });
+}
+
+/// After the cool-down, exactly one of two racing attempts is the probe, while the probe's
+/// verdict may race the other's admission; a success closes the breaker.
+#[test]
+fn loom_breaker_half_open_admits_one_probe() {
+    use crate::policy::breaker::{Admit, Breakers, Change, Verdict};
+    use crate::CircuitBreaker;
+    model(None, || {
+        let b = Arc::new(Breakers::new(CircuitBreaker::consecutive(
+            1,
+            core::time::Duration::from_secs(1),
+        )));
+        let a = b.admit(None);
+        assert_eq!(b.record(None, a, Verdict::Failure), Some(Change::Opened(1)));
+        assert_eq!(b.cooled(None, 1), Some(Change::HalfOpen));
+        let probes: Vec<_> = (0..2)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                thread::spawn(move || b.admit(None))
+            })
+            .collect();
+        let admitted: Vec<Admit> = probes.into_iter().map(|t| t.join().unwrap()).collect();
+        let probe = admitted.iter().filter(|a| **a == Admit::Probe).count();
+        assert_eq!(probe, 1, "exactly one probe: {admitted:?}");
+        assert_eq!(b.record(None, Admit::Probe, Verdict::Success), Some(Change::Closed));
+        assert_eq!(b.admit(None), Admit::Pass);
+    });
+}
+
+/// Two workers' retries race for the last retry in the budget while a third deposits: never
+/// more retries than the budget allows at any interleaving.
+#[test]
+fn loom_budget_two_retries_race_for_one() {
+    use crate::policy::budget::Budget;
+    use crate::RetryBudget;
+    model(None, || {
+        let b = Arc::new(Budget::new(RetryBudget::new(100).min_retries(0).window(10)));
+        b.deposit();
+        let spenders: Vec<_> = (0..2)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                thread::spawn(move || b.withdraw())
+            })
+            .collect();
+        let allowed = spenders.into_iter().map(|t| t.join().unwrap());
+        assert_eq!(allowed.filter(|a| *a).count(), 1, "one first attempt pays for one retry");
     });
 }
