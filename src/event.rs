@@ -10,9 +10,13 @@ use crate::JobKey;
 ///
 /// `job` is the job's id (see [`Attempt::job_id`](crate::Attempt::job_id) and
 /// [`JobHandle::job_id`](crate::JobHandle::job_id)); `attempt` counts from 1. A job's events
-/// arrive in order: `Queued` (then `WaitingOnKey` while its key is busy), then per attempt `AttemptStarted` and, unless it succeeded, one of
-/// `AttemptFailed` / `AttemptTimedOut` / `AttemptPanicked`, then `RetryScheduled` before a retry,
-/// and last exactly one of `Succeeded`, `Failed` or `Cancelled`.
+/// arrive in order: `Queued` (then `WaitingOnKey` while its key is busy), then per attempt
+/// `AttemptStarted` (and `HedgeStarted` for a hedge) and, unless it succeeded, one of
+/// `AttemptFailed` / `AttemptTimedOut` / `AttemptPanicked`, then `RetryScheduled` before a
+/// retry (or `RetryDenied` when the budget is spent), `DeadlineExceeded` if its deadline
+/// passed, and last exactly one of `Succeeded`, `Failed` or `Cancelled`. The attempts of a
+/// hedged round overlap, so their events interleave. The circuit breaker's events
+/// (`CircuitOpened`, `CircuitHalfOpen`, `CircuitClosed`) are about no job.
 ///
 /// The observer runs on the thread that caused the event (a worker, or the submitter for
 /// `Queued`); keep it short. A panic in it is caught (with `std`) and counted in
