@@ -5,7 +5,6 @@
 //! finishes at once never touches the timer. When the timer or a cancel request wins, the
 //! attempt's future is dropped in its cell: its work really stops, at its next await point.
 
-use alloc::string::String;
 use core::future::Future;
 use core::pin::{pin, Pin};
 use core::task::Poll;
@@ -14,28 +13,15 @@ use core::time::Duration;
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use crate::cell::{Polled, RunJob};
+use crate::cell::{RunJob, Unreturned};
 use crate::job::JobKey;
+use crate::kind::Kind;
 use crate::metrics::Counters;
+use crate::outcome::Ended;
 use crate::policy::breaker::{Admit, Verdict};
 use crate::shared::Shared;
-use crate::task::{decide, Kind, LeaveTokenLine};
-use crate::worker::Tokens;
+use crate::timers::{LeaveTokenLine, Tokens};
 use crate::{Attempt, Hedge, JobError, JobEvent, Sleeper};
-
-/// How one attempt ended.
-pub(crate) enum Ended {
-    Succeeded,
-    Failed {
-        retry: bool,
-    },
-    TimedOut,
-    Panicked(Option<String>),
-    /// User code the pool calls around the attempt (the retry predicate, the sleeper)
-    /// panicked: the job ends.
-    PoolCodePanicked(Option<String>),
-    Cancelled,
-}
 
 /// Runs attempt `n` of `job` (the first of round `round`), within `timeout` if there is one.
 pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
@@ -70,12 +56,7 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
         if let Poll::Ready(polled) =
             shared.crew.polling(worker, job.id(), || job.poll_attempt(cx, n, 0, &emit))
         {
-            return Poll::Ready(match polled {
-                Polled::Succeeded => Ended::Succeeded,
-                Polled::Failed { retry } => Ended::Failed { retry },
-                Polled::Panicked(message) => Ended::Panicked(message),
-                Polled::PredicatePanicked(message) => Ended::PoolCodePanicked(message),
-            });
+            return Poll::Ready(polled);
         }
         if let Some(t) = timer.as_mut().as_pin_mut() {
             match crate::catch::unwind(|| t.poll(cx)) {
@@ -105,7 +86,7 @@ struct Running<F> {
 /// Runs round `round` of a hedged job ([`Hedge`]): its first attempt, then after each
 /// `hedge.delay` another beside it while none has ended well, up to `hedge.max` extra (see
 /// [`crate::policy::hedge`]). `attempts` counts every attempt begun. Returns as
-/// [`decide`](crate::task::decide) does: `None` if an attempt succeeded (the others are
+/// [`decide`] does: `None` if an attempt succeeded (the others are
 /// dropped with the running stage), else the error to end with and whether to retry.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
@@ -190,10 +171,7 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
             let (n, admitted) = (r.n, r.admitted);
             let polled = shared.crew.polling(worker, id, || job.poll_attempt(cx, n, slot, &emit));
             let how = match polled {
-                Poll::Ready(Polled::Succeeded) => Ended::Succeeded,
-                Poll::Ready(Polled::Failed { retry }) => Ended::Failed { retry },
-                Poll::Ready(Polled::Panicked(message)) => Ended::Panicked(message),
-                Poll::Ready(Polled::PredicatePanicked(message)) => Ended::PoolCodePanicked(message),
+                Poll::Ready(ended) => ended,
                 Poll::Pending => {
                     match r.timer.as_mut().map(|t| crate::catch::unwind(|| t.as_mut().poll(cx))) {
                         None | Some(Ok(Poll::Pending)) => continue,
@@ -279,4 +257,53 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
     let timers = (running, delay);
     crate::catch::quietly(move || drop(timers));
     out
+}
+
+/// Maps how an attempt ended to the job's error (if it ends now) and whether a retry is
+/// allowed, counting and reporting the attempt's end. `None`: the job succeeded. A timeout or
+/// a panic asks the retry predicate ([`RetryIf::should_retry_failure`](crate::RetryIf)).
+pub(crate) fn decide<S, K: Kind>(
+    shared: &Shared<S, K>,
+    counters: &Counters,
+    job: &K::Job,
+    n: u32,
+    ended: Ended,
+) -> Option<(JobError<()>, bool)> {
+    let id = job.id();
+    // The predicate's verdict on a failure without an error; a panic in it ends the job.
+    let ask = |failure: Unreturned<'_>| match job.retry_unreturned(failure) {
+        Ok(retry) => Ok(retry),
+        Err(message) => {
+            Counters::bump(&counters.panicked);
+            Err(JobError::Panicked { message, attempts: n })
+        }
+    };
+    Some(match ended {
+        Ended::Succeeded => return None,
+        Ended::Cancelled => (JobError::Cancelled { attempts: n }, false),
+        // The cell reported `AttemptFailed` and asked the retry predicate.
+        Ended::Failed { retry } => (JobError::Failed { error: (), attempts: n }, retry),
+        Ended::TimedOut => {
+            Counters::bump(&counters.timed_out);
+            shared.emit(counters, JobEvent::AttemptTimedOut { job: id, attempt: n });
+            match ask(Unreturned::TimedOut) {
+                Ok(retry) => (JobError::TimedOut { attempts: n }, retry),
+                Err(panicked) => (panicked, false),
+            }
+        }
+        Ended::Panicked(message) => {
+            Counters::bump(&counters.panicked);
+            let m = message.as_deref();
+            shared.emit(counters, JobEvent::AttemptPanicked { job: id, attempt: n, message: m });
+            match ask(Unreturned::Panicked(m)) {
+                Ok(retry) => (JobError::Panicked { message, attempts: n }, retry),
+                Err(panicked) => (panicked, false),
+            }
+        }
+        // The retry predicate or the sleeper panicked: the job ends, without another attempt.
+        Ended::PoolCodePanicked(message) => {
+            Counters::bump(&counters.panicked);
+            (JobError::Panicked { message, attempts: n }, false)
+        }
+    })
 }

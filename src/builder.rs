@@ -6,11 +6,11 @@ use alloc::vec::Vec;
 use core::future::Future;
 use core::time::Duration;
 
+use crate::kind::{Kind, LocalKind, SendKind};
 use crate::policy::Policies;
 use crate::sched::RateLimit;
 use crate::shared::{Defaults, Limits, Shared};
 use crate::sync::Arc;
-use crate::task::{Kind, LocalKind, SendKind};
 use crate::{
     worker, Backoff, BuildError, CircuitBreaker, Hedge, JobEvent, LimitError, LocalPool, Pool,
     RetryBudget, Sleeper,

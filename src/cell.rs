@@ -46,6 +46,7 @@ use core::task::{Context, Poll};
 use core::time::Duration;
 
 use crate::job::JobKey;
+use crate::outcome::Ended;
 use crate::state::{Cancelled, State, Word, DONE, HANDLE_WAKER, RESULT, WORKER_WAKER};
 use crate::sync::{AtomicWaker, Lock};
 use crate::{Attempt, Backoff, Failure, Hedge, JobError, JobEvent, RetryIf};
@@ -70,19 +71,6 @@ pub enum Unreturned<'a> {
     TimedOut,
     /// It panicked.
     Panicked(Option<&'a str>),
-}
-
-/// How one poll of an attempt ended.
-#[derive(Debug)]
-pub enum Polled {
-    /// The value is in the stage, to be published by [`RunJob::settle`].
-    Succeeded,
-    /// The error is in the stage; `retry` is the predicate's verdict.
-    Failed { retry: bool },
-    /// The attempt panicked.
-    Panicked(Option<String>),
-    /// The attempt failed, and the retry predicate panicked.
-    PredicatePanicked(Option<String>),
 }
 
 /// The type-erased face of a cell: what the worker and the handle call.
@@ -116,7 +104,8 @@ pub trait RunJob {
     /// function panicked. A round's first attempt drops the previous round's error.
     fn begin(&self, attempt: Attempt, slot: usize) -> Result<(), Option<String>>;
 
-    /// Polls the attempt in `slot`. On failure, reports `AttemptFailed` to `emit` and asks the
+    /// Polls the attempt in `slot`: `Succeeded`, `Failed`, `Panicked`, or `PoolCodePanicked`
+    /// (the retry predicate panicked). On failure, reports `AttemptFailed` to `emit` and asks the
     /// retry predicate; the error replaces any earlier one in the stage. On success, the value
     /// replaces the running stage: every other slot's attempt is dropped.
     fn poll_attempt(
@@ -125,7 +114,7 @@ pub trait RunJob {
         attempt: u32,
         slot: usize,
         emit: &dyn Fn(&JobEvent<'_>),
-    ) -> Poll<Polled>;
+    ) -> Poll<Ended>;
 
     /// Asks the retry predicate about an attempt that failed without an error. `Err` with
     /// the message if the predicate panicked.
@@ -340,7 +329,7 @@ where
         number: u32,
         slot: usize,
         emit: &dyn Fn(&JobEvent<'_>),
-    ) -> Poll<Polled> {
+    ) -> Poll<Ended> {
         let future = match &mut *self.stage.lock() {
             Stage::Running { attempt, .. } if slot == 0 => attempt.take(),
             Stage::Running { attempt, hedges, .. } => slot_mut(attempt, hedges, slot).take(),
@@ -363,7 +352,7 @@ where
         Poll::Ready(match polled {
             Ok(Ok(value)) => {
                 self.finish(Ok(value));
-                Polled::Succeeded
+                Ended::Succeeded
             }
             Ok(Err(e)) => {
                 let Stage::Running { func, retry_if, attempt, hedges, error } = self.take_running()
@@ -377,11 +366,12 @@ where
                 let error = Some(e);
                 self.put_running(Stage::Running { func, retry_if, attempt, hedges, error });
                 match verdict {
-                    Ok(retry) => Polled::Failed { retry },
-                    Err(message) => Polled::PredicatePanicked(message),
+                    Ok(retry) => Ended::Failed { retry },
+                    // The attempt failed, and the retry predicate panicked.
+                    Err(message) => Ended::PoolCodePanicked(message),
                 }
             }
-            Err(message) => Polled::Panicked(message),
+            Err(message) => Ended::Panicked(message),
         })
     }
 

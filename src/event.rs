@@ -161,3 +161,9 @@ impl JobEvent<'_> {
         }
     }
 }
+
+/// Where events go: the pool's observer, if it has one (`shared::Hub`).
+pub(crate) trait Observe {
+    /// Tells the observer of `event`; a panic in it is counted in `counters`.
+    fn observe(&self, counters: &crate::metrics::Counters, event: JobEvent<'_>);
+}

@@ -6,9 +6,9 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 
 use crate::cell::RunJob;
+use crate::kind::{Kind, LocalKind, SendKind};
 use crate::shared::Hub;
 use crate::sync::Arc;
-use crate::task::{Kind, LocalKind, SendKind};
 use crate::JobError;
 
 /// A future of a job's result, from a [`Pool`](crate::Pool). It always resolves, whatever

@@ -46,15 +46,23 @@
 //!
 //! 1. **submit** ([`Pool::submit`], [`Pool::try_submit`]): reserve a place in the bounded queue
 //!    (waiting submitters are let in first come, first served), put the [`Job`] in its *cell*
-//!    (one allocation: the job, then its running attempt, then its result), get a [`JobHandle`]
-//!    to the same cell; or refuse with [`SubmitError`], handing the job back;
-//! 2. **scheduler** (`sched`): the queue, and which queued job may start now (see
+//!    (`cell`: one allocation, the job, then its running attempts, then its result), get a
+//!    [`JobHandle`] to the same cell; or refuse with [`SubmitError`], handing the job back;
+//! 2. **sched**: the queue, and which queued job may start now (see
 //!    [Scheduling](#scheduling));
-//! 3. **worker**: a plain future that takes the next job that may start, one at a time;
-//! 4. **task**: the attempt loop, run by the worker: attempt, [`Backoff`], [`RetryIf`], retry;
-//! 5. **attempt**: one attempt raced against its timeout and a cancel request, panics caught;
-//! 6. **outcome**: the cell is settled once; the handle resolves with a value or a [`JobError`];
+//! 3. **worker**: a plain future that takes the next job that may start, one at a time, with
+//!    its **timers** (rate tokens, breaker cool-downs);
+//! 4. **retry**: the attempt loop, run by the worker: the breaker, attempt, [`Backoff`],
+//!    [`RetryIf`], the retry budget, retry, all within the job's deadline (**policy**);
+//! 5. **attempt**: one attempt (or a round of [`Hedge`]d attempts) raced against its timeout
+//!    and a cancel request, panics caught;
+//! 6. **outcome**: how the attempt ended; the cell is settled once, and the handle resolves
+//!    with a value or a [`JobError`];
 //! 7. **metrics**: [`Metrics`], counted on the way.
+//!
+//! Beside the path: **pool** (the two pool types, over one core, by **kind**), **shutdown**
+//! ([`Pool::shutdown`], [`Pool::abort`]), **in_job** (a job that uses its own pool),
+//! **builder**, **sleep** (the runtime's one service).
 //!
 //! # Scheduling
 //!
@@ -96,6 +104,49 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Policies across attempts
+//!
+//! Beside each attempt's timeout and the retry schedule, four policies look across a job's
+//! attempts; each is set for the pool, and the per-job ones can be overridden by a job:
+//!
+//! * **total deadline** ([`PoolBuilder::deadline`], [`Job::deadline`]): the time limit across
+//!   all attempts and backoffs, from the first start; the running attempt is dropped, no
+//!   backoff sleeps past it, and the job ends as [`JobError::DeadlineExceeded`];
+//! * **retry budget** ([`RetryBudget`]): retries stay within a share of first attempts, plus a
+//!   minimum, over a window counted in first attempts, so that a failing service is not
+//!   flooded with retries;
+//! * **circuit breaker** ([`CircuitBreaker`], for the pool or per [`JobKey`]): after repeated
+//!   failed attempts, jobs fail at once as [`JobError::CircuitOpen`] for a cool-down, then one
+//!   probe goes through;
+//! * **hedged attempts** ([`Hedge`]): if an attempt has not ended after a delay, another starts
+//!   beside it, and the first success wins (the others are dropped);
+//! * and which failures retry: [`Job::retry_when`] sees a timeout or a panic too
+//!   ([`Failure`]), so a `POST` that timed out need not be sent again.
+//!
+//! None needs a clock: the deadline, the hedge delay and the cool-down are sleeps of the
+//! pool's sleeper, and the budget counts first attempts.
+//!
+//! ```rust ignore-wasm32
+//! use std::time::Duration;
+//! use workcrew::{CircuitBreaker, Hedge, Job, Pool, RetryBudget};
+//!
+//! # workcrew::native::block_on(async {
+//! let pool = Pool::builder()
+//!     .timeout(Duration::from_secs(2)) // each attempt
+//!     .retries(3)
+//!     .deadline(Duration::from_secs(5)) // all attempts and backoffs together
+//!     .retry_budget(RetryBudget::new(20)) // 20 retries per 100 first attempts, plus 10
+//!     .circuit_breaker(CircuitBreaker::consecutive(5, Duration::from_secs(10)).per_key())
+//!     .hedge(Hedge::new(Duration::from_millis(50), 1)?) // a second try after 50 ms
+//!     .build()?;
+//! let get = pool
+//!     .submit(Job::new(|_| async { Ok::<_, ()>("200 OK") }).key("api.example.com"))
+//!     .await?;
+//! assert_eq!(get.await, Ok("200 OK"));
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! ```
+//!
 //! # Panics in user code
 //!
 //! With `std` (where panics unwind), no panic in user code aborts the process, kills a worker,
@@ -103,7 +154,8 @@
 //! that attempt as [`JobError::Panicked`] and is retried while retries remain; a panicking
 //! retry predicate or sleeper ends the job as `Panicked` at once; a panicking observer is
 //! caught and counted in [`Metrics::observer_panics`]; a panicking destructor of what the pool
-//! drops is caught and ignored. The README's Reliability section has the table and its tests.
+//! drops is caught and ignored. The repository's `docs/reliability.md` has the table and its
+//! tests.
 //!
 //! # Jobs that use their own pool
 //!
@@ -154,19 +206,24 @@ mod event;
 mod handle;
 mod in_job;
 mod job;
+mod kind;
 mod metrics;
+mod outcome;
 mod policy;
 // The browser has no threads and no `Instant`: there the built-in runtime is absent, so using it
 // is a compile error rather than a runtime panic.
 #[cfg(all(feature = "std", not(all(target_arch = "wasm32", target_os = "unknown"))))]
 pub mod native;
 mod pool;
+mod retry;
 mod sched;
 mod shared;
+mod shutdown;
 mod sleep;
 mod state;
+mod submit;
 mod sync;
-mod task;
+mod timers;
 mod worker;
 
 pub use backoff::Backoff;
@@ -179,9 +236,11 @@ pub use metrics::Metrics;
 pub use policy::breaker::{CircuitBreaker, MAX_BREAKER_WINDOW};
 pub use policy::budget::RetryBudget;
 pub use policy::hedge::{Hedge, MAX_HEDGES};
-pub use pool::{LocalPool, LocalSubmit, Pool, ShutdownReport, Submit};
+pub use pool::{LocalPool, Pool};
 pub use sched::RateLimit;
+pub use shutdown::ShutdownReport;
 pub use sleep::Sleeper;
+pub use submit::{LocalSubmit, Submit};
 
 #[cfg(feature = "web")]
 pub mod web;

@@ -11,11 +11,13 @@ use core::task::Poll;
 use loom::future::block_on;
 use loom::thread;
 
-use crate::cell::{Overrides, Polled, RunJob};
+use crate::cell::{Overrides, RunJob};
+use crate::kind::SendKind;
+use crate::outcome::Ended;
 use crate::sched::{Next, RateLimit, Refused, Scheduler};
 use crate::state::Cancelled;
+use crate::submit::IntoTask;
 use crate::sync::Arc;
-use crate::task::{IntoTask, SendKind};
 use alloc::vec::Vec;
 
 use crate::{Attempt, Job, JobError, JobHandle, PoolBuilder};
@@ -65,7 +67,7 @@ fn loom_cell_start_cancel_settle() {
             let _: Overrides = task.start();
             task.begin(Attempt::new(0, 1, 1, false), 0).unwrap();
             let polled = block_on(poll_fn(|cx| task.poll_attempt(cx, 1, 0, &|_| {})));
-            assert!(matches!(polled, Polled::Succeeded));
+            assert!(matches!(polled, Ended::Succeeded));
             let cancelled = task.seal();
             task.settle(cancelled.then_some(JobError::Cancelled { attempts: 1 }));
             true

@@ -47,9 +47,9 @@ use core::time::Duration;
 
 use crate::cell::RunJob;
 use crate::job::JobKey;
+use crate::kind::Kind;
 use crate::state::Cancelled;
 use crate::sync::{AtomicUsize, Lock, LockGuard, Ordering, Padded};
-use crate::task::Kind;
 
 /// At most `count` attempt starts in any window of `interval`.
 ///
@@ -1424,7 +1424,8 @@ impl<R: Clone> Inner<R> {
 #[cfg(all(test, feature = "std", not(loom)))]
 mod tests {
     use super::*;
-    use crate::task::{IntoTask, SendKind};
+    use crate::kind::SendKind;
+    use crate::submit::IntoTask;
     use crate::Job;
 
     fn job(id: u64) -> <SendKind as Kind>::Ref {

@@ -8,12 +8,12 @@ use event_listener::Event;
 use crate::backoff::splitmix64;
 use crate::cell::RunJob;
 use crate::in_job::Crew;
+use crate::kind::Kind;
 use crate::metrics::{Counters, PoolCounters};
 use crate::policy::Policies;
 use crate::sched::{RateLimit, Scheduler};
 use crate::state::Cancelled;
 use crate::sync::{widen, Arc, AtomicBool, AtomicUsize, Counter, Ordering};
-use crate::task::Kind;
 use crate::{Backoff, Hedge, JobEvent, Metrics};
 
 /// Retry and timeout settings a job inherits unless it sets its own.
@@ -104,6 +104,18 @@ impl<S, K: Kind> Shared<S, K> {
             observer,
         };
         Self { hub: Arc::new(hub), sleeper, defaults, policies }
+    }
+}
+
+impl<K: Kind> crate::event::Observe for Hub<K> {
+    fn observe(&self, counters: &Counters, event: JobEvent<'_>) {
+        self.emit(counters, event);
+    }
+}
+
+impl<S, K: Kind> crate::event::Observe for Shared<S, K> {
+    fn observe(&self, counters: &Counters, event: JobEvent<'_>) {
+        self.hub.emit(counters, event);
     }
 }
 
@@ -222,7 +234,7 @@ impl<S, K: Kind> core::fmt::Debug for Shared<S, K> {
 #[cfg(all(test, feature = "std", not(loom)))]
 mod tests {
     use super::*;
-    use crate::task::SendKind;
+    use crate::kind::SendKind;
 
     fn shared(jitter_seed: Option<u64>) -> Shared<(), SendKind> {
         let backoff = Backoff::none();

@@ -18,10 +18,9 @@ pub(crate) mod budget;
 pub(crate) mod deadline;
 pub(crate) mod hedge;
 
+use crate::event::Observe;
 use crate::job::JobKey;
 use crate::metrics::Counters;
-use crate::shared::Hub;
-use crate::task::Kind;
 use crate::JobEvent;
 
 use breaker::{Admit, Breakers, Change, Verdict};
@@ -48,9 +47,9 @@ impl Policies {
 
     /// Tells the breaker (if the attempt was admitted by one) how an attempt ended, and
     /// reports what changed. An opening returns the cool-down to time: the worker holds it.
-    pub(crate) fn attempt_ended<K: Kind>(
+    pub(crate) fn attempt_ended(
         &self,
-        hub: &Hub<K>,
+        hub: &dyn Observe,
         counters: &Counters,
         key: Option<&JobKey>,
         admitted: Option<Admit>,
@@ -67,9 +66,9 @@ impl Policies {
     }
 
     /// A breaker's cool-down ended (timed by a worker): `key` is the job's that opened it.
-    pub(crate) fn cooled<K: Kind>(
+    pub(crate) fn cooled(
         &self,
-        hub: &Hub<K>,
+        hub: &dyn Observe,
         counters: &Counters,
         key: Option<&JobKey>,
         generation: u64,
@@ -81,7 +80,7 @@ impl Policies {
         }
     }
 
-    fn report<K: Kind>(hub: &Hub<K>, counters: &Counters, key: Option<&JobKey>, change: Change) {
+    fn report(hub: &dyn Observe, counters: &Counters, key: Option<&JobKey>, change: Change) {
         let event = match change {
             Change::Opened(_) => {
                 Counters::bump(&counters.circuit_opened);
@@ -90,6 +89,6 @@ impl Policies {
             Change::HalfOpen => JobEvent::CircuitHalfOpen { key },
             Change::Closed => JobEvent::CircuitClosed { key },
         };
-        hub.emit(counters, event);
+        hub.observe(counters, event);
     }
 }

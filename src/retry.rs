@@ -1,175 +1,20 @@
-//! How a [`Job`] becomes a queued task: one [`Cell`] allocation, seen by the queue and the
-//! worker as a type-erased [`RunJob`], and by the handle as a typed [`JobHandle`].
-//!
-//! Two kinds of pool share the one core: [`Pool`](crate::Pool), whose jobs (and observer) may
-//! move between threads, and [`LocalPool`](crate::LocalPool) for single-threaded executors (the
-//! browser, embedded), whose jobs may hold `!Send` values such as JavaScript objects.
+//! The attempt loop of a started job, run by its worker: ask the breaker, attempt (or a round
+//! of hedged attempts), decide, back off, retry, all within the job's deadline; then settle
+//! the job exactly once, counted and reported.
 
-use alloc::boxed::Box;
 use core::future::Future;
+use core::task::Poll;
 use core::time::Duration;
 
-use core::task::Poll;
-
-use crate::attempt::{run_attempt, run_hedged, Ended};
-use crate::cell::{Cell, Overrides, RunJob, Unreturned};
-use crate::handle::Handle;
+use crate::attempt::{decide, run_attempt, run_hedged};
+use crate::cell::{Overrides, RunJob};
+use crate::kind::Kind;
 use crate::metrics::Counters;
 use crate::policy::breaker::{Admit, Verdict};
 use crate::policy::deadline::{Cut, Deadline};
-use crate::shared::{Hub, Shared};
-use crate::sync::Arc;
-use crate::worker::Tokens;
-use crate::{Attempt, Job, JobError, JobEvent, RetryIf, Sleeper};
-
-/// `Arc::new(cell)` as an `Arc<dyn …>`. `portable_atomic_util::Arc` (and loom's) cannot
-/// coerce to `dyn` on stable Rust, so there it goes through a `Box` (one more short-lived
-/// allocation per job, on targets without compare-and-swap only), or std's `Arc` under loom.
-macro_rules! erase {
-    ($cell:expr, $dyn:ty) => {{
-        #[cfg(all(not(feature = "portable-atomic"), not(loom)))]
-        let erased: Arc<$dyn> = Arc::new($cell);
-        #[cfg(loom)]
-        let erased: Arc<$dyn> =
-            Arc::from_std(alloc::sync::Arc::new($cell) as alloc::sync::Arc<$dyn>);
-        #[cfg(all(feature = "portable-atomic", not(loom)))]
-        let erased: Arc<$dyn> = Arc::from(Box::new($cell) as Box<$dyn>);
-        erased
-    }};
-}
-
-/// The kind of a [`Pool`](crate::Pool): its jobs and observer are `Send`, so they may move
-/// between threads.
-#[derive(Debug)]
-pub(crate) enum SendKind {}
-
-/// The kind of a [`LocalPool`](crate::LocalPool), for single-threaded executors (the browser,
-/// embedded): its jobs and observer need not be `Send`.
-#[derive(Debug)]
-pub(crate) enum LocalKind {}
-
-/// What differs between the two kinds of pool: the queued reference to a job's cell and the
-/// observer's bounds. Everything else is one core, generic over the kind.
-pub(crate) trait Kind: 'static {
-    /// A job's cell, type-erased: `Send + Sync` for [`SendKind`].
-    type Job: ?Sized + RunJob;
-    /// A shared reference to a job's cell.
-    type Ref: Clone;
-    /// The observer a pool of this kind accepts.
-    type Observer: ?Sized + Fn(&JobEvent<'_>);
-    /// The cell behind a reference.
-    fn job(r: &Self::Ref) -> &Self::Job;
-}
-
-impl Kind for SendKind {
-    type Job = dyn RunJob + Send + Sync;
-    type Ref = Arc<Self::Job>;
-    type Observer = dyn Fn(&JobEvent<'_>) + Send + Sync;
-    fn job(r: &Self::Ref) -> &Self::Job {
-        &**r
-    }
-}
-
-impl Kind for LocalKind {
-    type Job = dyn RunJob;
-    type Ref = Arc<Self::Job>;
-    type Observer = dyn Fn(&JobEvent<'_>);
-    fn job(r: &Self::Ref) -> &Self::Job {
-        &**r
-    }
-}
-
-/// A job a pool of kind `K` can run: [`Job`], with `Send` bounds for [`SendKind`] and without
-/// them for [`LocalKind`]. The public `submit` methods state these bounds themselves.
-pub(crate) trait IntoTask<K: Kind>: Sized {
-    /// The job's value.
-    type Output;
-    /// The job's error.
-    type Error;
-    /// The job's cell, once as the queue's reference and once as the handle's (which reaches
-    /// the pool through `hub`, if given), and where the job goes in line.
-    #[allow(clippy::type_complexity)]
-    fn into_task(
-        self,
-        id: u64,
-        hub: Option<Arc<Hub<K>>>,
-    ) -> (K::Ref, Handle<Self::Output, Self::Error, K>, Placement);
-}
-
-/// Where a job goes in line: its priority (its key is in its cell, with its overrides).
-pub(crate) struct Placement {
-    pub(crate) priority: i32,
-}
-
-impl<F, Fut, T, E, P> IntoTask<SendKind> for Job<F, P>
-where
-    F: FnMut(Attempt) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<T, E>> + Send + 'static,
-    T: Send + 'static,
-    E: Send + 'static,
-    P: RetryIf<E> + Send + 'static,
-{
-    type Output = T;
-    type Error = E;
-
-    fn into_task(
-        self,
-        id: u64,
-        hub: Option<Arc<Hub<SendKind>>>,
-    ) -> (<SendKind as Kind>::Ref, Handle<T, E, SendKind>, Placement) {
-        let (func, retry_if, overrides, placement) = self.into_parts();
-        let cell = Cell::new(id, func, retry_if, overrides);
-        let cell: Arc<dyn RunJob + Send + Sync> = erase!(cell, dyn RunJob + Send + Sync);
-        (Arc::clone(&cell), Handle::new(cell, hub), placement)
-    }
-}
-
-impl<F, Fut, T, E, P> IntoTask<LocalKind> for Job<F, P>
-where
-    F: FnMut(Attempt) -> Fut + 'static,
-    Fut: Future<Output = Result<T, E>> + 'static,
-    T: 'static,
-    E: 'static,
-    P: RetryIf<E> + 'static,
-{
-    type Output = T;
-    type Error = E;
-
-    fn into_task(
-        self,
-        id: u64,
-        hub: Option<Arc<Hub<LocalKind>>>,
-    ) -> (<LocalKind as Kind>::Ref, Handle<T, E, LocalKind>, Placement) {
-        let (func, retry_if, overrides, placement) = self.into_parts();
-        let cell = Cell::new(id, func, retry_if, overrides);
-        let cell: Arc<dyn RunJob> = erase!(cell, dyn RunJob);
-        (Arc::clone(&cell), Handle::new(cell, hub), placement)
-    }
-}
-
-impl<F, P> Job<F, P> {
-    /// The function, the predicate, the overrides boxed if the job sets any, and its place.
-    fn into_parts(self) -> (F, P, Option<Box<Overrides>>, Placement) {
-        let overrides = Overrides {
-            retries: self.retries,
-            timeout: self.timeout,
-            backoff: self.backoff,
-            key: self.key,
-            deadline: self.policies.as_ref().and_then(|p| p.deadline),
-            hedge: self.policies.as_ref().and_then(|p| p.hedge),
-        };
-        let any = overrides.retries.is_some()
-            || overrides.timeout.is_some()
-            || overrides.backoff.is_some()
-            || overrides.key.is_some()
-            || overrides.deadline.is_some()
-            || overrides.hedge.is_some();
-        let placement = Placement { priority: self.priority };
-        (self.func, self.retry_if, any.then(|| Box::new(overrides)), placement)
-    }
-}
-
-// --- the attempt loop ----------------------------------------------------------------------------
+use crate::shared::Shared;
+use crate::timers::{LeaveTokenLine, Tokens};
+use crate::{JobError, JobEvent, Sleeper};
 
 /// The attempt loop of a started job, run by a worker: ask the breaker, attempt (a round of
 /// hedged attempts, with hedging), decide, back off, repeat, all within the job's deadline;
@@ -321,69 +166,6 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     }
 }
 
-impl Ended {
-    /// How the attempt counts for a circuit breaker.
-    pub(crate) fn verdict(&self) -> Verdict {
-        match self {
-            Ended::Succeeded => Verdict::Success,
-            Ended::Cancelled => Verdict::Cancelled,
-            Ended::Failed { .. }
-            | Ended::TimedOut
-            | Ended::Panicked(_)
-            | Ended::PoolCodePanicked(_) => Verdict::Failure,
-        }
-    }
-}
-
-/// Maps how an attempt ended to the job's error (if it ends now) and whether a retry is
-/// allowed, counting and reporting the attempt's end. `None`: the job succeeded. A timeout or
-/// a panic asks the retry predicate ([`RetryIf::should_retry_failure`](crate::RetryIf)).
-pub(crate) fn decide<S, K: Kind>(
-    shared: &Shared<S, K>,
-    counters: &Counters,
-    job: &K::Job,
-    n: u32,
-    ended: Ended,
-) -> Option<(JobError<()>, bool)> {
-    let id = job.id();
-    // The predicate's verdict on a failure without an error; a panic in it ends the job.
-    let ask = |failure: Unreturned<'_>| match job.retry_unreturned(failure) {
-        Ok(retry) => Ok(retry),
-        Err(message) => {
-            Counters::bump(&counters.panicked);
-            Err(JobError::Panicked { message, attempts: n })
-        }
-    };
-    Some(match ended {
-        Ended::Succeeded => return None,
-        Ended::Cancelled => (JobError::Cancelled { attempts: n }, false),
-        // The cell reported `AttemptFailed` and asked the retry predicate.
-        Ended::Failed { retry } => (JobError::Failed { error: (), attempts: n }, retry),
-        Ended::TimedOut => {
-            Counters::bump(&counters.timed_out);
-            shared.emit(counters, JobEvent::AttemptTimedOut { job: id, attempt: n });
-            match ask(Unreturned::TimedOut) {
-                Ok(retry) => (JobError::TimedOut { attempts: n }, retry),
-                Err(panicked) => (panicked, false),
-            }
-        }
-        Ended::Panicked(message) => {
-            Counters::bump(&counters.panicked);
-            let m = message.as_deref();
-            shared.emit(counters, JobEvent::AttemptPanicked { job: id, attempt: n, message: m });
-            match ask(Unreturned::Panicked(m)) {
-                Ok(retry) => (JobError::Panicked { message, attempts: n }, retry),
-                Err(panicked) => (panicked, false),
-            }
-        }
-        // The retry predicate or the sleeper panicked: the job ends, without another attempt.
-        Ended::PoolCodePanicked(message) => {
-            Counters::bump(&counters.panicked);
-            (JobError::Panicked { message, attempts: n }, false)
-        }
-    })
-}
-
 /// Sleeps for `delay` (not at all if zero), or until a cancel request, which the loop then
 /// sees before the next attempt. `Err` if the sleeper panicked.
 async fn wait_unless_cancelled<S: Sleeper, J: ?Sized + RunJob>(
@@ -434,25 +216,6 @@ async fn wait_for_token<S, K: Kind>(
         job.poll_cancel(cx).map(|()| None)
     })
     .await
-}
-
-/// Leaves the line of attempts waiting for a rate token, however the wait ends.
-pub(crate) struct LeaveTokenLine<'a, K: Kind>(
-    pub(crate) &'a crate::sched::Scheduler<K>,
-    pub(crate) usize,
-);
-
-impl<K: Kind> LeaveTokenLine<'_, K> {
-    /// The wait ended with a token: `poll_token` left the line itself.
-    pub(crate) fn left(self) {
-        core::mem::forget(self);
-    }
-}
-
-impl<K: Kind> Drop for LeaveTokenLine<'_, K> {
-    fn drop(&mut self) {
-        self.0.stop_waiting_for_token(self.1);
-    }
 }
 
 /// Settles the job, counts it and reports it, exactly once.
