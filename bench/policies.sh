@@ -14,7 +14,7 @@
 #      the start-up is not counted);
 # 5.   hedging in the browser against the demo's server (bench/browser/hedge.run.mjs).
 #
-# Knobs: NEW, BASE, ROUNDS (9), N (1000000), CG_N1 (20000), CG_N2 (120000), HEDGE_ROUNDS,
+# Knobs: NEW, BASE, ROUNDS (15), N (1000000), CG_N1 (20000), CG_N2 (120000), HEDGE_ROUNDS,
 # HEDGE_JOBS, HEDGE_WORKERS, BREAKER_ROUNDS, BUDGET_ROUNDS (bench/src/bin/policies.rs),
 # BROWSER_ROUNDS, BROWSER_JOBS (bench/browser/hedge.run.mjs).
 #
@@ -26,7 +26,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 BASE=${BASE:-88efb84}
 NEW=${NEW:-HEAD}
-ROUNDS=${ROUNDS:-9}
+ROUNDS=${ROUNDS:-15}
 export N=${N:-1000000}
 CG_N1=${CG_N1:-20000}
 CG_N2=${CG_N2:-120000}
