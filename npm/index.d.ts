@@ -12,6 +12,81 @@ export interface BackoffOptions {
   jitter?: boolean;
 }
 
+/**
+ * Hedged attempts (gRPC's hedging, tower's `hedge`): after `delay` ms, if the job's attempt has
+ * not ended, another attempt of the same job starts beside it, up to `max` extra, each `delay`
+ * after the one before. The first to succeed wins; the others are dropped and their signals
+ * abort (`reason`: an `AbortError` DOMException). An attempt that fails leaves the others
+ * running; when all of a round's attempts have failed, the job retries as a whole (`retries: n`
+ * allows n + 1 rounds). A failure that `shouldRetry` declines ends the job at once. Hedges run
+ * on the job's worker: they take no worker, no place in `concurrency` or `perKey`, so at most
+ * `concurrency × (1 + max)` attempts are in flight. Each hedge is an attempt: its own `timeout`,
+ * a rate token, counted by the circuit breaker (it starts only while the breaker is closed), and
+ * in `metrics().attempts`; not a retry, so the retry budget does not count it.
+ */
+export interface HedgeOptions {
+  /** Milliseconds to wait before each extra attempt (the service's p95, say). Required. */
+  delay: number;
+  /** The most extra attempts in one round: an integer from 1 to 16 (default 1). */
+  max?: number;
+}
+
+/**
+ * A retry budget shared by the pool's jobs (tower's `retry::budget`): over the last `window`
+ * first attempts, retries are allowed while `retries ≤ percent / 100 × first attempts +
+ * minRetries`. A failed attempt that finds the budget spent ends its job with that attempt's
+ * failure, without a retry (`retryDenied` event, `metrics().retriesDenied`).
+ */
+export interface RetryBudgetOptions {
+  /** Retries allowed per 100 first attempts: an integer from 0 (default 20). */
+  percent?: number;
+  /** Retries allowed in any window whatever the ratio: an integer from 0 (default 10). */
+  minRetries?: number;
+  /** How many of the latest first attempts the budget remembers: an integer from 1 (default 1000). */
+  window?: number;
+}
+
+/**
+ * A circuit breaker: open after `failures` failed attempts in a row, or when at least `percent`%
+ * of the last `ofLast` attempts failed (one kind or the other); while open, jobs fail at once
+ * with a `CircuitOpenError`, without calling the job's function; after `cooldown` ms it is
+ * half-open and lets one probe attempt through: its success closes it, its failure opens it
+ * again. Errors and timeouts count as failures; cancelled attempts (and hedges dropped because
+ * another attempt won) count for nothing. Events: `circuitOpened`, `circuitHalfOpen`,
+ * `circuitClosed` (with the breaker's `key`, no job).
+ */
+export type CircuitBreakerOptions =
+  | {
+    /** Failed attempts in a row that open the breaker: an integer from 1. */
+    failures: number;
+    /** Milliseconds the breaker stays open, more than 0. */
+    cooldown: number;
+    /** One breaker per job `key` (jobs without a key share the pool's). Default false. */
+    perKey?: boolean;
+  }
+  | {
+    /** The failure ratio that opens the breaker, in percent: an integer from 1 to 100. */
+    percent: number;
+    /** Over the last `ofLast` attempts (1 to 1024), once that many have ended. */
+    ofLast: number;
+    /** Milliseconds the breaker stays open, more than 0. */
+    cooldown: number;
+    /** One breaker per job `key` (jobs without a key share the pool's). Default false. */
+    perKey?: boolean;
+  };
+
+/** What a job's `shouldRetry` receives: the failed attempt's whole outcome. */
+export interface AttemptFailure {
+  /**
+   * "error": the attempt threw or rejected (`error`: what it threw); "timeout": it ran past its
+   * `timeout` and was dropped (`error`: a `TimeoutError` DOMException, as its signal's reason).
+   */
+  kind: "error" | "timeout";
+  error: unknown;
+  /** The attempt's number, from 1. */
+  attempt: number;
+}
+
 /** `new WorkPool(options)`. Times in milliseconds. */
 export interface WorkPoolOptions {
   /**
@@ -51,6 +126,20 @@ export interface WorkPoolOptions {
   retries?: number;
   /** Delay schedule between attempts (default: linear, 100 ms). */
   backoff?: BackoffOptions;
+  /**
+   * Each job's total time limit in ms, across all its attempts and backoffs, counted from its
+   * first attempt's start (default: none). When it passes, the running attempts are dropped
+   * (their signals abort, with the job's `DeadlineExceededError` as `reason`), no backoff sleeps
+   * past it and no attempt starts after it: the job rejects with a `DeadlineExceededError`
+   * (`deadlineExceeded` event, `metrics().deadlineExceeded`). A job may override it.
+   */
+  deadline?: number;
+  /** Hedged attempts for every job that does not opt out (default: none). */
+  hedge?: HedgeOptions;
+  /** A retry budget shared by the pool's jobs (default: none). */
+  retryBudget?: RetryBudgetOptions;
+  /** A circuit breaker for the pool, or for each job key (default: none). */
+  circuitBreaker?: CircuitBreakerOptions;
   /** Called with every job event (or use `addEventListener`). */
   onEvent?: (event: JobEventData) => void;
 }
@@ -63,6 +152,18 @@ export interface JobOptions {
   retries?: number;
   /** Delay schedule between attempts. */
   backoff?: BackoffOptions;
+  /** The job's total time limit in ms (see `WorkPoolOptions.deadline`); `null` for none. */
+  deadline?: number | null;
+  /** Hedged attempts for this job; `null` or `false` for none, whatever the pool's. */
+  hedge?: HedgeOptions | null | false;
+  /**
+   * Whether a failed attempt is worth a retry (while retries remain), seeing its whole
+   * outcome: an error, or a timeout (so a job that must not run twice, a POST, can refuse a
+   * retry after a timeout). Without it every failure is retried. It must return a boolean at
+   * once; if it throws (or returns a promise), the job ends at once and rejects with what it
+   * threw (a TypeError for a promise).
+   */
+  shouldRetry?: (failure: AttemptFailure) => boolean;
   /**
    * Cancels the job when it fires: a queued job at once (its promise rejects with
    * `signal.reason` then, its place is free, it is counted in `metrics().cancelled`); a
@@ -93,9 +194,10 @@ export interface JobOptions {
 export interface JobContext {
   /**
    * Fires when this attempt is dropped: its `reason` is a `TimeoutError` DOMException when the
-   * attempt timed out, the caller's own reason when the caller's `signal` cancelled the job, and
-   * an `AbortError` DOMException otherwise (`abort()`, a shutdown's `timeout`). Pass it to
-   * `fetch`. Made only when read.
+   * attempt timed out, the job's `DeadlineExceededError` when its deadline passed, the caller's
+   * own reason when the caller's `signal` cancelled the job, and an `AbortError` DOMException
+   * otherwise (`abort()`, a shutdown's `timeout`, a hedged attempt that lost to another).
+   * Pass it to `fetch`. Made only when read.
    */
   readonly signal: AbortSignal;
   /** The attempt's number, from 1. */
@@ -125,6 +227,18 @@ export interface Metrics {
   attempts: number;
   retried: number;
   timedOut: number;
+  /** Jobs ended by their total `deadline` (also in `failed`). */
+  deadlineExceeded: number;
+  /** Retries the retry budget refused (each ended its job). */
+  retriesDenied: number;
+  /** Jobs an open circuit breaker ended with a `CircuitOpenError` (also in `failed`). */
+  circuitRefused: number;
+  /** Times a circuit breaker opened. */
+  circuitOpened: number;
+  /** Hedged attempts started (also in `attempts`). */
+  hedgesStarted: number;
+  /** Jobs whose winning attempt was a hedge. */
+  hedgesWon: number;
   /**
    * Calls of an `onEvent` or `on()` listener that threw: each caught and logged; the other
    * listeners still run, and the pool goes on.
@@ -167,7 +281,19 @@ export type JobEventData =
   | { type: "retryScheduled"; job: number; attempt: number; delay: number }
   | { type: "succeeded"; job: number; attempts: number }
   | { type: "failed"; job: number; attempts: number }
-  | { type: "cancelled"; job: number; attempts: number };
+  | { type: "cancelled"; job: number; attempts: number }
+  /** A hedged attempt began beside one still running; its `attemptStarted` came just before. */
+  | { type: "hedgeStarted"; job: number; attempt: number }
+  /** The retry budget was spent: the job ends with its last failure (its `failed` follows). */
+  | { type: "retryDenied"; job: number; attempt: number }
+  /** The job's total deadline passed; its `failed` follows. */
+  | { type: "deadlineExceeded"; job: number; attempts: number }
+  /** A circuit breaker opened (`key`: the breaker's, `null` for the pool's). No job. */
+  | { type: "circuitOpened"; key: string | number | null }
+  /** A circuit breaker's cool-down ended: its next attempt is the probe. */
+  | { type: "circuitHalfOpen"; key: string | number | null }
+  /** A circuit breaker's probe succeeded: it is closed again. */
+  | { type: "circuitClosed"; key: string | number | null };
 
 /** The names of the pool's events. */
 export type JobEventType = JobEventData["type"];
@@ -175,11 +301,13 @@ export type JobEventType = JobEventData["type"];
 /** One of the pool's events, as `addEventListener` receives it. */
 export class JobEvent extends Event {
   readonly type: JobEventType;
-  /** The job's id. */
-  readonly job: number;
+  /** The job's id (every event but a circuit breaker's). */
+  readonly job?: number;
+  /** The circuit breaker's key, `null` for the pool's (the breaker's events only). */
+  readonly key?: string | number | null;
   /** The attempt, from 1 (attempt events and `retryScheduled`, which names the next one). */
   readonly attempt?: number;
-  /** Attempts made (`succeeded`, `failed`, `cancelled`). */
+  /** Attempts made (`succeeded`, `failed`, `cancelled`, `deadlineExceeded`). */
   readonly attempts?: number;
   /** Milliseconds until the next attempt (`retryScheduled`). */
   readonly delay?: number;
@@ -189,7 +317,7 @@ export class JobEvent extends Event {
 
 /** A failure of the pool's making; a job's own errors come back as they were thrown. */
 export class WorkPoolError extends Error {
-  /** Attempts made, for `TimeoutError` and `AbortError`. */
+  /** Attempts made, for `TimeoutError`, `AbortError`, `DeadlineExceededError` and `CircuitOpenError`. */
   readonly attempts?: number;
 }
 /** Every attempt of the job timed out. `name` is "TimeoutError". */
@@ -204,6 +332,16 @@ export class AbortError extends WorkPoolError {}
 export class QueueFullError extends WorkPoolError {}
 /** The pool is shut down. */
 export class PoolClosedError extends WorkPoolError {}
+/**
+ * The job's total `deadline` passed (its running attempts were dropped, its backoff cut short).
+ * `name` is "DeadlineExceededError"; it is also the dropped attempts' `signal.reason`.
+ */
+export class DeadlineExceededError extends WorkPoolError {}
+/**
+ * An open circuit breaker refused the job's next attempt: the job's function was not called
+ * (again). `name` is "CircuitOpenError"; `attempts`: those made before (0 if refused at once).
+ */
+export class CircuitOpenError extends WorkPoolError {}
 
 /**
  * Loads the WebAssembly module, once; await it before `new WorkPool`. In a browser it fetches

@@ -31,10 +31,18 @@ export class AbortError extends WorkPoolError {}
 export class QueueFullError extends WorkPoolError {}
 /** The pool is shut down. */
 export class PoolClosedError extends WorkPoolError {}
-for (const C of [WorkPoolError, TimeoutError, AbortError, QueueFullError, PoolClosedError]) {
+/**
+ * The job's total `deadline` passed: its running attempts were dropped (their signals abort,
+ * with this error as `signal.reason`), or its backoff cut short.
+ */
+export class DeadlineExceededError extends WorkPoolError {}
+/** An open circuit breaker refused the job's next attempt (`attempts`: those made before). */
+export class CircuitOpenError extends WorkPoolError {}
+for (const C of [WorkPoolError, TimeoutError, AbortError, QueueFullError, PoolClosedError,
+  DeadlineExceededError, CircuitOpenError]) {
   Object.defineProperty(C.prototype, 'name', { value: C.name, writable: true, configurable: true });
 }
-const CLASSES = { TimeoutError, AbortError, QueueFullError, PoolClosedError };
+const CLASSES = { TimeoutError, AbortError, QueueFullError, PoolClosedError, DeadlineExceededError, CircuitOpenError };
 const makeError = (name, message, attempts) =>
   new (CLASSES[name] ?? WorkPoolError)(message, attempts);
 
@@ -42,8 +50,8 @@ let ready;
 let loaded = false;
 let TYPES; // the events' names by code, read from the core once
 // The codes the host tells apart, by name (`EVENT_TYPES` in src/web/mod.rs). Codes from
-// SUCCEEDED on end a job.
-let QUEUED, WAITING_ON_KEY, ATTEMPT_FAILED, TIMED_OUT, RETRY, SUCCEEDED, CANCELLED;
+// SUCCEEDED to CANCELLED end a job.
+let QUEUED, WAITING_ON_KEY, ATTEMPT_FAILED, TIMED_OUT, RETRY, SUCCEEDED, CANCELLED, DEADLINE;
 /**
  * Loads the WebAssembly module, once: from `workcrew_core_bg.wasm` next to this file, or from
  * `input` (a URL, a `Response`, bytes or a `WebAssembly.Module`). Resolves with the module's
@@ -54,8 +62,9 @@ export default function init(input) {
     loaded = true;
     TYPES = eventTypes();
     const code = (name) => TYPES.indexOf(name);
-    [QUEUED, WAITING_ON_KEY, ATTEMPT_FAILED, TIMED_OUT, RETRY, SUCCEEDED, CANCELLED] = ['queued',
-      'waitingOnKey', 'attemptFailed', 'attemptTimedOut', 'retryScheduled', 'succeeded', 'cancelled'].map(code);
+    [QUEUED, WAITING_ON_KEY, ATTEMPT_FAILED, TIMED_OUT, RETRY, SUCCEEDED, CANCELLED, DEADLINE] = ['queued',
+      'waitingOnKey', 'attemptFailed', 'attemptTimedOut', 'retryScheduled', 'succeeded', 'cancelled',
+      'deadlineExceeded'].map(code);
     return { memory: wasm.memory };
   });
   return ready;
@@ -65,7 +74,8 @@ export default function init(input) {
 export class JobEvent extends Event {
   constructor(data) {
     super(data.type);
-    this.job = data.job;
+    if (data.job !== undefined) this.job = data.job; // a circuit breaker's events have none
+    if ('key' in data) this.key = data.key; // the breaker's key (null: the pool's breaker)
     if (data.attempt !== undefined) this.attempt = data.attempt;
     if (data.attempts !== undefined) this.attempts = data.attempts;
     if (data.delay !== undefined) this.delay = data.delay;
@@ -102,6 +112,19 @@ const I32_MAX = 2 ** 31 - 1;
 
 const CONTROLLER = Symbol('workcrew.controller');
 const REASON = Symbol('workcrew.reason');
+// An attempt's own state, on its context: RUNNING while the core awaits its promise, then OK
+// or ERROR (its OUTCOME: the value, or the error), or DROPPED; TIMED_OUT_AT: it timed out.
+const STATE = Symbol('workcrew.state');
+const OUTCOME = Symbol('workcrew.outcome');
+const TIMED = Symbol('workcrew.timedOut');
+const RUNNING = 0;
+const OK = 1;
+const ERROR = 2;
+const DROPPED = 3;
+// A job's end, as the core says `how` (src/web/host.rs): the deadline passed, or a circuit
+// breaker refused it; else the number of the attempt it ends with (0: its latest).
+const HOW_DEADLINE = -1;
+const HOW_CIRCUIT = -2;
 
 /**
  * The class of a pool's job contexts (`{ signal, attempt, job, shutdown }`): `shutdown`, and a
@@ -113,6 +136,9 @@ function contextClass(host) {
     constructor(attempt, job) {
       this.attempt = attempt;
       this.job = job;
+      this[STATE] = RUNNING;
+      this[OUTCOME] = undefined;
+      this[TIMED] = false;
     }
 
     get signal() {
@@ -201,13 +227,13 @@ class Submission {
     this.fn = fn;
     this.resolve = resolve;
     this.reject = reject;
-    this.attempt = 0; // the latest attempt's number, its context, its value or error
+    this.attempt = 0; // the latest attempt's number and its context (its state and outcome)
     this.ctx = null;
-    this.value = undefined;
-    this.error = undefined;
-    this.timedOut = false;
-    this.dropping = null; // the latest dropped attempt, until its signal fires
-    this.live = null; // the context of the attempt whose promise the core awaits, or null
+    this.round = null; // with hedged attempts: the contexts of the round's attempts, else null
+    this.shouldRetry = undefined; // the `shouldRetry` option
+    this.thrown = null; // { error }: what `shouldRetry` threw, which the job rejects with
+    this.end = -1; // once settled: its end's code (and `endError`, for the deadline's)
+    this.endError = undefined;
     this.caller = null; // the caller's signal: { signal, reason, onAbort }
     this.uid = undefined; // the caller's `id` option (for `setPriority`)
     this.priority = 0; // its priority now, and when it was submitted (with an `id` only)
@@ -238,6 +264,7 @@ class Host {
     this.busy = 0; // submissions not yet settled (admitted, or waiting for room)
     this.ended = false; // a shutdown or abort has settled: free the core once nothing is left
     this.listening = false; // whether the WorkPool wants every event
+    this.dispatchRef = null; // a WeakRef to the WorkPool's dispatch, for a breaker's events
     this.jobs = new JobTable();
     this.waiting = new Map(); // waiter -> record: submissions waiting for room in the queue
     this.nextWaiter = 0;
@@ -272,7 +299,8 @@ class Host {
     }
     else this.jobs.set(id, rec);
     if (options !== undefined && options !== null) {
-      const { signal, id: uid } = options;
+      const { signal, id: uid, shouldRetry } = options;
+      if (shouldRetry !== undefined) rec.shouldRetry = shouldRetry; // checked by the core
       if (uid !== undefined) {
         rec.uid = uid;
         rec.priority = rec.submitted = options.priority ?? 0;
@@ -357,13 +385,14 @@ class Host {
     if (rec.caller !== null) rec.caller.signal.removeEventListener('abort', rec.caller.onAbort);
   }
 
-  startAttempt(job, attempt, token) {
+  // `hedge`: the attempt runs beside the round's earlier ones, which go on.
+  startAttempt(job, attempt, token, hedge) {
     const rec = this.jobs.get(job);
     const ctx = new this.Context(attempt, job);
+    if (hedge) (rec.round ??= [rec.ctx]).push(ctx);
+    else rec.round = null;
     rec.attempt = attempt;
     rec.ctx = ctx;
-    rec.timedOut = false;
-    rec.dropping = null;
     const core = this.core;
     let v;
     let promise = null;
@@ -372,83 +401,160 @@ class Host {
       // Inside the try: a hostile `then` getter throws here, and must not throw into the core.
       if (isThenable(v)) promise = Promise.resolve(v);
     } catch (e) {
-      rec.error = e;
+      ctx[STATE] = ERROR;
+      ctx[OUTCOME] = e;
       core.attemptDone(token, job, attempt, false);
       return;
     }
     if (promise === null) {
-      rec.value = v;
+      ctx[STATE] = OK;
+      ctx[OUTCOME] = v;
       core.attemptDone(token, job, attempt, true);
       return;
     }
-    // Only while this attempt is the live one: a late settlement of an attempt that was dropped
+    // Only while this attempt is running: a late settlement of an attempt that was dropped
     // changes nothing (and the core, told which attempt, ignores a stale call too).
-    rec.live = ctx;
     promise.then(
-      (x) => { if (rec.live === ctx) { rec.live = null; rec.value = x; core.attemptDone(token, job, attempt, true); } },
-      (e) => { if (rec.live === ctx) { rec.live = null; rec.error = e; core.attemptDone(token, job, attempt, false); } },
+      (x) => { if (ctx[STATE] === RUNNING) { ctx[STATE] = OK; ctx[OUTCOME] = x; core.attemptDone(token, job, attempt, true); } },
+      (e) => { if (ctx[STATE] === RUNNING) { ctx[STATE] = ERROR; ctx[OUTCOME] = e; core.attemptDone(token, job, attempt, false); } },
     );
   }
 
-  // The core dropped the attempt; why (a timeout, the caller's signal, or an abort) is known by
-  // the end of this task, so its signal fires in a microtask.
+  // The context of attempt `attempt` of `rec`, if it is the latest or one of its round's.
+  static context(rec, attempt) {
+    const ctx = rec.ctx;
+    if (ctx !== null && ctx.attempt === attempt) return ctx;
+    return rec.round === null ? undefined : rec.round.find((c) => c.attempt === attempt);
+  }
+
+  // The core dropped the attempt; why (a timeout, the caller's signal, an abort, the deadline,
+  // another attempt's success) is known by the end of this task, so its signal fires in a
+  // microtask.
   dropped(job, attempt) {
     const rec = this.jobs.get(job);
-    if (rec === undefined || rec.attempt !== attempt) return;
-    rec.live = null;
-    const d = { ctx: rec.ctx, timedOut: false };
-    rec.dropping = d;
-    queueMicrotask(() => abortContext(d.ctx, d.timedOut
-      ? new DOMException('the attempt timed out', 'TimeoutError')
-      : callerReason(rec) ?? new DOMException('the job was cancelled', 'AbortError')));
+    const ctx = rec === undefined ? undefined : Host.context(rec, attempt);
+    if (ctx === undefined) return;
+    if (ctx[STATE] === RUNNING) ctx[STATE] = DROPPED;
+    queueMicrotask(() => abortContext(ctx, Host.dropReason(rec, ctx)));
+  }
+
+  static dropReason(rec, ctx) {
+    if (ctx[TIMED]) return new DOMException('the attempt timed out', 'TimeoutError');
+    if (rec.end === DEADLINE) return rec.endError;
+    if (rec.end === SUCCEEDED) return new DOMException('another attempt of the job succeeded', 'AbortError');
+    const reason = callerReason(rec);
+    if (reason !== undefined) return reason;
+    if (rec.end !== CANCELLED && rec.end >= 0) return new DOMException('the job failed: another attempt ended it', 'AbortError');
+    return new DOMException('the job was cancelled', 'AbortError');
+  }
+
+  // The pool's retry predicate, for a job with `shouldRetry`: attempt `attempt` failed (it
+  // threw or rejected, or it timed out). Never throws into the core: a `shouldRetry` that throws
+  // (or returns a promise) ends the job, which rejects with that error.
+  shouldRetry(job, attempt, timedOut) {
+    try {
+      const rec = this.jobs.get(job);
+      if (rec === undefined || rec.shouldRetry === undefined) return true;
+      const ctx = Host.context(rec, attempt);
+      const failure = timedOut
+        ? { kind: 'timeout', error: new DOMException('the attempt timed out', 'TimeoutError'), attempt }
+        : { kind: 'error', error: ctx?.[OUTCOME], attempt };
+      let verdict;
+      try {
+        verdict = rec.shouldRetry(failure);
+        if (isThenable(verdict)) {
+          rec.thrown = { error: new TypeError('shouldRetry must return a boolean, not a promise') };
+          return false;
+        }
+      } catch (e) {
+        rec.thrown = { error: e };
+        return false;
+      }
+      return Boolean(verdict);
+    } catch {
+      return false;
+    }
   }
 
   // An event in numbers (`event_parts` in src/web/mod.rs): the core sends every event while
-  // someone listens, else only a timeout and a job's end. It must not throw into the core:
-  // the listeners' errors are caught where they are called (`WorkPool.#call`).
+  // someone listens, else only a timeout and a job's end (with `how` it ended: `delay`'s place).
+  // It must not throw into the core: the listeners' errors are caught where they are called
+  // (`WorkPool.#call`).
   event(code, job, n, delay) {
     let ended = false;
-    if (code >= SUCCEEDED) ended = this.settle(job, code, n);
-    else if (code === TIMED_OUT) this.timedOut(job);
+    const ends = code >= SUCCEEDED && code <= CANCELLED;
+    if (ends) ended = this.settle(job, code, n, delay);
+    else if (code === TIMED_OUT) this.timedOut(job, n);
     const dispatch = this.owner; // null when nothing is in flight: no one to tell
     if (this.listening && dispatch !== null) {
       const type = TYPES[code];
       let e;
       if (code === QUEUED || code === WAITING_ON_KEY) e = { type, job };
-      else if (code >= SUCCEEDED) e = { type, job, attempts: n };
+      else if (ends || code === DEADLINE) e = { type, job, attempts: n };
       else if (code === RETRY) e = { type, job, attempt: n, delay };
-      else if (code === ATTEMPT_FAILED) e = { type, job, attempt: n, error: this.jobs.get(job)?.error };
-      else e = { type, job, attempt: n };
+      else if (code === ATTEMPT_FAILED) {
+        const rec = this.jobs.get(job);
+        e = { type, job, attempt: n, error: rec === undefined ? undefined : Host.context(rec, n)?.[OUTCOME] };
+      } else e = { type, job, attempt: n };
       dispatch(e, code);
     }
     if (ended) this.release(); // after the listeners, which need the pool
   }
 
-  timedOut(job) {
-    const rec = this.jobs.get(job);
-    if (rec === undefined) return;
-    rec.timedOut = true;
-    if (rec.dropping !== null) rec.dropping.timedOut = true;
+  // A circuit breaker's event: no job, its `key` (null for the pool's breaker). The breaker's
+  // cool-down may end while no job is in flight: the pool is then reached through a WeakRef.
+  circuit(code, key) {
+    const dispatch = this.owner ?? this.dispatchRef?.deref() ?? null;
+    if (this.listening && dispatch !== null) dispatch({ type: TYPES[code], key }, code);
   }
 
-  // SUCCEEDED, failed or CANCELLED. Returns whether it was a job of this host's.
-  settle(job, code, attempts) {
+  timedOut(job, attempt) {
+    const rec = this.jobs.get(job);
+    const ctx = rec === undefined ? undefined : Host.context(rec, attempt);
+    if (ctx !== undefined) ctx[TIMED] = true;
+  }
+
+  // SUCCEEDED, failed or CANCELLED; `how`: the attempt it ends with, or HOW_DEADLINE or
+  // HOW_CIRCUIT. Returns whether it was a job of this host's.
+  settle(job, code, attempts, how) {
     const rec = this.jobs.get(job);
     if (rec === undefined) return false;
     this.jobs.delete(job);
     this.unwatch(rec);
     this.forget(rec);
-    rec.live = null;
-    if (code === SUCCEEDED) rec.resolve(rec.value);
-    else if (code === CANCELLED) {
+    // No attempt of it is awaited any more (a late settlement must not reach a freed core). Those
+    // still running (a hedged round's others, once one succeeded or the job failed) are dropped
+    // by the core after this: their signals fire from here, since the record is gone then.
+    let running = null;
+    for (const c of rec.round ?? [rec.ctx]) {
+      if (c === null || c[STATE] !== RUNNING) continue;
+      c[STATE] = DROPPED;
+      (running ??= []).push(c);
+    }
+    if (running !== null) queueMicrotask(() => { for (const c of running) abortContext(c, Host.dropReason(rec, c)); });
+    const ctx = (how > 0 ? Host.context(rec, how) : undefined) ?? rec.ctx;
+    if (code === SUCCEEDED) {
+      rec.end = SUCCEEDED;
+      rec.resolve(ctx?.[OUTCOME]);
+    } else if (code === CANCELLED) {
+      rec.end = CANCELLED;
       const reason = callerReason(rec);
       rec.reject(reason !== undefined
         ? reason // the caller's signal, as fetch rejects
         : this.clearing
           ? new AbortError('job cleared from the queue by clear()', attempts)
           : new AbortError(`job cancelled after ${attempts} attempts`, attempts));
-    } else if (rec.timedOut) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
-    else rec.reject(rec.error);
+    } else if (how === HOW_DEADLINE) {
+      rec.end = DEADLINE;
+      rec.endError = new DeadlineExceededError(`job's deadline passed after ${attempts} attempts`, attempts);
+      rec.reject(rec.endError);
+    } else {
+      rec.end = code;
+      if (how === HOW_CIRCUIT) rec.reject(new CircuitOpenError(`circuit open: job refused after ${attempts} attempts`, attempts));
+      else if (rec.thrown !== null) rec.reject(rec.thrown.error);
+      else if (ctx?.[TIMED]) rec.reject(new TimeoutError(`job timed out after ${attempts} attempts`, attempts));
+      else rec.reject(ctx?.[OUTCOME]);
+    }
     return true;
   }
 
@@ -568,6 +674,7 @@ export class WorkPool extends EventTarget {
     if (!loaded) throw new Error('call init() (the default export) and await it first');
     const host = new Host();
     host.core = new PoolCore(options, host); // checks every option, `onEvent` included
+    host.dispatchRef = new WeakRef(this.#dispatch); // for a circuit breaker's events
     this.#host = host;
     this.#onEvent = options?.onEvent;
     FINALIZER.register(this, host, host);

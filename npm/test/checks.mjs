@@ -1,6 +1,8 @@
 // The package's behaviour (the JavaScript API), checked the same way in Node and in a bundled
 // page: `run(workcrew)` takes the package's exports and resolves with { passed, failures, notes }
 // (notes: figures measured on the way, and checks skipped).
+import { runPolicies } from './policies.mjs';
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const hang = ({ signal }) =>
   new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason)));
@@ -1063,6 +1065,9 @@ export async function run(wc) {
   } else {
     notes.push('memory checks skipped: gc() is not exposed (node --expose-gc, or --js-flags=--expose-gc)');
   }
+
+  // The policies across attempts (issue 19): policies.mjs.
+  await runPolicies(wc, check, notes);
 
   return { passed, failures, notes };
 }

@@ -27,7 +27,7 @@ trap 'rm -rf "$project"' EXIT
 step "npm install the tarball into a fresh project ($project)"
 printf '{ "name": "try-workcrew", "private": true, "type": "module" }\n' >"$project/package.json"
 (cd "$project" && npm install --silent --no-audit --no-fund "$tarball")
-cp npm/test/checks.mjs npm/test/node-check.mjs npm/test/page.js "$project/"
+cp npm/test/checks.mjs npm/test/policies.mjs npm/test/node-check.mjs npm/test/page.js "$project/"
 
 step "Node $(node --version): the checks against the installed package"
 (cd "$project" && node --expose-gc node-check.mjs)

@@ -5,17 +5,25 @@
 //!
 //! 1. `push(options, waiter)` (`mod.rs`) enqueues the job and returns its id (or, when the
 //!    queue is full, the host's `admitted(waiter, id)` gives it once there is room).
-//! 2. A worker calls the host's `startAttempt(job, attempt, token)` for each attempt: the host
-//!    calls the function and, when what it returned settles, `attemptDone(token, job, attempt,
-//!    ok)`, which names the attempt in full: a late call, for an attempt that was dropped, never
-//!    completes another attempt that has taken its token since.
-//! 3. An attempt dropped before it ended (a timeout, a cancel, an abort) is told with
-//!    `dropped(job, attempt)`: the host fires its signal.
-//! 4. Events reach the host as `event(code, job, n, delay)`: every event while someone listens,
+//! 2. A worker calls the host's `startAttempt(job, attempt, token, hedge)` for each attempt
+//!    (`hedge`: it runs beside the round's earlier attempts, which go on): the host calls the
+//!    function and, when what it returned settles, `attemptDone(token, job, attempt, ok)`, which
+//!    names the attempt in full: a late call, for an attempt that was dropped, never completes
+//!    another attempt that has taken its token since.
+//! 3. An attempt dropped before it ended (a timeout, a cancel, an abort, the deadline, a hedge
+//!    that lost) is told with `dropped(job, attempt)`: the host fires its signal.
+//! 4. A job with a `shouldRetry` option: the pool's retry predicate asks the host's
+//!    `shouldRetry(job, attempt, timedOut)` after each failed attempt; the host calls the
+//!    function, and never throws (a function that throws ends the job, with that error).
+//! 5. Events reach the host as `event(code, job, n, how)`: every event while someone listens,
 //!    else only those it needs (`attemptTimedOut`, and the job's end, on which it settles the
-//!    job's promise with the value or error it kept). A queued job's end (a cancel by its
+//!    job's promise with the value or error it kept). A job's end says `how` (see
+//!    [`Shared::how`]): the attempt whose value or failure it ends with, or that the deadline
+//!    passed, or that a circuit breaker refused it. A queued job's end (a cancel by its
 //!    `signal`, `clear()`, `abort()`) reaches the host at once, from inside the call that
 //!    cancelled it: the promise rejects then, not when a worker would have reached the job.
+//!    A circuit breaker's events (no job) reach the host, while someone listens, as
+//!    `circuit(code, key)`.
 //!
 //! The host is held here (in wasm-bindgen's table of JavaScript values, a GC root) until the
 //! pool is freed, but it refers to the user's `WorkPool` only while a job is in flight: an idle
@@ -31,7 +39,7 @@ use core::task::{Context, Poll, Waker};
 use wasm_bindgen::prelude::*;
 
 use super::options::JobOptions;
-use crate::{Attempt, Job, JobEvent, LocalJobHandle};
+use crate::{Attempt, Failure, Job, JobEvent, JobKey, LocalJobHandle, RetryIf};
 
 #[wasm_bindgen]
 extern "C" {
@@ -39,7 +47,12 @@ extern "C" {
     pub(crate) type Host;
     /// Calls the job's function for this attempt.
     #[wasm_bindgen(method, js_name = startAttempt)]
-    fn start_attempt(this: &Host, job: f64, attempt: u32, token: u32);
+    fn start_attempt(this: &Host, job: f64, attempt: u32, token: u32, hedge: bool);
+    /// Whether the job's `shouldRetry` wants another attempt after attempt `attempt` failed
+    /// (`timed_out`: it timed out, else it threw or rejected). It never throws: a
+    /// `shouldRetry` that throws answers `false`, and the job ends with what it threw.
+    #[wasm_bindgen(method, js_name = shouldRetry)]
+    fn should_retry(this: &Host, job: f64, attempt: u32, timed_out: bool) -> bool;
     /// The attempt was dropped before it ended: the host fires its signal, with a reason that
     /// says why (known by the end of the current event-loop task).
     #[wasm_bindgen(method)]
@@ -51,6 +64,25 @@ extern "C" {
     /// what its listeners throw.
     #[wasm_bindgen(method)]
     fn event(this: &Host, code: u32, job: f64, n: u32, delay: f64);
+    /// A circuit breaker's event (`circuitOpened`, `circuitHalfOpen`, `circuitClosed`): its
+    /// key, or `null` for the pool's breaker. It never throws.
+    #[wasm_bindgen(method)]
+    fn circuit(this: &Host, code: u32, key: JsValue);
+}
+
+/// A job's end, as the host's `event` receives it in `how`: the deadline passed.
+pub(crate) const HOW_DEADLINE: f64 = -1.0;
+/// A circuit breaker refused the job's next attempt.
+pub(crate) const HOW_CIRCUIT: f64 = -2.0;
+
+/// The latest attempt that ended (by itself, or by its timeout), across the pool: a job's end
+/// follows its deciding attempt's end without an await between, so the end finds it here.
+#[derive(Clone, Copy, Default)]
+struct Last {
+    job: u64,
+    attempt: u32,
+    /// A retry was scheduled after it: the job did not end with it.
+    retrying: bool,
 }
 
 /// What a pool shares with its jobs and its event observer.
@@ -69,10 +101,16 @@ pub(crate) struct Shared {
     /// The handles of jobs submitted with a `signal` or an `id`, by the job's id (ascending):
     /// what `cancel` and `setPriority` need.
     kept: RefCell<Vec<(u64, LocalJobHandle<(), ()>)>>,
+    /// The latest attempt to end (see [`Last`]).
+    last: Cell<Last>,
+    /// The job whose deadline passed last (its `Failed` follows at once).
+    deadline: Cell<Option<u64>>,
+    /// Whether the pool has a circuit breaker (so that a job may end refused by it).
+    breaker: bool,
 }
 
 impl Shared {
-    pub(crate) fn new(host: Host) -> Self {
+    pub(crate) fn new(host: Host, breaker: bool) -> Self {
         Self {
             host,
             listening: Cell::new(false),
@@ -81,7 +119,40 @@ impl Shared {
             line: Line::default(),
             reason: Cell::default(),
             kept: RefCell::default(),
+            last: Cell::default(),
+            deadline: Cell::new(None),
+            breaker,
         }
+    }
+
+    /// How job `job`'s end came about, for the host's `event` (its `how`): the attempt whose
+    /// value or failure it ends with (0: not known), [`HOW_DEADLINE`] or [`HOW_CIRCUIT`].
+    ///
+    /// A job's end follows the end of the attempt it ends with, with no await between (the
+    /// attempt loop decides at once), so [`Shared::last`] still names that attempt then. The
+    /// two ends that come after an await are told apart: the deadline's (its event comes
+    /// first), and a breaker's refusal of a retry, after its backoff (the job's last attempt
+    /// had a retry scheduled, or another job's attempt ended since), or of a first attempt (no
+    /// attempt at all).
+    fn how(&self, e: &JobEvent<'_>, job: u64) -> f64 {
+        let last = self.last.get();
+        let decided = last.job == job && last.attempt > 0 && !last.retrying;
+        match *e {
+            JobEvent::Failed { .. } if self.deadline.get() == Some(job) => {
+                self.deadline.set(None);
+                HOW_DEADLINE
+            }
+            JobEvent::Failed { .. } if self.breaker && !decided => HOW_CIRCUIT,
+            JobEvent::Succeeded { .. } | JobEvent::Failed { .. } if decided => {
+                f64::from(last.attempt)
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Attempt `attempt` of `job` ended.
+    fn ended(&self, job: u64, attempt: u32) {
+        self.last.set(Last { job, attempt, retrying: false });
     }
 
     /// A job was enqueued: keeps its handle if the host may need it (`keep`: the job can be
@@ -120,11 +191,33 @@ impl Shared {
     /// The pool's event observer: tells the host what it needs, or everything while someone
     /// listens.
     pub(crate) fn event(&self, e: &JobEvent<'_>) {
-        let (code, n, delay) = super::event_parts(e);
-        let Some(job) = e.job().filter(|_| code != super::NOT_SHOWN) else { return };
-        let ends = code >= super::SUCCEEDED;
+        let (code, n, mut delay) = super::event_parts(e);
+        let Some(job) = e.job() else {
+            if let JobEvent::CircuitOpened { key }
+            | JobEvent::CircuitHalfOpen { key }
+            | JobEvent::CircuitClosed { key } = *e
+            {
+                if self.listening.get() {
+                    self.host.circuit(code, key.map_or(JsValue::NULL, key_value));
+                }
+            }
+            return;
+        };
+        match *e {
+            JobEvent::AttemptTimedOut { attempt, .. } => self.ended(job, attempt),
+            JobEvent::RetryScheduled { .. } => {
+                let last = self.last.get();
+                if last.job == job {
+                    self.last.set(Last { retrying: true, ..last });
+                }
+            }
+            JobEvent::DeadlineExceeded { .. } => self.deadline.set(Some(job)),
+            _ => {}
+        }
+        let ends = (super::SUCCEEDED..=super::CANCELLED).contains(&code);
         if ends {
             drop(self.take(job)); // the job has ended: nothing left to cancel
+            delay = self.how(e, job);
         }
         if !(ends || code == super::TIMED_OUT || self.listening.get()) {
             return;
@@ -133,18 +226,51 @@ impl Shared {
     }
 }
 
+/// A breaker's key as JavaScript gave it: a string, or a safe integer (keys from JavaScript are
+/// made by `options::key_value`, a negative one in two's complement).
+fn key_value(key: &JobKey) -> JsValue {
+    use alloc::string::ToString;
+    let text = key.to_string();
+    match text.parse::<u64>() {
+        Ok(n) if JobKey::from(n) == *key => JsValue::from(n as i64 as f64),
+        _ => JsValue::from(text),
+    }
+}
+
+/// The retry predicate of a job whose function the host keeps: with a `shouldRetry` option,
+/// the host's `shouldRetry` (which never throws); without one, every failure is retried.
+pub(crate) struct HostRetry(Option<Rc<Shared>>);
+
+impl RetryIf<()> for HostRetry {
+    fn should_retry(&self, _: &()) -> bool {
+        self.should_retry_failure(Failure::Error(&()))
+    }
+
+    fn should_retry_failure(&self, failure: Failure<'_, ()>) -> bool {
+        let Some(shared) = &self.0 else { return true };
+        // Asked right after the attempt's end (`AttemptFailed` or `AttemptTimedOut`), which
+        // `last` records; a JavaScript job cannot panic on wasm32 (a throw is an error).
+        let last = shared.last.get();
+        let timed_out = matches!(failure, Failure::TimedOut);
+        shared.host.should_retry(last.job as f64, last.attempt, timed_out)
+    }
+}
+
 /// A job whose function the host keeps, with a submission's options.
 pub(crate) fn job(
     shared: Rc<Shared>,
     options: Option<JobOptions>,
-) -> Job<impl FnMut(Attempt) -> HostAttempt + 'static> {
+) -> Job<impl FnMut(Attempt) -> HostAttempt + 'static, HostRetry> {
+    let asks = options.as_ref().is_some_and(|o| o.should_retry);
+    let retry = HostRetry(asks.then(|| Rc::clone(&shared)));
     let mut job = Job::new(move |attempt: Attempt| {
         let (job, number) = (attempt.job_id(), attempt.number());
         let token = shared.attempts.take_slot(job, number);
         // The host may call `attemptDone` before it returns (a plain value, or a throw).
-        shared.host.start_attempt(job as f64, number, token);
+        shared.host.start_attempt(job as f64, number, token, attempt.is_hedge());
         HostAttempt { shared: Rc::clone(&shared), token, job, number, ended: false }
-    });
+    })
+    .retry_if(retry);
     if let Some(o) = options {
         if let Some(retries) = o.retries {
             job = job.retries(retries);
@@ -155,6 +281,16 @@ pub(crate) fn job(
         if let Some(key) = o.key {
             job = job.key(key);
         }
+        job = match o.deadline {
+            None => job,
+            Some(Some(d)) => job.deadline(d),
+            Some(None) => job.no_deadline(),
+        };
+        job = match o.hedge {
+            None => job,
+            Some(Some(h)) => job.hedge(h),
+            Some(None) => job.no_hedge(),
+        };
     }
     job
 }
@@ -269,6 +405,7 @@ impl Future for HostAttempt {
         };
         this.shared.attempts.release(this.token, this.job, this.number);
         this.ended = true;
+        this.shared.ended(this.job, this.number);
         Poll::Ready(if ok { Ok(()) } else { Err(()) })
     }
 }

@@ -15,6 +15,12 @@
 //! `setPriority`, `pause`/`start`/`isPaused`, the `concurrency` setter, `setRateLimit`,
 //! `isRateLimited` and `clear` on it (`onSizeLessThan` is the package's JavaScript: it looks at
 //! `size` after each event, as `onEmpty` does).
+//!
+//! The policies across attempts (issue 19) are the Rust pool's too, with the same names (times
+//! in ms): `deadline`, `hedge: { delay, max }`, `retryBudget: { percent, minRetries, window }`
+//! and `circuitBreaker: { failures | percent, ofLast, cooldown, perKey }` on the pool;
+//! `deadline`, `hedge` (`null` or `false` opts out) and `shouldRetry(failure)` (the retry
+//! predicate on the whole outcome, `RetryIf::should_retry_failure`) on a job.
 
 mod host;
 mod options;
@@ -63,7 +69,8 @@ impl WorkPool {
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue, host: JsValue) -> Result<WorkPool, JsValue> {
         let o = PoolOptions::parse(&options)?;
-        let shared = Rc::new(Shared::new(host.unchecked_into::<Host>()));
+        let breaker = o.circuit_breaker.is_some();
+        let shared = Rc::new(Shared::new(host.unchecked_into::<Host>(), breaker));
         let to_host = Rc::clone(&shared);
         let mut builder = LocalPoolBuilder::new(WebTimer)
             .workers(o.workers)
@@ -80,6 +87,18 @@ impl WorkPool {
         }
         if let Some(rate) = o.rate {
             builder = builder.rate_limit(rate.count(), rate.interval());
+        }
+        if let Some(deadline) = o.deadline {
+            builder = builder.deadline(deadline);
+        }
+        if let Some(hedge) = o.hedge {
+            builder = builder.hedge(hedge);
+        }
+        if let Some(budget) = o.retry_budget {
+            builder = builder.retry_budget(budget);
+        }
+        if let Some(breaker) = o.circuit_breaker {
+            builder = builder.circuit_breaker(breaker);
         }
         // Cannot fail: `parse` checked the same limits, and names the field.
         let (pool, workers) =
@@ -377,7 +396,7 @@ pub fn event_types() -> js_sys::Array {
 
 /// The events' names in JavaScript; an event's code is its position here (the order of
 /// [`JobEvent`]'s variants). `npm/index.js` reads the codes it needs from this list by name.
-const EVENT_TYPES: [&str; 9] = [
+const EVENT_TYPES: [&str; 15] = [
     "queued",
     "waitingOnKey",
     "attemptStarted",
@@ -387,16 +406,25 @@ const EVENT_TYPES: [&str; 9] = [
     "succeeded",
     "failed",
     "cancelled",
+    "hedgeStarted",
+    "retryDenied",
+    "deadlineExceeded",
+    "circuitOpened",
+    "circuitHalfOpen",
+    "circuitClosed",
 ];
 
 /// The code of `attemptTimedOut`, which the host always needs.
 pub(crate) const TIMED_OUT: u32 = 4;
-/// The code of `succeeded`; it and every code after it end a job.
+/// The code of `succeeded`; it, `failed` and `cancelled` end a job.
 pub(crate) const SUCCEEDED: u32 = 6;
+/// The code of `cancelled`, the last of the three that end a job.
+pub(crate) const CANCELLED: u32 = 8;
 
 /// An event in numbers, as the host's `event(code, job, n, delay)` receives it: its code (see
-/// [`EVENT_TYPES`]), the attempt (codes 2 to 5) or the attempts (6 to 8), and the delay in ms
-/// (`retryScheduled`).
+/// [`EVENT_TYPES`]); the attempt (codes 2 to 5, 9 and 10) or the attempts (6 to 8 and 11); and
+/// the delay in ms (`retryScheduled`). The breaker's events (12 to 14) have no job: the host's
+/// `circuit(code, key)` receives them.
 pub(crate) fn event_parts(e: &JobEvent<'_>) -> (u32, u32, f64) {
     match *e {
         JobEvent::Queued { .. } => (0, 0, 0.0),
@@ -411,13 +439,15 @@ pub(crate) fn event_parts(e: &JobEvent<'_>) -> (u32, u32, f64) {
         }
         JobEvent::Succeeded { attempts, .. } => (SUCCEEDED, attempts, 0.0),
         JobEvent::Failed { attempts, .. } => (7, attempts, 0.0),
-        JobEvent::Cancelled { attempts, .. } => (8, attempts, 0.0),
-        _ => (NOT_SHOWN, 0, 0.0),
+        JobEvent::Cancelled { attempts, .. } => (CANCELLED, attempts, 0.0),
+        JobEvent::HedgeStarted { attempt, .. } => (9, attempt, 0.0),
+        JobEvent::RetryDenied { attempt, .. } => (10, attempt, 0.0),
+        JobEvent::DeadlineExceeded { attempts, .. } => (11, attempts, 0.0),
+        JobEvent::CircuitOpened { .. } => (12, 0, 0.0),
+        JobEvent::CircuitHalfOpen { .. } => (13, 0, 0.0),
+        JobEvent::CircuitClosed { .. } => (14, 0, 0.0),
     }
 }
-
-/// The code of an event the host is not told of.
-pub(crate) const NOT_SHOWN: u32 = u32::MAX;
 
 /// A time in milliseconds, as JavaScript gave it (whole nanoseconds, so 100 ms reads back as
 /// 100).
@@ -443,6 +473,12 @@ fn metrics_object(m: &Metrics) -> Object {
         ("attempts", m.attempts),
         ("retried", m.retried),
         ("timedOut", m.timed_out),
+        ("deadlineExceeded", m.deadline_exceeded),
+        ("retriesDenied", m.retries_denied),
+        ("circuitRefused", m.circuit_refused),
+        ("circuitOpened", m.circuit_opened),
+        ("hedgesStarted", m.hedges_started),
+        ("hedgesWon", m.hedges_won),
         ("queued", m.queued),
         ("waitingOnKey", m.waiting_on_key),
         ("running", m.running),

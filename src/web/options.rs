@@ -8,7 +8,10 @@ use js_sys::{Function, Object, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::{Backoff, JobKey, RateLimit, MAX_QUEUE, MAX_WORKERS};
+use crate::{
+    Backoff, CircuitBreaker, Hedge, JobKey, RateLimit, RetryBudget, MAX_BREAKER_WINDOW, MAX_HEDGES,
+    MAX_QUEUE, MAX_WORKERS,
+};
 
 /// The largest number of milliseconds accepted for a time: `Number.MAX_SAFE_INTEGER`.
 const MAX_MS: f64 = 9_007_199_254_740_991.0;
@@ -150,6 +153,74 @@ impl<'a> Fields<'a> {
         function(v, &self.name(field)).map(Some)
     }
 
+    /// `hedge: { delay, max }`: `delay` (ms) required, `max` 1 to [`MAX_HEDGES`] (default 1).
+    pub(crate) fn hedge(&self, field: &str) -> Result<Option<Hedge>, JsValue> {
+        let Some(v) = self.get(field)? else { return Ok(None) };
+        let name = self.name(field);
+        let h = Fields::new(&v, &name, &["delay", "max"])?;
+        let delay = h.millis("delay")?.ok_or_else(|| type_error(&[&name, ".delay is required"]))?;
+        let max = h.integer("max", 1.0, f64::from(MAX_HEDGES))?.map_or(1, |n| n as u32);
+        // In range, so this cannot fail; say so with the field's name regardless.
+        Hedge::new(delay, max).map(Some).map_err(|_| range_error(&[&name, ".max is out of range"]))
+    }
+
+    /// `retryBudget: { percent, minRetries, window }`: retries per 100 first attempts (default
+    /// 20), retries allowed whatever the ratio (default 10), the first attempts remembered
+    /// (at least 1, default 1000).
+    pub(crate) fn retry_budget(&self, field: &str) -> Result<Option<RetryBudget>, JsValue> {
+        let Some(v) = self.get(field)? else { return Ok(None) };
+        let name = self.name(field);
+        let b = Fields::new(&v, &name, &["percent", "minRetries", "window"])?;
+        let max = f64::from(u32::MAX);
+        let mut budget = RetryBudget::new(b.integer("percent", 0.0, max)?.map_or(20, |n| n as u32));
+        if let Some(n) = b.integer("minRetries", 0.0, max)? {
+            budget = budget.min_retries(n as u32);
+        }
+        if let Some(n) = b.integer("window", 1.0, max)? {
+            budget = budget.window(n as u32);
+        }
+        Ok(Some(budget))
+    }
+
+    /// `circuitBreaker`: `{ failures, cooldown, perKey }` (consecutive failed attempts) or
+    /// `{ percent, ofLast, cooldown, perKey }` (a failure ratio over the last `ofLast`).
+    pub(crate) fn circuit_breaker(&self, field: &str) -> Result<Option<CircuitBreaker>, JsValue> {
+        let Some(v) = self.get(field)? else { return Ok(None) };
+        let name = self.name(field);
+        let known = ["failures", "percent", "ofLast", "cooldown", "perKey"];
+        let b = Fields::new(&v, &name, &known)?;
+        let failures = b.integer("failures", 1.0, f64::from(u32::MAX))?;
+        let percent = b.integer("percent", 1.0, 100.0)?;
+        let of_last = b.integer("ofLast", 1.0, f64::from(MAX_BREAKER_WINDOW))?;
+        let cooldown = match b.millis("cooldown")? {
+            None => return Err(type_error(&[&name, ".cooldown is required"])),
+            Some(d) if d.is_zero() => {
+                return Err(range_error(&[&name, ".cooldown must be more than 0 milliseconds"]))
+            }
+            Some(d) => d,
+        };
+        let breaker = match (failures, percent, of_last) {
+            (Some(n), None, None) => CircuitBreaker::consecutive(n as u32, cooldown),
+            (None, Some(p), Some(n)) => CircuitBreaker::ratio(p as u32, n as u32, cooldown),
+            (None, None, None) => {
+                return Err(type_error(&[&name, ".failures (or percent and ofLast) is required"]))
+            }
+            (None, Some(_), None) => {
+                return Err(type_error(&[&name, ".ofLast is required with percent"]))
+            }
+            (None, None, Some(_)) => {
+                return Err(type_error(&[&name, ".percent is required with ofLast"]))
+            }
+            (Some(_), _, _) => {
+                return Err(type_error(&[
+                    &name,
+                    ".failures cannot be given with percent or ofLast (one kind of breaker)",
+                ]))
+            }
+        };
+        Ok(Some(if b.boolean("perKey")? == Some(true) { breaker.per_key() } else { breaker }))
+    }
+
     pub(crate) fn backoff(&self, field: &str) -> Result<Option<Backoff>, JsValue> {
         let Some(v) = self.get(field)? else { return Ok(None) };
         let name = self.name(field);
@@ -241,6 +312,10 @@ pub(crate) struct PoolOptions {
     pub(crate) timeout: Option<Duration>,
     pub(crate) retries: u32,
     pub(crate) backoff: Backoff,
+    pub(crate) deadline: Option<Duration>,
+    pub(crate) hedge: Option<Hedge>,
+    pub(crate) retry_budget: Option<RetryBudget>,
+    pub(crate) circuit_breaker: Option<CircuitBreaker>,
 }
 
 const POOL_FIELDS: &[&str] = &[
@@ -253,6 +328,10 @@ const POOL_FIELDS: &[&str] = &[
     "timeout",
     "retries",
     "backoff",
+    "deadline",
+    "hedge",
+    "retryBudget",
+    "circuitBreaker",
     "onEvent",
 ];
 
@@ -274,6 +353,10 @@ impl PoolOptions {
             timeout: f.millis("timeout")?,
             retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map_or(0, |n| n as u32),
             backoff: f.backoff("backoff")?.unwrap_or_default(),
+            deadline: f.millis("deadline")?,
+            hedge: f.hedge("hedge")?,
+            retry_budget: f.retry_budget("retryBudget")?,
+            circuit_breaker: f.circuit_breaker("circuitBreaker")?,
         };
         // `onEvent` is checked here too; the host keeps it.
         f.function("onEvent")?;
@@ -322,6 +405,12 @@ pub(crate) struct JobOptions {
     pub(crate) backoff: Option<Backoff>,
     pub(crate) priority: i32,
     pub(crate) key: Option<JobKey>,
+    /// `Some(None)`: `deadline: null`, no deadline for this job.
+    pub(crate) deadline: Option<Option<Duration>>,
+    /// `Some(None)`: `hedge: null` or `false`, no hedged attempts for this job.
+    pub(crate) hedge: Option<Option<Hedge>>,
+    /// Whether the job has a `shouldRetry` predicate (the host keeps it).
+    pub(crate) should_retry: bool,
     /// Whether the host needs the job's handle: the submission has a `signal` (the host
     /// listens to it and calls `cancel`) or an `id` (for `setPriority`).
     pub(crate) keep: bool,
@@ -339,6 +428,9 @@ impl JobOptions {
             backoff: None,
             priority,
             key,
+            deadline: None,
+            hedge: None,
+            should_retry: false,
             keep: false,
             aborted: None,
         }
@@ -349,12 +441,32 @@ impl JobOptions {
     pub(crate) fn parse(value: &JsValue) -> Result<Self, JsValue> {
         let f = Fields::top(
             value,
-            &["timeout", "retries", "backoff", "signal", "priority", "key", "id"],
+            &[
+                "timeout",
+                "retries",
+                "backoff",
+                "signal",
+                "priority",
+                "key",
+                "id",
+                "deadline",
+                "hedge",
+                "shouldRetry",
+            ],
         )?;
         let timeout = match f.get("timeout")? {
             Some(v) if v.is_null() => Some(None),
             _ => f.millis("timeout")?.map(Some),
         };
+        let deadline = match f.get("deadline")? {
+            Some(v) if v.is_null() => Some(None),
+            _ => f.millis("deadline")?.map(Some),
+        };
+        let hedge = match f.get("hedge")? {
+            Some(v) if v.is_null() || v.as_bool() == Some(false) => Some(None),
+            _ => f.hedge("hedge")?.map(Some),
+        };
+        let should_retry = f.function("shouldRetry")?.is_some();
         let signal = match f.get("signal")? {
             None => None,
             Some(s) if s.is_null() => None,
@@ -378,6 +490,9 @@ impl JobOptions {
             backoff: f.backoff("backoff")?,
             priority: priority.map_or(0, |n| n as i32),
             key: key(&f)?,
+            deadline,
+            hedge,
+            should_retry,
             aborted: signal.as_ref().filter(|s| s.aborted()).map(|s| s.reason()),
             keep: signal.is_some() || id,
         })

@@ -1,7 +1,7 @@
 // Compiled with `tsc --strict --noEmit` against the package's declarations: the API's types
 // must describe real use, without `any`.
-import init, { JobEvent, PoolClosedError, TimeoutError, WorkPool } from '../pkg/index.js';
-import type { JobEventData, Metrics, RateLimitOptions, ShutdownReport } from '../pkg/index.js';
+import init, { CircuitOpenError, DeadlineExceededError, JobEvent, PoolClosedError, TimeoutError, WorkPool } from '../pkg/index.js';
+import type { AttemptFailure, CircuitBreakerOptions, JobEventData, Metrics, RateLimitOptions, ShutdownReport } from '../pkg/index.js';
 
 export async function example(): Promise<number> {
   await init();
@@ -26,7 +26,7 @@ export async function example(): Promise<number> {
     },
   });
   pool.addEventListener('attemptTimedOut', (e: JobEvent) => {
-    timeline.push(e.job, e.attempt ?? 0);
+    timeline.push(e.job ?? -1, e.attempt ?? 0);
   });
   const off: () => void = pool.on('retryScheduled', (e) => {
     const delay: number = e.delay; // narrowed by the type: retryScheduled has a delay
@@ -82,4 +82,39 @@ export async function scheduler(): Promise<number> {
   off();
   await pool.shutdown();
   return Number(paused) + changed + concurrency + Number(limited) + cap + cleared + settled.length + onKey + keyWaits.length;
+}
+
+// The policies across attempts (issue 19): a deadline, hedging, a retry budget, a breaker, and a
+// retry predicate that sees timeouts; the new errors, events and metrics.
+export async function policies(): Promise<number> {
+  await init();
+  const breaker: CircuitBreakerOptions = { failures: 5, cooldown: 1000, perKey: true };
+  const ratio: CircuitBreakerOptions = { percent: 50, ofLast: 20, cooldown: 1000 };
+  const pool = new WorkPool({
+    workers: 4, timeout: 500, retries: 2, deadline: 2000, hedge: { delay: 50, max: 1 },
+    retryBudget: { percent: 10, minRetries: 5, window: 500 }, circuitBreaker: breaker,
+  });
+  const states: (string | number | null)[] = [];
+  pool.on('circuitOpened', (e) => { states.push(e.key); });
+  pool.on('hedgeStarted', (e) => { states.push(e.attempt); });
+  pool.on('deadlineExceeded', (e) => { states.push(e.attempts); });
+  const seen: AttemptFailure[] = [];
+  let outcome = 0;
+  try {
+    await pool.submit(async ({ signal }) => (await fetch('/api/item/1', { signal, method: 'POST' })).status, {
+      deadline: null,
+      hedge: false,
+      key: 'a',
+      shouldRetry: (f) => { seen.push(f); return f.kind === 'error'; },
+    });
+    await pool.submit(() => 1, { deadline: 100, hedge: { delay: 10 } });
+  } catch (e) {
+    if (e instanceof DeadlineExceededError) outcome = e.attempts ?? 0;
+    if (e instanceof CircuitOpenError) outcome = -(e.attempts ?? 0);
+  }
+  const m: Metrics = pool.metrics();
+  const counts: number = m.deadlineExceeded + m.retriesDenied + m.circuitRefused + m.circuitOpened + m.hedgesStarted + m.hedgesWon;
+  await pool.shutdown();
+  void ratio;
+  return outcome + counts + states.length + seen.length;
 }
