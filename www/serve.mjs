@@ -13,6 +13,13 @@
 //       already requested since the last reset (so a job's hedges and retries show up)
 //   GET /api/stats?reset=1  the same, then every count back to 0 (the hosts' counts too)
 //
+// A simulated outage, for circuit breakers: for `ms` milliseconds every request to /api/item
+// and to the hosts answers 503 after its latency (its `fail` and `hang` ignored); counted apart:
+//   GET /api/outage?ms=N    starts an outage of N ms (0 ends it), its count back to 0; answers
+//       { outage }: { on, leftMs, requests }: `requests` are those received during the latest
+//       outage (on both endpoints; also in the counts above). /api/stats reports `outage` too
+//       (a reset sets its `requests` back to 0, and ends it).
+//
 // Simulated hosts, for limits per host: the same endpoint on each of the hosts a, b and c, with
 // counts of its own (not in the counts above):
 //   GET /api/host/H/item/N?latency=ms&fail=pct&hang=pct&slow=pct&slowFactor=x   H: a, b or c
@@ -108,11 +115,29 @@ function wait(params) {
   return { latency: Math.min(600_000, latency * factor), slow };
 }
 
-function item(req, res, id, params, stats, seen) {
+/** The outage, if one is on: `until` (ms, monotonic), and the requests received during it. */
+function newOutage() {
+  return { until: 0, requests: 0 };
+}
+
+/** Whether an outage is on now; counts the request in it if so. */
+function inOutage(outage) {
+  if (performance.now() >= outage.until) return false;
+  outage.requests++;
+  return true;
+}
+
+function outageReport(outage) {
+  const leftMs = Math.max(0, Math.round(outage.until - performance.now()));
+  return { on: leftMs > 0, leftMs, requests: outage.requests };
+}
+
+function item(req, res, id, params, stats, seen, outage) {
   const { latency, slow } = wait(params);
+  const down = inOutage(outage);
   const roll = Math.random() * 100;
-  const hang = roll < percent(params, 'hang');
-  const fail = !hang && Math.random() * 100 < percent(params, 'fail');
+  const hang = !down && roll < percent(params, 'hang');
+  const fail = down || (!hang && Math.random() * 100 < percent(params, 'fail'));
   stats.requests++;
   if (slow) stats.slow++;
   if (seen.has(id)) stats.duplicates++;
@@ -140,10 +165,11 @@ function item(req, res, id, params, stats, seen) {
 }
 
 /** The endpoint on host `host`, counted in `hosts.current[host]` and in `.all`; each request ends once. */
-function hostItem(res, host, id, params, hosts) {
+function hostItem(res, host, id, params, hosts, outage) {
   const { latency, slow } = wait(params);
-  const hang = Math.random() * 100 < percent(params, 'hang');
-  const fail = !hang && Math.random() * 100 < percent(params, 'fail');
+  const down = inOutage(outage);
+  const hang = !down && Math.random() * 100 < percent(params, 'hang');
+  const fail = down || (!hang && Math.random() * 100 < percent(params, 'fail'));
   const now = performance.now();
   const started = hosts.current; // the counts this request started in
   for (const c of [started[host], started.all]) {
@@ -176,7 +202,7 @@ function hostItem(res, host, id, params, hosts) {
   }, latency);
 }
 
-async function handle(req, res, root, allow, stats, hosts, seen) {
+async function handle(req, res, root, allow, stats, hosts, seen, outage) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.writeHead(405, { Allow: 'GET, HEAD' }).end();
     return;
@@ -193,13 +219,23 @@ async function handle(req, res, root, allow, stats, hosts, seen) {
   }
   const api = /^\/api\/item\/(\d{1,9})$/.exec(pathname);
   if (api) {
-    item(req, res, Number(api[1]), params, stats, seen);
+    item(req, res, Number(api[1]), params, stats, seen, outage);
     return;
   }
   const onHost = /^\/api\/host\/([^/]+)\/item\/(\d{1,9})$/.exec(pathname);
   if (onHost) {
-    if (HOSTS.includes(onHost[1])) hostItem(res, onHost[1], Number(onHost[2]), params, hosts);
+    if (HOSTS.includes(onHost[1])) hostItem(res, onHost[1], Number(onHost[2]), params, hosts, outage);
     else json(res, 404, { error: `no host ${onHost[1]}: a, b or c` });
+    return;
+  }
+  if (pathname === '/api/outage') {
+    const ms = Number(params.get('ms'));
+    if (!(ms >= 0 && ms <= 3_600_000)) {
+      json(res, 400, { error: 'ms: milliseconds, from 0 to 3600000' });
+      return;
+    }
+    Object.assign(outage, { until: performance.now() + ms, requests: 0 });
+    json(res, 200, { outage: outageReport(outage) });
     return;
   }
   if (pathname === '/api/stats') {
@@ -209,12 +245,13 @@ async function handle(req, res, root, allow, stats, hosts, seen) {
         json(res, 400, { error: 'window: milliseconds, more than 0 and at most 3600000' });
         return;
       }
-      json(res, 200, { ...stats, window, hosts: hostReport(hosts.current, window) });
+      json(res, 200, { ...stats, outage: outageReport(outage), window, hosts: hostReport(hosts.current, window) });
     } else {
-      json(res, 200, { ...stats });
+      json(res, 200, { ...stats, outage: outageReport(outage) });
     }
     if (params.get('reset') === '1') {
       Object.assign(stats, newStats(), { inFlight: stats.inFlight });
+      Object.assign(outage, newOutage());
       seen.clear();
       hosts.current = newHosts(hosts.current);
     }
@@ -242,8 +279,9 @@ async function handle(req, res, root, allow, stats, hosts, seen) {
 }
 
 /**
- * Starts the server on 127.0.0.1; port 0 picks a free one. Resolves to { url, stats, hosts,
- * close }: `stats`, /api/item's counts, and `hosts`, the hosts' (with their start `times`).
+ * Starts the server on 127.0.0.1; port 0 picks a free one. Resolves to { url, stats, outage,
+ * hosts, close }: `stats`, /api/item's counts, `outage`, the latest outage's, and `hosts`, the
+ * hosts' (with their start `times`).
  * `root` defaults to www/; `allow`, a list of path prefixes under `root`, limits what is served
  * (by default: everything under `root` but node_modules).
  */
@@ -252,8 +290,9 @@ export function startServer({ port = 8080, root = here, allow } = {}) {
     const stats = newStats();
     const hosts = { current: newHosts() };
     const seen = new Set(); // the items of /api/item requested since the last reset
+    const outage = newOutage();
     const server = http.createServer((req, res) => {
-      handle(req, res, root, allow, stats, hosts, seen).catch(() => res.writeHead(500).end());
+      handle(req, res, root, allow, stats, hosts, seen, outage).catch(() => res.writeHead(500).end());
     });
     server.on('error', reject);
     server.listen(port, '127.0.0.1', () => {
@@ -261,6 +300,8 @@ export function startServer({ port = 8080, root = here, allow } = {}) {
       resolve({
         url,
         stats,
+        /** The outage now: { on, leftMs, requests }, as /api/stats reports it. */
+        get outage() { return outageReport(outage); },
         /** The hosts' counts now (replaced by each reset): a, b, c and all, as /api/stats reports them. */
         get hosts() { return hosts.current; },
         close: () => new Promise((r) => { server.closeAllConnections?.(); server.close(r); }),

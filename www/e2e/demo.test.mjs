@@ -157,8 +157,8 @@ test('the server counts each host: in flight, peak, starts, starts in a window, 
   assert.equal((await fetch(`${env.server.url}api/host/d/item/1`)).status, 404, 'only a, b and c');
   assert.equal((await fetch(`${env.server.url}api/stats?window=0`)).status, 400);
   const plain = await (await fetch(`${env.server.url}api/stats`)).json();
-  assert.deepEqual(Object.keys(plain), ['requests', 'ok', 'failed', 'hung', 'aborted', 'inFlight', 'slow', 'duplicates'],
-    'without ?window, /api/stats answers as before, with the slow tail and the duplicates');
+  assert.deepEqual(Object.keys(plain), ['requests', 'ok', 'failed', 'hung', 'aborted', 'inFlight', 'slow', 'duplicates', 'outage'],
+    'without ?window, /api/stats answers as before, with the slow tail, the duplicates and the outage');
 
   await hostStats(1000, true);
   // Five requests that hang on host c, sent at once from here; the server counts them in flight.
