@@ -11,6 +11,7 @@ use crate::policy::Policies;
 use crate::sched::RateLimit;
 use crate::shared::{Defaults, Limits, Shared};
 use crate::sync::Arc;
+use crate::worker::{LocalWorker, Worker};
 use crate::{
     worker, Backoff, BuildError, CircuitBreaker, Hedge, JobEvent, LimitError, LocalPool, Pool,
     RetryBudget, Sleeper,
@@ -408,14 +409,26 @@ impl<S> PoolBuilder<S> {
         }
     }
 
-    /// Builds the pool and returns its workers as futures, for an executor of your choice to
-    /// spawn (or to `join`). Nothing runs until they are polled. The workers are `Send` when
-    /// the sleeper and its futures are.
+    /// Builds the pool and returns its workers, for an executor of your choice to spawn (or
+    /// to `join`). Nothing runs until they are polled.
     ///
     /// Each worker ends once the pool is shut down (or its last handle dropped) and the queue is
     /// empty, or once it is aborted.
-    #[allow(clippy::type_complexity)]
-    pub fn build_workers(self) -> Result<(Pool<S>, Vec<impl Future<Output = ()>>), BuildError>
+    pub fn build_workers(self) -> Result<(Pool<S>, Vec<Worker>), BuildError>
+    where
+        S: Sleeper + Send + Sync + 'static,
+        S::Sleep: Send,
+    {
+        let (pool, workers) = self.build_unboxed()?;
+        Ok((pool, workers.into_iter().map(Worker::new).collect()))
+    }
+
+    /// [`build_workers`](Self::build_workers), without boxing the workers (the built-in
+    /// runtime's threads each run one).
+    #[allow(clippy::type_complexity, dead_code)]
+    pub(crate) fn build_unboxed(
+        self,
+    ) -> Result<(Pool<S>, Vec<impl Future<Output = ()>>), BuildError>
     where
         S: Sleeper,
     {
@@ -445,12 +458,12 @@ impl<S> LocalPoolBuilder<S> {
     ///
     /// Each worker ends once the pool is shut down (or its last handle dropped) and the queue is
     /// empty, or once it is aborted.
-    #[allow(clippy::type_complexity)]
-    pub fn build_workers(self) -> Result<(LocalPool<S>, Vec<impl Future<Output = ()>>), BuildError>
+    pub fn build_workers(self) -> Result<(LocalPool<S>, Vec<LocalWorker>), BuildError>
     where
-        S: Sleeper,
+        S: Sleeper + 'static,
     {
         let (shared, workers) = build(self.sleeper, self.config, self.observer)?;
+        let workers = workers.into_iter().map(LocalWorker::new).collect();
         Ok((LocalPool::from_shared(shared), workers))
     }
 }

@@ -38,7 +38,7 @@ pub struct JobHandle<T, E>(Handle<T, E, SendKind>);
 pub struct LocalJobHandle<T, E>(Handle<T, E, LocalKind>);
 
 macro_rules! handle_methods {
-    ($name:ident, $kind:ty) => {
+    ($name:ident, $kind:ty, $abort:ident) => {
         impl<T, E> $name<T, E> {
             pub(crate) fn from_inner(inner: Handle<T, E, $kind>) -> Self {
                 Self(inner)
@@ -131,6 +131,35 @@ macro_rules! handle_methods {
             pub fn is_finished(&self) -> bool {
                 self.0.is_finished()
             }
+
+            /// A handle that can cancel the job (as [`cancel`](Self::cancel)) after this one
+            /// has been moved into an `.await`, as tokio's `AbortHandle` can: a timeout
+            /// elsewhere, a user's click. It can be cloned, and it does not keep the job alive
+            /// for anything but its own cancel.
+            ///
+            /// # Examples
+            ///
+            /// ```rust ignore-wasm32
+            /// use workcrew::{Job, JobError, Pool};
+            ///
+            /// # workcrew::native::block_on(async {
+            /// let pool = Pool::builder().workers(1).build()?;
+            /// let hang = pool.submit(Job::new(|_| futures_lite::future::pending::<Result<(), ()>>())).await?;
+            /// let abort = hang.abort_handle();
+            /// let waiter = std::thread::spawn(move || workcrew::native::block_on(hang));
+            /// assert!(abort.cancel());
+            /// assert!(waiter.join().unwrap().unwrap_err().is_cancelled());
+            /// assert!(abort.is_finished());
+            /// # Ok::<_, Box<dyn std::error::Error>>(())
+            /// # }).unwrap();
+            /// ```
+            pub fn abort_handle(&self) -> $abort {
+                $abort(Abort {
+                    cell: self.0.cell.clone(),
+                    hub: self.0.hub.clone(),
+                    job: self.0.job,
+                })
+            }
         }
 
         impl<T: 'static, E: 'static> Future for $name<T, E> {
@@ -152,8 +181,84 @@ macro_rules! handle_methods {
     };
 }
 
-handle_methods!(JobHandle, SendKind);
-handle_methods!(LocalJobHandle, LocalKind);
+handle_methods!(JobHandle, SendKind, AbortHandle);
+handle_methods!(LocalJobHandle, LocalKind, LocalAbortHandle);
+
+/// Cancels a [`Pool`](crate::Pool)'s job from anywhere, once its [`JobHandle`] is busy in an
+/// `.await`: see [`JobHandle::abort_handle`].
+#[derive(Clone)]
+pub struct AbortHandle(Abort<SendKind>);
+
+/// Cancels a [`LocalPool`](crate::LocalPool)'s job from anywhere: see
+/// [`LocalJobHandle::abort_handle`].
+#[derive(Clone)]
+pub struct LocalAbortHandle(Abort<LocalKind>);
+
+macro_rules! abort_methods {
+    ($name:ident) => {
+        impl $name {
+            /// The job's id, as its handle's [`job_id`](JobHandle::job_id).
+            pub fn job_id(&self) -> u64 {
+                self.0.job
+            }
+
+            /// Cancels the job, as [`JobHandle::cancel`] does: `true` if this request will
+            /// end it as cancelled, `false` if it had ended (or was ending) already.
+            pub fn cancel(&self) -> bool {
+                self.0.cancel()
+            }
+
+            /// Whether the job has ended.
+            pub fn is_finished(&self) -> bool {
+                self.0.is_finished()
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("job", &self.0.job)
+                    .field("finished", &self.is_finished())
+                    .finish()
+            }
+        }
+    };
+}
+
+abort_methods!(AbortHandle);
+abort_methods!(LocalAbortHandle);
+
+/// What an abort handle holds: the job's cell and the pool's hub, as its handle does.
+struct Abort<K: Kind> {
+    cell: K::Ref,
+    hub: Option<Arc<Hub<K>>>,
+    job: u64,
+}
+
+impl<K: Kind> Clone for Abort<K> {
+    fn clone(&self) -> Self {
+        Self { cell: self.cell.clone(), hub: self.hub.clone(), job: self.job }
+    }
+}
+
+impl<K: Kind> Abort<K> {
+    fn cancel(&self) -> bool {
+        cancel::<K>(&self.cell, &self.hub)
+    }
+
+    fn is_finished(&self) -> bool {
+        K::job(&self.cell).is_done()
+    }
+}
+
+/// A cancel request for the job in `cell`: through the pool's scheduler if it may be queued.
+fn cancel<K: Kind>(cell: &K::Ref, hub: &Option<Arc<Hub<K>>>) -> bool {
+    let job = K::job(cell);
+    match hub {
+        Some(hub) => hub.cancel(job),
+        None => job.cancel() != crate::state::Cancelled::No,
+    }
+}
 
 /// The handle of either kind of pool: the job's cell, read for its result, and the pool's
 /// hub, through which a queued job is cancelled or moved in line.
@@ -174,11 +279,7 @@ impl<T, E, K: Kind> Handle<T, E, K> {
     }
 
     pub(crate) fn cancel(&self) -> bool {
-        let job = K::job(&self.cell);
-        match &self.hub {
-            Some(hub) => hub.cancel(job),
-            None => job.cancel() != crate::state::Cancelled::No,
-        }
+        cancel::<K>(&self.cell, &self.hub)
     }
 
     fn set_priority(&self, priority: i32) -> bool {

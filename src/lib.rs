@@ -230,7 +230,7 @@ pub use backoff::Backoff;
 pub use builder::{LocalPoolBuilder, PoolBuilder, MAX_QUEUE, MAX_WORKERS};
 pub use error::{BuildError, JobError, LimitError, PolicyError, SubmitError};
 pub use event::JobEvent;
-pub use handle::{JobHandle, LocalJobHandle};
+pub use handle::{AbortHandle, JobHandle, LocalAbortHandle, LocalJobHandle};
 pub use job::{Attempt, Failure, Job, JobKey, RetryAll, RetryIf, RetryWhen};
 pub use metrics::Metrics;
 pub use policy::breaker::{CircuitBreaker, MAX_BREAKER_WINDOW};
@@ -239,7 +239,16 @@ pub use policy::hedge::{Hedge, MAX_HEDGES};
 pub use pool::{LocalPool, Pool};
 pub use sched::RateLimit;
 pub use shutdown::ShutdownReport;
-pub use sleep::Sleeper;
+pub use sleep::{BoxSleeper, LocalBoxSleeper, Sleeper};
+pub use worker::{LocalWorker, Worker};
+
+/// A [`Pool`] on any `Send` sleeper ([`BoxSleeper`]): a pool type to write in a struct field
+/// whatever the runtime. On the built-in runtime, `Pool<native::NativeTimer>` (what
+/// [`Pool::builder`] builds) names a pool without boxing.
+pub type BoxPool = Pool<BoxSleeper>;
+
+/// A [`LocalPool`] on any sleeper ([`LocalBoxSleeper`]).
+pub type LocalBoxPool = LocalPool<LocalBoxSleeper>;
 pub use submit::{LocalSubmit, Submit};
 
 #[cfg(feature = "web")]

@@ -4,7 +4,9 @@
 //! other executor (tokio, smol, embassy, the browser) can spawn the futures returned by
 //! [`PoolBuilder::build_workers`](crate::PoolBuilder::build_workers).
 
+use alloc::boxed::Box;
 use core::future::Future;
+use core::pin::Pin;
 use core::task::Poll;
 
 use event_listener::EventListener;
@@ -154,5 +156,56 @@ impl<S, K: Kind> Drop for ExitGuard<S, K> {
             shared.discard_queued(true);
         }
         shared.workers_changed.notify(usize::MAX);
+    }
+}
+
+/// A worker of a [`Pool`](crate::Pool), from [`PoolBuilder::build_workers`](crate::PoolBuilder::build_workers):
+/// a future with a name, so an executor's task can take it without being generic (embassy's
+/// tasks cannot be). It ends once the pool is shut down and its queue is empty, or it is
+/// aborted. The future inside is boxed once, when the pool is built.
+#[must_use = "a worker does nothing unless spawned or polled"]
+pub struct Worker(Pin<Box<dyn Future<Output = ()> + Send>>);
+
+/// A worker of a [`LocalPool`](crate::LocalPool), from
+/// [`LocalPoolBuilder::build_workers`](crate::LocalPoolBuilder::build_workers): a
+/// [`Worker`] that need not be `Send`.
+#[must_use = "a worker does nothing unless spawned or polled"]
+pub struct LocalWorker(Pin<Box<dyn Future<Output = ()>>>);
+
+impl Worker {
+    pub(crate) fn new(work: impl Future<Output = ()> + Send + 'static) -> Self {
+        Self(Box::pin(work))
+    }
+}
+
+impl LocalWorker {
+    pub(crate) fn new(work: impl Future<Output = ()> + 'static) -> Self {
+        Self(Box::pin(work))
+    }
+}
+
+impl Future for Worker {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl Future for LocalWorker {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl core::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Worker")
+    }
+}
+
+impl core::fmt::Debug for LocalWorker {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("LocalWorker")
     }
 }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use workcrew::native::{NativeTimer, Sleep};
 use workcrew::{
-    Attempt, Backoff, BuildError, Job, JobError, JobHandle, LocalJobHandle, LocalPool,
-    LocalPoolBuilder, LocalSubmit, Metrics, Pool, PoolBuilder, ShutdownReport, Submit, SubmitError,
+    AbortHandle, Attempt, Backoff, BoxPool, BoxSleeper, BuildError, CircuitBreaker, Hedge, Job,
+    JobError, JobHandle, LocalJobHandle, LocalPool, LocalPoolBuilder, LocalSubmit, Metrics, Pool,
+    PoolBuilder, RetryBudget, ShutdownReport, Submit, SubmitError, Worker,
 };
 
 fn send<T: Send>() {}
@@ -27,6 +28,15 @@ fn public_types_are_send_and_sync() {
     sync::<Pool<Sleeper>>();
     send::<Pool<NativeTimer>>();
     sync::<Pool<NativeTimer>>();
+    send::<BoxPool>();
+    sync::<BoxPool>();
+    send::<BoxSleeper>();
+    send::<Worker>();
+    send::<AbortHandle>();
+    sync::<AbortHandle>();
+    send::<Hedge>();
+    send::<RetryBudget>();
+    send::<CircuitBreaker>();
     send::<PoolBuilder<Sleeper>>();
     send::<JobHandle<u32, ()>>();
     sync::<JobHandle<u32, ()>>();

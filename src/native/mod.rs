@@ -64,7 +64,7 @@ where
     /// # Ok::<_, workcrew::BuildError>(())
     /// ```
     pub fn build(self) -> Result<Pool<S>, BuildError> {
-        let (pool, workers) = self.build_workers()?;
+        let (pool, workers) = self.build_unboxed()?;
         for (i, worker) in workers.into_iter().enumerate() {
             let spawned = std::thread::Builder::new()
                 .name(std::format!("workcrew-{i}"))

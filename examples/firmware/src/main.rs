@@ -14,18 +14,16 @@ mod heap;
 mod stack;
 mod systick;
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::fmt::Debug;
 use core::future::Future;
-use core::pin::Pin;
 use core::time::Duration;
 
 use cortex_m_semihosting::{debug, hprintln};
 use embassy_executor::Spawner;
 use portable_atomic::{AtomicU32, Ordering};
 use static_cell::StaticCell;
-use workcrew::{Attempt, Backoff, Job, JobError, LocalPool, LocalPoolBuilder};
+use workcrew::{Attempt, Backoff, Job, JobError, LocalPool, LocalPoolBuilder, LocalWorker};
 
 /// The pool's sleeper: embassy's timer.
 type Sleeper = fn(Duration) -> embassy_time::Timer;
@@ -41,9 +39,10 @@ static POOL: StaticCell<LocalPool<Sleeper>> = StaticCell::new();
 /// Attempts dropped before they finished (timed out or cancelled).
 static DROPPED: AtomicU32 = AtomicU32::new(0);
 
-/// An embassy task per worker. Tasks cannot be generic, so each worker future is boxed.
+/// An embassy task per worker. Tasks cannot be generic: each takes a `LocalWorker`, the
+/// workers' one nameable type.
 #[embassy_executor::task(pool_size = 3)]
-async fn worker(work: Pin<Box<dyn Future<Output = ()>>>) {
+async fn worker(work: LocalWorker) {
     work.await
 }
 
@@ -81,7 +80,7 @@ async fn main(spawner: Spawner) {
         .expect("valid options");
     let pool: &'static LocalPool<Sleeper> = POOL.init(pool);
     for work in workers {
-        spawner.spawn(worker(Box::pin(work)).expect("a task slot per worker"));
+        spawner.spawn(worker(work).expect("a task slot per worker"));
     }
 
     let mut wrong = 0;
@@ -216,7 +215,7 @@ async fn figures(spawner: &Spawner) {
         .build_workers()
         .expect("valid options");
     for work in workers {
-        spawner.spawn(worker(Box::pin(work)).expect("a task slot per worker"));
+        spawner.spawn(worker(work).expect("a task slot per worker"));
     }
     let before = heap::allocations();
     for i in 0..N as u32 {

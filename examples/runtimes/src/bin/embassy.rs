@@ -1,12 +1,11 @@
 //! The pool on embassy-executor (its std platform, one thread): each worker is an embassy task,
-//! and `embassy_time::Timer` is the sleeper. Embassy tasks are not generic, so the workers are
-//! boxed into one nameable type.
+//! and `embassy_time::Timer` is the sleeper. Embassy tasks are not generic: each takes a
+//! `workcrew::Worker`, the workers' one nameable type.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use embassy_executor::Spawner;
+use workcrew::Worker;
 use workcrew_runtimes::{builder, exit, scenario};
 
 fn sleep(d: Duration) -> embassy_time::Timer {
@@ -14,7 +13,7 @@ fn sleep(d: Duration) -> embassy_time::Timer {
 }
 
 #[embassy_executor::task(pool_size = 2)]
-async fn worker(work: Pin<Box<dyn Future<Output = ()> + Send>>) {
+async fn worker(work: Worker) {
     work.await
 }
 
@@ -22,7 +21,7 @@ async fn worker(work: Pin<Box<dyn Future<Output = ()> + Send>>) {
 async fn main(spawner: Spawner) {
     let (pool, workers) = builder(sleep).build_workers().expect("valid options");
     for work in workers {
-        spawner.spawn(worker(Box::pin(work)).expect("a task slot per worker"));
+        spawner.spawn(worker(work).expect("a task slot per worker"));
     }
     exit("embassy", scenario(pool, sleep).await)
 }
