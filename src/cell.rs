@@ -11,8 +11,8 @@
 //! The running attempt's future is boxed when the attempt begins, by the worker, which also
 //! frees it: a short-lived allocation on one thread. Pinning it inside the cell instead would
 //! save that allocation but take `unsafe` code and make every queued cell as large as the
-//! future; measured side by side (README, Performance), the boxed future was no slower and
-//! queued jobs were 8 bytes smaller, so the crate stays `#![forbid(unsafe_code)]`.
+//! future; the boxed future is no slower and keeps queued jobs 8 bytes smaller
+//! (`docs/performance.md`), so the crate stays `#![forbid(unsafe_code)]`.
 //!
 //! # Who holds the stage, and when
 //!
@@ -517,7 +517,7 @@ impl<F, P, Fut, T, E> Cell<F, P, Fut, T, E> {
 }
 
 /// Size budget of a cell (the one allocation per queued job), on 64-bit targets. The native
-/// benchmark measures the whole heap cost per queued job (README, Performance); this keeps
+/// benchmark measures the whole heap cost per queued job (`docs/performance.md`); this keeps
 /// the cell itself from growing unnoticed.
 #[cfg(all(test, target_pointer_width = "64", not(loom)))]
 mod size_budget {
@@ -539,10 +539,8 @@ mod size_budget {
         let size = cell_size(&job);
         // state and id 8 (one word: the id in its upper bits), wakers 48 (two lock-free
         // `AtomicWaker`s, a state word and an `Option<Waker>` each), stage 40 (the result, or
-        // the function, predicate and boxed attempt, and a lock). The wakers were 40 behind one
-        // spin lock, which a waker's own code could re-enter (the `reentry` tests below); a
-        // separate id made the cell 104 bytes, and the native benchmark's plain jobs 7–16%
-        // slower in alternating runs, as padding the old 96-byte cell by 8 bytes did (10–12%).
+        // the function, predicate, boxed attempt and boxed hedges, and a lock). A cell past
+        // 96 bytes makes plain jobs measurably slower (`docs/performance.md`).
         assert!(size <= 96, "a cell of an empty job is {size} bytes");
     }
 }
@@ -636,9 +634,9 @@ mod reentry {
     /// Every piece of user code the pool runs for a job (its function, its future, the
     /// observer, the retry predicate, the failed attempt's error as it is dropped) calls back
     /// into the same job's cell through its handle: reads whether it finished, and polls it
-    /// (registering a waker). Passed on the old code too: no public path reached the stage's lock from
-    /// user code run under it (the handle reads the stage only once the job is done, and the
-    /// pool only while it is queued); kept so that the stage stays free while user code runs.
+    /// (registering a waker). No public path reaches the stage's lock from user code run
+    /// under it (the handle reads the stage only once the job is done, and the pool only
+    /// while it is queued); this keeps the stage free while user code runs.
     #[test]
     fn user_code_may_call_back_into_its_own_job() {
         finishes("the job", || {

@@ -5,9 +5,8 @@
 //! operations, never across user code: wakers are woken, and what the pool drops is dropped,
 //! once it is released). A lock, not lock-free queues, because the rules below look at several
 //! things at once (room, waiting submitters, priorities, keys, the concurrency limit, the rate
-//! limit, pause). Only reserving a place is lock-free (see `Places`). Measured side by side,
-//! plain jobs cost no more per job than with the lock-free queue this replaced
-//! (docs/performance-sched.md).
+//! limit, pause). Only reserving a place is lock-free (see `Places`). What it costs per job
+//! is measured in the repository's `docs/performance.md`.
 //!
 //! # What is kept
 //!

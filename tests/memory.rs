@@ -1,6 +1,6 @@
 //! Heap bytes per queued job on a 32-bit target, counted by the allocator: wasm32 has the same
 //! layout rules as a Cortex-M (`thumbv7em`): 32-bit pointers, 8-byte-aligned `u64`. Run by
-//! `wasm-pack test --node`; it prints the figure the README reports and holds it to a budget.
+//! `wasm-pack test --node`; it prints the figure docs/embedded.md reports and holds it to a budget.
 //! (The 64-bit figure is the native benchmark's, `bench/`.)
 #![cfg(target_arch = "wasm32")]
 

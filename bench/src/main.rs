@@ -8,7 +8,7 @@
 //!   cargo run --release --manifest-path bench/Cargo.toml -- waiting         (a waiting submitter)
 //!   cargo run --release --manifest-path bench/Cargo.toml -- once "workcrew, W=2" ...
 //!       (each named variant once; what bench/ab.sh alternates between two builds)
-//!   bash bench/targets.sh                       (the scheduler's targets, docs/performance-sched.md)
+//!   bash bench/targets.sh                       (the scheduler's targets, docs/performance.md)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;

@@ -7,8 +7,7 @@
 //!   thread polls the worker future and parks when it waits. There is no task queue, no work
 //!   stealing and no cross-thread handoff beyond the job queue itself, so the cost per job is
 //!   the queue's plus one poll. It adds no dependency. A worker with nothing to do parks at
-//!   once: a spin before parking (64 rounds) once made 8 workers on 2 cores faster, but with
-//!   the queue's cheaper wake-ups it measured within noise (README, Performance), so it went.
+//!   once (spinning first measured within noise: `docs/performance.md`).
 //! * **A timer per thread.** Each [`block_on`] thread keeps its own deadline map and parks with
 //!   a timeout until the earliest one, so arming a timer is a map insert without locks or
 //!   system calls, and an attempt that finishes before it waits never arms one at all.
