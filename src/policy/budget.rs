@@ -61,6 +61,8 @@ impl RetryBudget {
     }
 
     /// How many of the latest first attempts the budget remembers (default 1,000; at least 1).
+    /// It forgets them a tenth of the window at a time, so between `window` less a tenth and
+    /// `window` are remembered once that many have been made.
     pub const fn window(mut self, first_attempts: u32) -> Self {
         self.window = first_attempts;
         self
@@ -74,7 +76,7 @@ impl RetryBudget {
     }
 }
 
-/// Slots in the window: the oldest tenth is forgotten at a time.
+/// Slots in the window (fewer for a window under 10): the oldest is forgotten at a time.
 const SLOTS: usize = 10;
 
 #[derive(Clone, Copy, Default)]
@@ -93,7 +95,9 @@ struct Window {
     slots: [Slot; SLOTS],
     /// The newest slot.
     at: usize,
-    /// First attempts per slot: a tenth of the window, at least 1.
+    /// Slots in use: 10, or the window if smaller.
+    used: usize,
+    /// First attempts per slot: the window over the slots, rounded up.
     per_slot: u64,
     firsts: u64,
     retries: u64,
@@ -101,9 +105,10 @@ struct Window {
 
 impl Budget {
     pub(crate) fn new(config: RetryBudget) -> Self {
-        let per_slot = u64::from(config.window).div_ceil(SLOTS as u64).max(1);
-        let window =
-            Window { slots: [Slot::default(); SLOTS], at: 0, per_slot, firsts: 0, retries: 0 };
+        let used = (config.window as usize).clamp(1, SLOTS);
+        let per_slot = u64::from(config.window).div_ceil(used as u64).max(1);
+        let slots = [Slot::default(); SLOTS];
+        let window = Window { slots, at: 0, used, per_slot, firsts: 0, retries: 0 };
         Self { config, inner: Lock::new(window) }
     }
 
@@ -112,7 +117,7 @@ impl Budget {
         let mut w = self.inner.lock();
         if w.slots[w.at].firsts == w.per_slot {
             // The newest slot is full: the next one, forgetting the oldest tenth.
-            w.at = (w.at + 1) % SLOTS;
+            w.at = (w.at + 1) % w.used;
             let at = w.at;
             let old = core::mem::take(&mut w.slots[at]);
             w.firsts -= old.firsts;
@@ -182,6 +187,22 @@ mod tests {
         // The 101st forgets the first slot (10 first attempts, and the two retries).
         b.deposit();
         assert!(b.withdraw() && b.withdraw() && !b.withdraw());
+    }
+
+    #[test]
+    fn a_small_window_remembers_exactly_its_size() {
+        let b = Budget::new(RetryBudget::new(100).min_retries(0).window(3));
+        for _ in 0..3 {
+            b.deposit();
+        }
+        assert!(b.withdraw() && b.withdraw() && b.withdraw() && !b.withdraw());
+        // The fourth first attempt forgets the first; the retries, made in the third's slot,
+        // are remembered until that slot goes.
+        b.deposit();
+        assert!(!b.withdraw(), "3 first attempts remembered, 3 retries: spent");
+        b.deposit();
+        b.deposit();
+        assert!(b.withdraw(), "the third's slot went, and its retries with it");
     }
 
     #[test]
