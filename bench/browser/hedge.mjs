@@ -44,7 +44,10 @@ async function run(hedge) {
     jobs.push(pool.submit(async ({ signal }) => {
       t0 ??= performance.now();
       const s = performance.now();
-      const r = await fetch(`/api/item/${i}?latency=${LATENCY}&slow=${SLOW}`, { signal });
+      // `no-store`: Chromium's HTTP cache lets only one request for a URL go to the network at
+      // a time (its cache lock), so without it a hedge of the same GET waits for the first
+      // request's answer and never wins (measured: 20 hedges started, 0 won, p99 unchanged).
+      const r = await fetch(`/api/item/${i}?latency=${LATENCY}&slow=${SLOW}`, { signal, cache: 'no-store' });
       if (!r.ok) throw new Error(`HTTP ${r.status}`);
       await r.json();
       const now = performance.now();
