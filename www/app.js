@@ -2,6 +2,9 @@
 // fetches from one of the page's server's simulated hosts (a, b, c) and is keyed by its host, so
 // the pool's per-host limit holds; the scheduler panel drives priority, pause/resume, the
 // concurrency, the rate limit and clear, and shows the server's own per-host counts beside them.
+// The policies panel sets hedging (against the server's slow tail: p50/p99 job time beside the
+// server's count of duplicate requests) and a circuit breaker (against a simulated outage: the
+// breaker's state, live from its events, beside the requests that reached the failing server).
 import init, { WorkPool } from './pkg/index.js';
 import { drawTimeline, resetTimeline, timelineEvent } from './timeline.js';
 
@@ -10,6 +13,8 @@ const METRICS = [
   ['submitted', 'Submitted'], ['started', 'Started'], ['succeeded', 'Succeeded'],
   ['failed', 'Failed'], ['cancelled', 'Cancelled'], ['rejected', 'Rejected'],
   ['attempts', 'Attempts'], ['retried', 'Retried'], ['timedOut', 'Timed out'],
+  ['hedgesStarted', 'Hedges'], ['circuitRefused', 'Refused (breaker)'],
+  ['deadlineExceeded', 'Past deadline'], ['retriesDenied', 'Retries denied'],
 ];
 const MAX_ROWS = 300;
 const SAMPLE_MS = 500;
@@ -30,11 +35,19 @@ let seq = 0; // the demo's own job ids (the `id` option), for setPriority
 let unlabelled = [];
 const labels = new Map(); // pool job id → { host, priority, id }
 let keyWaits = 0; // waitingOnKey events since the pool was built
+const firstStart = new Map(); // job id → when its first attempt started (until it ends)
+const winners = new Map(); // job id → the attempt whose answer came back first (its value wins)
+let jobTimes = []; // ms from each ended job's first attempt to its end, since the pool was built
+let breakerState = 'closed'; // from the breaker's events
+let outage = null; // the simulated outage under way: { until, timer }
 
 // For the end-to-end test (and the curious, in the console): every event with the time the page
 // saw it, and each job's label; bounded.
 const MAX_LOG = 50_000;
-const demo = { events: [], settled: [], labels, pool: () => pool };
+const demo = {
+  events: [], settled: [], labels, pool: () => pool,
+  jobTimes: () => jobTimes.slice(), breaker: () => breakerState, outage: () => outage !== null,
+};
 window.demo = demo;
 
 function setStatus(text, state = 'ok') {
@@ -54,6 +67,13 @@ function readPoolOptions() {
   if (f.get('backoffMax') !== '') backoff.max = num('backoffMax');
   const options = { workers: num('workers'), queue: num('queue'), retries: num('retries'), backoff };
   if (f.get('timeout') !== '') options.timeout = num('timeout');
+  if (f.get('deadline') !== '') options.deadline = num('deadline');
+  if (f.get('budget') !== '') options.retryBudget = { percent: num('budget') };
+  // The policies panel's: hedging and the circuit breaker (the pool's, for every job).
+  if ($('#hedging').checked) options.hedge = { delay: Number($('#hedge-delay').value), max: Number($('#hedge-max').value) };
+  if ($('#breaker').checked) {
+    options.circuitBreaker = { failures: Number($('#breaker-failures').value), cooldown: Number($('#breaker-cooldown').value) };
+  }
   // The scheduler panel's settings, at build time: the concurrency (at most the workers), the
   // per-host limit (fixed once built) and the rate limit.
   options.concurrency = Math.min(options.workers, Math.max(1, Number($('#concurrency').value) || options.workers));
@@ -170,6 +190,11 @@ async function newPool(note) {
   labels.clear();
   unlabelled = [];
   keyWaits = 0;
+  firstStart.clear();
+  winners.clear();
+  jobTimes = [];
+  breakerState = 'closed';
+  $('#breaker-log').replaceChildren();
   demo.events.length = 0;
   demo.settled.length = 0;
   $('#jobs').replaceChildren();
@@ -188,12 +213,16 @@ async function newPool(note) {
   const extras = [
     built.perKey !== undefined ? `at most ${built.perKey} per host` : '',
     built.intervalCap !== undefined ? `at most ${built.intervalCap} starts per ${built.interval} ms` : '',
+    built.hedge ? `hedging after ${built.hedge.delay} ms (at most ${built.hedge.max} extra)` : '',
+    built.circuitBreaker ? `a breaker that opens after ${built.circuitBreaker.failures} failures in a row, for ${built.circuitBreaker.cooldown} ms` : '',
+    built.deadline !== undefined ? `a deadline of ${built.deadline} ms per job` : '',
+    built.retryBudget ? `a retry budget of ${built.retryBudget.percent}% + 10` : '',
   ].filter(Boolean);
   setStatus(`Pool ready: ${pool.workers} workers, queue of ${pool.queue}${extras.length ? `, ${extras.join(', ')}` : ''}.${note ? ` ${note}` : ''}`);
   render();
 }
 
-const JOB_BUTTONS = ['#submit-one', '#submit-burst', '#drain', '#abort', '#pause', '#clear', '#concurrency', '#rate-apply', '#rate-off'];
+const JOB_BUTTONS = ['#submit-one', '#submit-burst', '#drain', '#abort', '#pause', '#clear', '#concurrency', '#rate-apply', '#rate-off', '#outage'];
 function setJobButtons(enabled) {
   for (const id of JOB_BUTTONS) $(id).disabled = !enabled;
 }
@@ -207,6 +236,8 @@ function readEndpoint() {
     latency: String(Math.max(0, Number(f.get('latency')) || 0)),
     fail: String(pct('failure')),
     hang: String(pct('hang')),
+    slow: String(pct('slow')),
+    slowFactor: String(Math.min(1000, Math.max(0, Number(f.get('slowFactor')) || 0))),
   });
   return { query: q.toString(), host: f.get('host') ?? 'none' };
 }
@@ -222,11 +253,15 @@ function nextHost(choice) {
 
 function makeJob(query, host) {
   return async ({ signal, attempt, job }) => {
-    // The attempt's signal aborts the request itself on a timeout, a cancel or an abort.
-    const url = host ? `api/host/${host}/item/${1 + (job % 8)}?${query}` : `api/item/${1 + (job % 8)}?${query}`;
+    // The attempt's signal aborts the request itself on a timeout, a cancel, an abort, the
+    // deadline, or when another attempt of the job (a hedge) has won. Each job asks for an item
+    // of its own (its id): a second request for it (a hedge, a retry) is a duplicate for the
+    // server.
+    const url = host ? `api/host/${host}/item/${job}?${query}` : `api/item/${job}?${query}`;
     const res = await fetch(url, { signal, cache: 'no-store' });
     if (!res.ok) throw new Error(`HTTP ${res.status} on attempt ${attempt}`);
     const body = await res.json();
+    if (!winners.has(job)) winners.set(job, attempt);
     values.set(job, body.name);
     return body;
   };
@@ -283,9 +318,19 @@ function chip(row, text, cls) {
   return c;
 }
 
-function finishRunningChip(row, text, cls) {
-  const c = row.running;
-  if (c) { c.textContent = text; c.className = `chip ${cls}`; row.running = null; }
+/** Attempt `n`'s chip (its number and how it ended), once it ends. */
+function finishRunningChip(row, n, text, cls) {
+  const c = row.running.get(n);
+  if (!c) return null;
+  c.textContent = text;
+  c.className = `chip ${cls}${c.dataset.hedge ? ' hedge' : ''}`;
+  row.running.delete(n);
+  return c;
+}
+
+/** The job ended: its attempts still running were dropped (a hedge that lost, the deadline). */
+function dropRunningChips(row, word = 'dropped') {
+  for (const n of [...row.running.keys()]) finishRunningChip(row, n, `${n} ${word}`, 'cancel');
 }
 
 function setState(row, state, text = state) {
@@ -299,8 +344,38 @@ function trackInFlight(e) {
   else if (e.type !== 'queued' && e.type !== 'retryScheduled') running.delete(e.job);
 }
 
+/** The breaker's events (they have no job): its state, and a line in its log. */
+const BREAKER = { circuitOpened: 'open', circuitHalfOpen: 'halfOpen', circuitClosed: 'closed' };
+const BREAKER_TEXT = { open: 'open', halfOpen: 'half-open', closed: 'closed' };
+
+function breakerEvent(e) {
+  breakerState = BREAKER[e.type];
+  const log = $('#breaker-log');
+  const li = document.createElement('li');
+  li.dataset.type = e.type;
+  const during = outage !== null ? ' (during the outage)' : '';
+  li.textContent = `${(performance.now() / 1000).toFixed(2)} s: ${BREAKER_TEXT[breakerState]}${during}`;
+  log.prepend(li);
+  while (log.children.length > 40) log.lastElementChild.remove();
+  renderBreaker();
+}
+
+/** Each ended job's time, from its first attempt's start to its end (not its wait in the queue). */
+function timeJob(e, t) {
+  if (e.type === 'attemptStarted') {
+    if (!firstStart.has(e.job)) firstStart.set(e.job, t);
+  } else if (e.type === 'succeeded' || e.type === 'failed' || e.type === 'cancelled') {
+    const start = firstStart.get(e.job);
+    firstStart.delete(e.job);
+    if (start !== undefined && e.type !== 'cancelled') jobTimes.push(t - start);
+  }
+}
+
 function onEvent(e) {
-  if (demo.events.length < MAX_LOG) demo.events.push({ ...e, t: performance.now() });
+  const t = performance.now();
+  if (demo.events.length < MAX_LOG) demo.events.push({ ...e, t });
+  if (e.type in BREAKER) { breakerEvent(e); return; }
+  timeJob(e, t);
   trackInFlight(e);
   if (e.type === 'waitingOnKey') { keyWaits++; return; }
   let label = null;
@@ -308,14 +383,16 @@ function onEvent(e) {
     label = unlabelled.shift() ?? null;
     if (label) labels.set(e.job, label);
   }
-  timelineEvent(e, label);
+  const winner = e.type === 'succeeded' ? winners.get(e.job) ?? null : null;
+  if (e.type === 'succeeded' || e.type === 'failed' || e.type === 'cancelled') winners.delete(e.job);
+  timelineEvent(e, e.type === 'queued' ? label : winner);
   let row = rows.get(e.job);
   if (e.type === 'queued') {
     const li = document.createElement('li');
     li.dataset.job = e.job;
     li.innerHTML = '<span class="id"></span><span class="state"></span><span class="attempts"></span>';
     li.querySelector('.id').textContent = `#${e.job}`;
-    row = { li, state: li.querySelector('.state'), attempts: li.querySelector('.attempts'), running: null, meta: null, raise: null };
+    row = { li, state: li.querySelector('.state'), attempts: li.querySelector('.attempts'), running: new Map(), meta: null, raise: null };
     if (label) {
       li.dataset.priority = label.priority;
       if (label.host) li.dataset.host = label.host;
@@ -346,33 +423,47 @@ function onEvent(e) {
   switch (e.type) {
     case 'attemptStarted':
       setState(row, 'running');
-      row.running = chip(row, `${e.attempt} running`, 'running');
+      row.running.set(e.attempt, chip(row, `${e.attempt} running`, 'running'));
       break;
+    case 'hedgeStarted': {
+      const c = row.running.get(e.attempt);
+      if (c) { c.dataset.hedge = 'true'; c.classList.add('hedge'); c.textContent = `${e.attempt} hedge`; }
+      break;
+    }
     case 'attemptFailed': {
-      const c = row.running;
-      finishRunningChip(row, `${e.attempt} failed`, 'failed');
+      const c = finishRunningChip(row, e.attempt, `${e.attempt} failed`, 'failed');
       if (c) c.title = String(e.error?.message ?? e.error);
       break;
     }
     case 'attemptTimedOut':
-      finishRunningChip(row, `${e.attempt} timed out`, 'timeout');
+      finishRunningChip(row, e.attempt, `${e.attempt} timed out`, 'timeout');
       break;
     case 'retryScheduled':
       setState(row, 'retrying');
       chip(row, `retry in ${Math.round(e.delay)} ms`, 'retry');
       break;
+    case 'retryDenied':
+      chip(row, 'retry denied (budget)', 'failed');
+      break;
+    case 'deadlineExceeded':
+      dropRunningChips(row);
+      chip(row, 'past its deadline', 'timeout');
+      break;
     case 'succeeded': {
-      finishRunningChip(row, `${e.attempts} ok`, 'ok');
+      const n = winner ?? (row.running.size === 1 ? [...row.running.keys()][0] : null);
+      if (n !== null) finishRunningChip(row, n, `${n} ok`, 'ok');
+      dropRunningChips(row);
       const v = values.get(e.job);
       values.delete(e.job);
       setState(row, 'succeeded', v ? `succeeded · ${v}` : 'succeeded');
       break;
     }
     case 'failed':
-      setState(row, 'failed', `failed after ${e.attempts}`);
+      dropRunningChips(row);
+      setState(row, 'failed', e.attempts ? `failed after ${e.attempts}` : 'failed: refused by the breaker');
       break;
     case 'cancelled':
-      finishRunningChip(row, 'cancelled', 'cancel');
+      dropRunningChips(row, 'cancelled');
       setState(row, 'cancelled', e.attempts ? `cancelled after ${e.attempts}` : 'cancelled (never ran)');
       break;
   }
@@ -402,6 +493,89 @@ function render() {
   renderScheduler(m);
   renderServer(m);
   renderHosts();
+  renderPolicies(m);
+}
+
+/** The `q` quantile of `xs` (nearest rank), or NaN for none. */
+function quantile(xs, q) {
+  if (xs.length === 0) return NaN;
+  const sorted = xs.slice().sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+const ms = (x) => (Number.isNaN(x) ? '–' : `${Math.round(x)} ms`);
+
+/** Hedging's figures: the page's job times, beside the server's duplicate requests. */
+function renderPolicies(m) {
+  const el = $('#hedge-stats');
+  const fig = (root, name, v) => { root.querySelector(`[data-figure="${name}"]`).textContent = v; };
+  const p50 = quantile(jobTimes, 0.5);
+  const p99 = quantile(jobTimes, 0.99);
+  const s = server ? serverTotals(server) : null;
+  fig(el, 'p50', ms(p50));
+  fig(el, 'p99', ms(p99));
+  fig(el, 'jobs', jobTimes.length);
+  fig(el, 'hedges', m.hedgesStarted ?? 0);
+  fig(el, 'won', m.hedgesWon ?? 0);
+  fig(el, 'duplicates', s ? s.duplicates : '–');
+  fig(el, 'requests', s ? s.requests : '–');
+  Object.assign(el.dataset, {
+    p50: Number.isNaN(p50) ? '' : p50, p99: Number.isNaN(p99) ? '' : p99, jobs: jobTimes.length,
+    hedges: m.hedgesStarted ?? 0, won: m.hedgesWon ?? 0, duplicates: s?.duplicates ?? '', requests: s?.requests ?? '',
+  });
+  renderBreaker(m);
+}
+
+/** The breaker's figures: its state (from its events), beside the server's requests during the outage. */
+function renderBreaker(m = pool?.metrics()) {
+  if (!m) return;
+  const el = $('#breaker-stats');
+  const fig = (name, v) => { el.querySelector(`[data-figure="${name}"]`).textContent = v; };
+  const state = el.querySelector('[data-figure="state"]');
+  state.textContent = built?.circuitBreaker ? BREAKER_TEXT[breakerState] : 'off';
+  state.dataset.state = built?.circuitBreaker ? breakerState : 'off';
+  const o = server?.outage;
+  fig('opened', m.circuitOpened ?? 0);
+  fig('refused', m.circuitRefused ?? 0);
+  fig('outageRequests', o ? o.requests : '–');
+  fig('outage', o?.on ? `on, ${(o.leftMs / 1000).toFixed(1)} s left` : 'off');
+  Object.assign(el.dataset, {
+    state: built?.circuitBreaker ? breakerState : 'off', opened: m.circuitOpened ?? 0, refused: m.circuitRefused ?? 0,
+    outageRequests: o?.requests ?? '', outage: Boolean(o?.on),
+  });
+}
+
+/**
+ * The simulated outage: the server fails every request for `seconds`, while the page submits
+ * `load` jobs a second, until a second after it (so that the breaker's probe finds the server
+ * back, and closes it).
+ */
+async function simulateOutage() {
+  if (!pool || pool.closed || outage !== null) return;
+  const seconds = Math.min(60, Math.max(0.1, Number($('#outage-seconds').value) || 2));
+  const load = Math.min(1000, Math.max(1, Number($('#outage-load').value) || 100));
+  const res = await fetch(`api/outage?ms=${Math.round(seconds * 1000)}`, { cache: 'no-store' });
+  if (!res.ok) { setStatus(`The server refused the outage: HTTP ${res.status}`, 'error'); return; }
+  const until = performance.now() + seconds * 1000 + 1000;
+  const TICK = 50;
+  let owed = 0;
+  outage = { until, timer: null };
+  $('#outage').disabled = true;
+  setStatus(`Outage: the server fails every request for ${seconds} s; the page submits ${load} jobs a second meanwhile${built.circuitBreaker ? ', and the breaker stops most of them reaching it' : ' (no breaker: every one reaches it)'}.`, 'warn');
+  outage.timer = setInterval(() => {
+    if (performance.now() >= until || !pool || pool.closed) {
+      clearInterval(outage.timer);
+      outage = null;
+      $('#outage').disabled = !pool || pool.closed;
+      const o = server?.outage;
+      setStatus(`Outage over: ${o ? o.requests : '?'} requests reached the failing server${built.circuitBreaker ? `; the breaker refused ${pool.metrics().circuitRefused} jobs` : ''}.`);
+      return;
+    }
+    owed += load * TICK / 1000;
+    const n = Math.floor(owed);
+    owed -= n;
+    if (n > 0) submit(n);
+  }, TICK);
 }
 
 /** The live state: paused, rate-limited, jobs waiting on their host's limit, the concurrency. */
@@ -485,6 +659,7 @@ function serverTotals(s) {
   return {
     requests: s.requests + all.starts, ok: s.ok + all.ok, failed: s.failed + all.failed,
     hung: s.hung + all.hung, aborted: s.aborted + all.aborted, inFlight: s.inFlight + all.inFlight,
+    duplicates: s.duplicates + all.duplicates,
   };
 }
 
@@ -599,6 +774,11 @@ async function main() {
     else setRate(rate);
   });
   $('#rate-off').addEventListener('click', () => { $('#interval-cap').value = ''; setRate(null); });
+  // Hedging and the breaker are the pool's: changing them builds a new pool (the counts reset).
+  const policy = (what) => () => newPool(`${what} changed: a new pool (the old one was aborted), and the counts start again.`);
+  for (const id of ['#hedging', '#hedge-delay', '#hedge-max']) $(id).addEventListener('change', policy('Hedging'));
+  for (const id of ['#breaker', '#breaker-failures', '#breaker-cooldown']) $(id).addEventListener('change', policy('The breaker'));
+  $('#outage').addEventListener('click', simulateOutage);
   setInterval(render, 100);
   setInterval(pollServer, 250);
   setInterval(() => drawTimeline($('#timeline')), 200);

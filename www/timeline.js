@@ -3,10 +3,11 @@
 // gaps between bars are the backoff before each retry, drawn as dashed boxes. Before the first
 // bar, a hatched box is the time the job waited in the queue (from its `queued` event to its
 // first `attemptStarted`, or to its cancellation if it never ran): the wait that priorities,
-// per-host limits, pauses and rate limits make visible.
+// per-host limits, pauses and rate limits make visible. A hedged attempt runs beside the one
+// before it: its bar is drawn in the lower half of the row.
 
 const MAX_JOBS = 24;
-// job id -> { queued, started, meta, attempts: [{ start, end, outcome }], backoffs: [{ start, end }] }
+// job id -> { queued, started, meta, attempts: [{ n, start, end, outcome, hedge }], backoffs: [{ start, end }] }
 // `started`: when the first attempt started (null until then); `meta`: { host, priority } or null.
 const jobs = new Map();
 
@@ -18,7 +19,8 @@ export function resetTimeline() {
 
 /**
  * Follows a pool event (`onEvent`'s plain objects); `meta`, for a `queued` event: what the row
- * is labelled with ({ host, priority }), or null.
+ * is labelled with ({ host, priority }), or null; for a `succeeded` event: the number of the
+ * attempt whose value won (the others still running were dropped), or null.
  */
 export function timelineEvent(e, meta = null) {
   const t = now();
@@ -29,19 +31,29 @@ export function timelineEvent(e, meta = null) {
   }
   const j = jobs.get(e.job);
   if (!j) return;
-  const open = j.attempts.at(-1);
-  const close = (outcome) => { if (open && open.end === null) { open.end = t; open.outcome = outcome; } };
+  const close = (a, outcome) => { if (a && a.end === null) { a.end = t; a.outcome = outcome; } };
+  const byNumber = (n) => j.attempts.find((a) => a.n === n);
+  // At the job's end, attempts still running were dropped (a hedge that lost, or the deadline).
+  const closeRest = (outcome) => { for (const a of j.attempts) close(a, outcome); };
   if (e.type === 'succeeded' || e.type === 'failed' || e.type === 'cancelled') j.ended = t;
   switch (e.type) {
     case 'attemptStarted':
       j.started ??= t;
-      j.attempts.push({ start: t, end: null, outcome: 'running' });
+      j.attempts.push({ n: e.attempt, start: t, end: null, outcome: 'running', hedge: false });
       break;
-    case 'attemptFailed': close('failed'); break;
-    case 'attemptTimedOut': close('timeout'); break;
+    case 'hedgeStarted': { const a = byNumber(e.attempt); if (a) a.hedge = true; break; }
+    case 'attemptFailed': close(byNumber(e.attempt), 'failed'); break;
+    case 'attemptTimedOut': close(byNumber(e.attempt), 'timeout'); break;
     case 'retryScheduled': j.backoffs.push({ start: t, end: t + e.delay }); break;
-    case 'succeeded': close('ok'); break;
-    case 'cancelled': close('cancel'); break;
+    case 'succeeded': {
+      const running = j.attempts.filter((a) => a.end === null);
+      close(byNumber(meta) ?? (running.length === 1 ? running[0] : undefined), 'ok');
+      closeRest('cancel');
+      break;
+    }
+    case 'deadlineExceeded': closeRest('timeout'); break; // its `failed` follows
+    case 'failed': closeRest('cancel'); break;
+    case 'cancelled': closeRest('cancel'); break;
   }
 }
 
@@ -91,13 +103,14 @@ export function drawTimeline(root) {
       gap.title = `backoff ${Math.round(b.end - b.start)} ms`;
       track.append(gap);
     }
-    j.attempts.forEach((a, i) => {
-      const bar = div(`tl-bar ${a.outcome}`);
+    j.attempts.forEach((a) => {
+      const bar = div(`tl-bar ${a.outcome}${a.hedge ? ' hedge' : ''}`);
       const stop = a.end ?? t;
       bar.style.left = pct(a.start);
       bar.style.width = width(a.start, stop);
-      bar.title = `attempt ${i + 1}: ${LABEL[a.outcome]}, ${Math.round(stop - a.start)} ms`;
+      bar.title = `attempt ${a.n}${a.hedge ? ' (a hedge)' : ''}: ${LABEL[a.outcome]}, ${Math.round(stop - a.start)} ms`;
       bar.dataset.outcome = a.outcome;
+      if (a.hedge) bar.dataset.hedge = 'true';
       track.append(bar);
     });
     row.append(track);
