@@ -1,17 +1,23 @@
 //! Property tests: random pools and random job scripts, on the manual clock, checked against a
 //! reference model written plainly below. Every job's outcome, attempt count and the instant
-//! each of its attempts started, what `clear` and `set_priority` returned, and the final
-//! metrics (`submitted == succeeded + failed + cancelled`; nothing queued, running or waiting
-//! on a key at rest) must match the model.
+//! each of its attempts started (hedges included), what `clear` and `set_priority` returned,
+//! and the final metrics (`submitted == succeeded + failed + cancelled`; nothing queued,
+//! running or waiting on a key at rest; `deadline_exceeded`, `retries_denied`,
+//! `circuit_refused`, `circuit_opened`, `hedges_started`, `hedges_won`) must match the model.
 //!
 //! The pool: a crew of `workers`, of which `concurrency` may run at once (changed at given
 //! instants by `set_concurrency`), a queue of `queue`, maybe `per_key`, maybe a rate limit of
 //! `count` attempt starts per `interval`, maybe paused over windows of time, maybe `clear()`ed
 //! at an instant. Every job has a priority (a few levels), maybe a key, maybe a cancel and a
 //! `set_priority` on its handle at given instants. Every job is submitted (`try_submit`) at
-//! time 0, before any worker runs: the first `queue` are accepted.
+//! time 0, before any worker runs: the first `queue` are accepted. Each of the policies is
+//! drawn independently, and often absent: a pool deadline and per-job `deadline` /
+//! `no_deadline`; a retry budget (percent, `min_retries`, window); a circuit breaker
+//! (`consecutive` or `ratio`, a cool-down, `per_key` or not); hedging for the pool and per-job
+//! `hedge` / `no_hedge` (a delay, `max`); and for some jobs a `retry_when` predicate that
+//! refuses retries after a timeout, or after a panic, or both.
 //!
-//! The model's rules (the issue's, and `PoolBuilder`'s and `Pool`'s docs):
+//! The model's rules (the issue's, `PoolBuilder`'s, `Pool`'s and the policies' docs):
 //!
 //! * A job holds its worker, its place in the concurrency and its key from its first attempt
 //!   through its backoffs and retries to its end.
@@ -28,26 +34,69 @@
 //!   concurrency interrupts nothing. `clear()` cancels every queued job, nothing running.
 //! * A cancel: a queued job ends `Cancelled(0)` at once; a running one ends `Cancelled(n)`,
 //!   `n` the attempts begun, freeing its worker and key.
+//! * A job runs in rounds (`Hedge`): a first attempt, then, while none has succeeded and one
+//!   still runs, a hedge `delay` after the previous attempt of the round, up to `max`. The
+//!   first success wins (`Succeeded(n)`: `n` the winner's number; a hedge's win counts in
+//!   `hedges_won`); a failure the predicate declines ends the job at once; a round whose
+//!   attempts all failed is retried as a whole, `backoff` after its last failure
+//!   (`retries(r)`: `r + 1` rounds). Attempts ending at one instant end in slot order, before
+//!   a hedge due then. An error carries the attempts made, hedges included.
+//! * The deadline is `d` after the first attempt starts: then the job ends
+//!   `DeadlineExceeded(n)`, whatever it was doing (an attempt, a backoff, a wait for a token).
+//! * The budget: a first attempt deposits, a retry (a new round) withdraws, and is denied
+//!   when `100 × (retries + 1) > percent × first attempts + 100 × min_retries`; the job then
+//!   ends with its round's failure.
+//! * The breaker (one, or one per key and one for keyless jobs): closed, open after the trip
+//!   (for ratio, once `of_last` verdicts are in), half-open after the cool-down (timed from
+//!   the failure that opened it), one probe. A job's first attempt and each retry ask it
+//!   first: refused, the job ends `CircuitOpen(n)` (`n = 0`: never started, and its rate
+//!   token goes back at once). A hedge starts only while it is closed; otherwise no more
+//!   hedges that round. Errors, timeouts, panics and a deadline cutting an attempt are
+//!   failures; cancelled and dropped attempts count for nothing; so does an attempt admitted
+//!   before the breaker opened (or, a probe, before it opened again). A key's breaker forgets
+//!   its successes whenever it remembers no failure (its docs: it is forgotten and starts
+//!   afresh).
 //!
 //! Ties are modelled as the driver resolves them. At any instant, clock events run first
-//! (attempts ending, timeouts, backoffs, rate tokens coming back), and workers they free take
-//! the next jobs at once; then the actions due at that instant apply (cancels, then priority
-//! changes, `clear`, pauses, resumes, concurrency changes, each kind in its given order), all
-//! before any worker moves; only then do workers freed or woken by them take jobs. A job (or a
-//! chain of retries) that takes no time at all ends in the phase it started in. Actions fall
-//! on odd instants, durations and backoffs on multiples of 4, timeouts on 4k + 2.
+//! (attempts ending, timeouts, hedges due, backoffs, rate tokens coming back, cool-downs,
+//! deadlines), and workers they free take the next jobs at once; then the actions due at that
+//! instant apply (cancels, then priority changes, `clear`, pauses, resumes, concurrency
+//! changes, each kind in its given order), all before any worker moves; only then do workers
+//! freed or woken by them take jobs. A job (or a chain of retries) that takes no time at all
+//! ends in the phase it started in. Actions fall on odd instants, durations and backoffs on
+//! multiples of 4, timeouts on 4k + 2, deadlines and cool-downs are odd, hedge delays even.
 //!
-//! One tie is left open by design: within one phase the workers move one after another, so
-//! when two or more things happen in one phase and rate tokens then run short, which of the
-//! contenders got the tokens depends on which worker moved first (a job whose key was freed
-//! in that phase, or a retry, against a new job). The issue asks nothing there, and the model
-//! does not guess: such cases are flagged ambiguous and left out (about 8% of the cases; see
-//! `Model::settle`). Without a rate limit the order the workers move in changes nothing: each
-//! worker that ends a job frees the one place it takes next.
+//! Some ties are left open by design: within one phase the workers move one after another,
+//! and the issue asks nothing of the order. The model does not guess; it flags such cases
+//! ambiguous and leaves them out (`Expected::ambiguous`, with the reason):
+//!
+//! * rate tokens run short after two or more things happened in one phase: which contender
+//!   got them depends on which worker moved first;
+//! * a breaker touched by two or more independently moving workers in one phase (each job
+//!   with something due, each token back, each cool-down, each action; every worker at 0 ms
+//!   and after a resume or a concurrency change) where the order changes the result: its
+//!   state changed and someone asked it, or verdicts of both kinds came in;
+//! * the budget asked by such workers in one phase where the order decides who is denied;
+//! * a deadline falling at an instant its own job has something else due.
+//!
+//! `the_share_of_ambiguous_cases_is_low` prints the share (about 11% of cases; most of it the
+//! rate tokens, as before the policies) and what the rest exercise, and bounds it.
+//!
+//! Where the policies meet features in ways the docs leave open, the generator is narrowed
+//! rather than the model made to guess (`prepare`): no hedging under a rate limit (when a
+//! hedge due waits for a token, and which waiter gets it, is unspecified); no deadline for a
+//! hedged job under a breaker (a cut round counts once for the breaker, however many of its
+//! attempts ran); budget windows of 14 or more, so that no case makes enough first attempts
+//! to reach the window's end (what a small window forgets is not what its docs say: see
+//! below).
 //!
 //! Three scheduler bugs this test found (blocked jobs put back in reverse order; a blocked job
 //! moved by `set_priority` jumping its new line; a key's line not ordered by priority) are
-//! fixed (d7c56d4, 428c414); the cases it shrank them to are plain tests below.
+//! fixed (d7c56d4, 428c414); the cases it shrank them to are plain tests below. Three core
+//! bugs in the policies are `#[ignore]`d tests below: `hedged_round_error_counts_every_attempt`,
+//! `an_attempt_admitted_before_the_breaker_opened_counts_for_nothing` and
+//! `a_budget_remembers_only_its_window`. The model leaves out the cases on the path of the
+//! first two (`Expected::bug`; also printed by the share test).
 #![cfg(all(not(target_arch = "wasm32"), panic = "unwind"))]
 
 mod common;
@@ -59,7 +108,7 @@ use std::time::Duration;
 use common::{clock_pool, Clock, Sim, MS};
 use futures_lite::future;
 use proptest::prelude::*;
-use workcrew::{Attempt, Backoff, Job, JobError};
+use workcrew::{Attempt, Backoff, CircuitBreaker, Failure, Hedge, Job, JobError, RetryBudget};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
@@ -78,9 +127,24 @@ struct Step {
     kind: Kind,
 }
 
-#[derive(Clone, Debug)]
+/// Hedged attempts: `max` extra, each `delay` ms after the one before.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct HedgeCfg {
+    delay: u64,
+    max: u32,
+}
+
+/// A `retry_when` predicate: errors as `retry_if` sees them, and a refusal after a timeout or
+/// a panic.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Refuse {
+    timeout: bool,
+    panic: bool,
+}
+
+#[derive(Clone, Debug, Default)]
 struct Script {
-    /// Attempt i follows steps[min(i, len) - 1].
+    /// Attempt i follows steps[min(i, len) - 1] (hedges are attempts too).
     steps: Vec<Step>,
     cancel_at: Option<u64>,
     retries: Option<u32>,
@@ -89,6 +153,12 @@ struct Script {
     key: Option<u64>,
     /// `set_priority(.1)` on its handle at `.0`.
     reprioritise: Option<(u64, i32)>,
+    /// `Job::deadline` (`Some(Some)`) or `Job::no_deadline` (`Some(None)`).
+    deadline: Option<Option<u64>>,
+    /// `Job::hedge` (`Some(Some)`) or `Job::no_hedge` (`Some(None)`).
+    hedge: Option<Option<HedgeCfg>>,
+    /// `retry_when` instead of `retry_if`.
+    refuse: Option<Refuse>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -102,7 +172,30 @@ enum Action {
     Concurrency(usize),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Trip {
+    Consecutive(u32),
+    /// `percent`% of the last `of_last`.
+    Ratio(u32, u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct BreakerCfg {
+    trip: Trip,
+    cooldown: u64,
+    per_key: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct BudgetCfg {
+    percent: u32,
+    min_retries: u32,
+    /// At least 14: more than a case's first attempts, so the window never forgets (see the
+    /// module docs).
+    window: u32,
+}
+
+#[derive(Clone, Debug, Default)]
 struct Config {
     workers: usize,
     /// The initial limit, 1 ..= workers.
@@ -119,19 +212,26 @@ struct Config {
     /// `set_concurrency(.1)` at `.0`.
     concurrency_at: Vec<(u64, usize)>,
     clear_at: Option<u64>,
+    deadline: Option<u64>,
+    budget: Option<BudgetCfg>,
+    breaker: Option<BreakerCfg>,
+    hedge: Option<HedgeCfg>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Outcome {
+    /// The value: the number of the attempt that succeeded.
     Succeeded(u32),
     Failed(u32),
     TimedOut(u32),
     Panicked(u32),
     Cancelled(u32),
+    DeadlineExceeded(u32),
+    CircuitOpen(u32),
     Rejected,
 }
 
-/// A job's outcome and the instants its attempts started.
+/// A job's outcome and the instants its attempts started (hedges included, by number).
 type Record = (Outcome, Vec<u64>);
 
 #[derive(Default, Debug, PartialEq)]
@@ -146,6 +246,12 @@ struct Totals {
     retried: u64,
     timed_out: u64,
     panicked: u64,
+    deadline_exceeded: u64,
+    retries_denied: u64,
+    circuit_refused: u64,
+    circuit_opened: u64,
+    hedges_started: u64,
+    hedges_won: u64,
     /// What each `clear()` returned.
     cleared: Vec<usize>,
     /// What each `set_priority` returned.
@@ -174,25 +280,258 @@ fn actions(cfg: &Config, scripts: &[Script]) -> Vec<(u64, Action)> {
 
 // --- the reference model ------------------------------------------------------------------------
 
+/// How a breaker let an attempt start: as a plain attempt or as its probe, when it had opened
+/// `.0` times. An attempt counts for the breaker only while the breaker is still in that state
+/// (the docs: one admitted before the breaker opened and ending after it counts for nothing).
 #[derive(Clone, Copy, Debug, PartialEq)]
+enum Adm {
+    Pass(u64),
+    Probe(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Phase {
+    Closed,
+    Open,
+    HalfOpen { probing: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Verdict {
+    Success,
+    Failure,
+    Cancelled,
+}
+
+/// What touched a breaker in the current phase (see `Model::settle`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Op {
+    /// An attempt asked whether it may start, or a hedge whether the breaker is closed.
+    Look,
+    Record(Verdict),
+    Cooled,
+}
+
+/// A circuit breaker, as its docs' table says.
+#[derive(Clone, Debug)]
+struct Brk {
+    phase: Phase,
+    /// Times opened.
+    epoch: u64,
+    consecutive: u32,
+    /// The verdicts since it last closed or opened, newest last (`true`: failed).
+    window: VecDeque<bool>,
+    cools_at: Option<u64>,
+    /// A key's breaker: forgotten while closed with no failure remembered (its docs), so
+    /// its window forgets the successes then.
+    forgets: bool,
+    ops: Vec<Op>,
+    /// Its state changed in the current phase.
+    changed: bool,
+    /// An attempt admitted before it last opened ended while it was not open: the pool may
+    /// count it.
+    stale_counted: bool,
+    /// One ended while it was open, in this phase.
+    stale_in_phase: bool,
+}
+
+impl Brk {
+    fn new(forgets: bool) -> Self {
+        Brk {
+            forgets,
+            phase: Phase::Closed,
+            epoch: 0,
+            consecutive: 0,
+            window: VecDeque::new(),
+            cools_at: None,
+            ops: Vec::new(),
+            changed: false,
+            stale_counted: false,
+            stale_in_phase: false,
+        }
+    }
+
+    fn admit(&mut self) -> Option<Adm> {
+        self.ops.push(Op::Look);
+        match self.phase {
+            Phase::Closed => Some(Adm::Pass(self.epoch)),
+            Phase::HalfOpen { probing: false } => {
+                self.phase = Phase::HalfOpen { probing: true };
+                self.changed = true;
+                Some(Adm::Probe(self.epoch))
+            }
+            _ => None,
+        }
+    }
+
+    fn is_closed(&mut self) -> bool {
+        self.ops.push(Op::Look);
+        self.phase == Phase::Closed
+    }
+
+    fn open(&mut self, cfg: &BreakerCfg, t: u64) {
+        self.phase = Phase::Open;
+        self.epoch += 1;
+        self.consecutive = 0;
+        self.window.clear();
+        self.cools_at = Some(t + cfg.cooldown);
+    }
+
+    /// An admitted attempt ended at `t`; `true` if that opened the breaker.
+    fn record(&mut self, cfg: &BreakerCfg, adm: Adm, v: Verdict, t: u64) -> bool {
+        match adm {
+            Adm::Probe(e)
+                if e == self.epoch && self.phase == (Phase::HalfOpen { probing: true }) =>
+            {
+                self.ops.push(Op::Record(v));
+                self.changed = true;
+                match v {
+                    Verdict::Success => {
+                        self.phase = Phase::Closed;
+                        self.consecutive = 0;
+                        self.window.clear();
+                    }
+                    Verdict::Failure => {
+                        self.open(cfg, t);
+                        return true;
+                    }
+                    Verdict::Cancelled => self.phase = Phase::HalfOpen { probing: false },
+                }
+                false
+            }
+            Adm::Pass(e) if e == self.epoch && self.phase == Phase::Closed => {
+                if v == Verdict::Cancelled {
+                    return false;
+                }
+                self.ops.push(Op::Record(v));
+                let failed = v == Verdict::Failure;
+                self.consecutive = if failed { self.consecutive + 1 } else { 0 };
+                let tripped = match cfg.trip {
+                    Trip::Consecutive(n) => self.consecutive >= n,
+                    Trip::Ratio(percent, of_last) => {
+                        self.window.push_back(failed);
+                        if self.window.len() > of_last as usize {
+                            self.window.pop_front();
+                        }
+                        let failures = self.window.iter().filter(|&&f| f).count() as u32;
+                        self.window.len() == of_last as usize && failures * 100 >= percent * of_last
+                    }
+                };
+                if tripped {
+                    self.changed = true;
+                    self.open(cfg, t);
+                } else if self.forgets && !self.window.contains(&true) {
+                    self.window.clear();
+                }
+                tripped
+            }
+            // Stale: counts for nothing. The pool counts it while closed (BUG_STALE_COUNTED):
+            // so leave the case out if it was, or could have been in another order.
+            Adm::Pass(_) if v != Verdict::Cancelled => {
+                if self.phase == Phase::Open {
+                    self.stale_in_phase = true;
+                } else {
+                    self.stale_counted = true;
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// Its ops in this phase give one result whatever order the workers made them in.
+    fn commutes(&self) -> bool {
+        let records: Vec<Verdict> = self
+            .ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Record(v) => Some(*v),
+                _ => None,
+            })
+            .collect();
+        let alike = records.windows(2).all(|w| w[0] == w[1]);
+        self.ops.len() <= 1
+            || (alike && records.len() == self.ops.len())
+            || (alike && !self.changed)
+    }
+
+    fn why(&self) -> &'static str {
+        let records = self.ops.iter().filter(|o| matches!(o, Op::Record(_))).count();
+        if records == self.ops.len() {
+            "breaker: verdicts of both kinds in one phase"
+        } else if self.changed {
+            "breaker: changed and asked in one phase"
+        } else {
+            "breaker: asked, with verdicts of both kinds, in one phase"
+        }
+    }
+}
+
+/// How a round's attempt failed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Fail {
+    Failed,
+    TimedOut,
+    Panicked,
+}
+
+impl Fail {
+    fn outcome(self, n: u32) -> Outcome {
+        match self {
+            Fail::Failed => Outcome::Failed(n),
+            Fail::TimedOut => Outcome::TimedOut(n),
+            Fail::Panicked => Outcome::Panicked(n),
+        }
+    }
+}
+
+/// A running attempt of a round.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Live {
+    n: u32,
+    /// 0 for the round's first attempt, k for its k-th hedge.
+    slot: u32,
+    ends: u64,
+    times_out: bool,
+    adm: Option<Adm>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
 enum St {
     Queued,
-    /// Attempt `n` runs until `ends`, then times out or ends as its step says.
-    Attempt {
-        n: u32,
-        ends: u64,
-        times_out: bool,
+    /// Round `round` runs: its live attempts in slot order, its next hedge.
+    Round {
+        round: u32,
+        live: Vec<Live>,
+        hedges: u32,
+        next_hedge: Option<u64>,
+        /// The latest failure, and the number of the attempt that failed.
+        last: Option<(Fail, u32)>,
     },
-    /// Backing off after attempt `n`, until `until`.
+    /// Backing off after round `round`, until `until`.
     Backoff {
-        n: u32,
+        round: u32,
         until: u64,
     },
-    /// Attempt `n` failed; its retry waits for a rate token.
+    /// Round `round` failed; its retry, admitted by the breaker as `adm`, waits for a rate
+    /// token.
     Token {
-        n: u32,
+        round: u32,
+        adm: Option<Adm>,
     },
     Done,
+}
+
+/// The retry budget: nothing is ever forgotten (the window holds more first attempts than a
+/// case makes).
+#[derive(Default)]
+struct Bud {
+    firsts: u64,
+    retries: u64,
+    /// This phase: first attempts, retries asked for, and the counts before.
+    deposits: u64,
+    withdrawals: u64,
+    before: (u64, u64),
 }
 
 struct Model<'a> {
@@ -200,6 +539,10 @@ struct Model<'a> {
     scripts: &'a [Script],
     st: Vec<St>,
     records: Vec<Record>,
+    /// Attempts begun, per job.
+    attempts: Vec<u32>,
+    /// When each running job's deadline passes.
+    deadline_at: Vec<Option<u64>>,
     /// Accepted jobs, in the order they may start: priority, then place in line.
     order: Vec<usize>,
     /// Each job's priority and place in line (its submission, or its last `set_priority`).
@@ -214,12 +557,28 @@ struct Model<'a> {
     paused: bool,
     concurrency: usize,
     totals: Totals,
-    /// Events in the current phase (see the module docs' last paragraph).
+    /// Events in the current phase (see the module docs).
     events: usize,
-    ambiguous: bool,
+    /// Workers that may move independently in the current phase (see the module docs).
+    chains: usize,
+    budget: Bud,
+    /// The breakers, by key (`None`: the pool's).
+    breakers: BTreeMap<Option<u64>, Brk>,
+    ambiguous: Option<&'static str>,
+    /// A path of a known core bug (see the `#[ignore]`d tests): not compared.
+    bug: Option<&'static str>,
     /// A `set_priority` of a keyed job under `per_key`: the path of the last bug fixed.
     hazard: bool,
 }
+
+/// `JobError`'s `attempts` after a hedged round is the number of the attempt that failed,
+/// not the attempts made: `hedged_round_error_counts_every_attempt`.
+const BUG_HEDGED_ATTEMPTS: &str = "hedged round: error carries the failing attempt's number";
+
+/// An attempt admitted before the breaker opened, ending once it has closed again, counts as
+/// a verdict: `an_attempt_admitted_before_the_breaker_opened_counts_for_nothing`. Left out
+/// wherever such an attempt ends while the breaker is not open (or changes in that phase).
+const BUG_STALE_COUNTED: &str = "breaker: an attempt admitted before it opened counted";
 
 impl Model<'_> {
     fn key_free(&self, j: usize) -> bool {
@@ -233,32 +592,87 @@ impl Model<'_> {
         self.cfg.rate.map_or(true, |(count, _)| self.tokens.len() < count)
     }
 
-    fn begin(&mut self, j: usize, n: u32, t: u64) {
+    fn flag(&mut self, why: &'static str) {
+        self.ambiguous.get_or_insert(why);
+    }
+
+    fn hedge_of(&self, j: usize) -> Option<HedgeCfg> {
+        self.scripts[j].hedge.unwrap_or(self.cfg.hedge)
+    }
+
+    fn brk(&mut self, j: usize) -> Option<&mut Brk> {
+        let cfg = self.cfg.breaker?;
+        let key = if cfg.per_key { self.scripts[j].key } else { None };
+        Some(self.breakers.entry(key).or_insert_with(|| Brk::new(key.is_some())))
+    }
+
+    /// The breaker's answer to an attempt of `j` that wants to start: `Err` if refused.
+    fn admit(&mut self, j: usize) -> Result<Option<Adm>, ()> {
+        match self.brk(j) {
+            None => Ok(None),
+            Some(b) => b.admit().map(Some).ok_or(()),
+        }
+    }
+
+    fn record(&mut self, j: usize, adm: Option<Adm>, v: Verdict, t: u64) {
+        let (Some(adm), Some(cfg)) = (adm, self.cfg.breaker) else { return };
+        let b = self.brk(j).unwrap();
+        let opened = b.record(&cfg, adm, v, t);
+        if std::mem::take(&mut b.stale_counted) {
+            self.bug.get_or_insert(BUG_STALE_COUNTED);
+        }
+        if opened {
+            self.totals.circuit_opened += 1;
+        }
+    }
+
+    /// Attempt begins at `t`, in `slot` of its round.
+    fn begin(&mut self, j: usize, t: u64, slot: u32, adm: Option<Adm>) -> Live {
         let s = &self.scripts[j];
         if let Some((_, interval)) = self.cfg.rate {
+            assert_eq!(slot, 0, "no hedging under a rate limit (see `prepare`)");
             self.tokens.push(t + interval);
         }
         self.records[j].1.push(t);
+        self.attempts[j] += 1;
+        let n = self.attempts[j];
         self.totals.attempts += 1;
-        if n > 1 {
-            self.totals.retried += 1;
-        }
         let step = s.steps[(n as usize).min(s.steps.len()) - 1];
         let runs = if step.kind == Kind::Hang { u64::MAX } else { step.ms };
         let timeout = s.timeout.unwrap_or(self.cfg.timeout);
-        self.st[j] = match timeout {
-            Some(to) if to < runs => St::Attempt { n, ends: t + to, times_out: true },
-            _ => St::Attempt { n, ends: t.saturating_add(runs), times_out: false },
+        let (ends, times_out) = match timeout {
+            Some(to) if to < runs => (t + to, true),
+            _ => (t.saturating_add(runs), false),
         };
+        Live { n, slot, ends, times_out, adm }
     }
 
+    fn start_round(&mut self, j: usize, round: u32, t: u64, adm: Option<Adm>) {
+        if round > 1 {
+            self.totals.retried += 1;
+        }
+        let first = self.begin(j, t, 0, adm);
+        let next_hedge = self.hedge_of(j).map(|h| t + h.delay);
+        self.st[j] = St::Round { round, live: vec![first], hedges: 0, next_hedge, last: None };
+    }
+
+    /// A worker takes job `j` at `t`.
     fn start(&mut self, j: usize, t: u64) {
+        let Ok(adm) = self.admit(j) else {
+            return self.end(j, Outcome::CircuitOpen(0)); // never started
+        };
         self.running += 1;
         if let (Some(_), Some(k)) = (self.cfg.per_key, self.scripts[j].key) {
             *self.keys.entry(k).or_default() += 1;
         }
         self.totals.started += 1;
-        self.begin(j, 1, t);
+        if self.cfg.budget.is_some() {
+            self.budget.firsts += 1;
+            self.budget.deposits += 1;
+        }
+        let deadline = self.scripts[j].deadline.unwrap_or(self.cfg.deadline);
+        self.deadline_at[j] = deadline.map(|d| t + d);
+        self.start_round(j, 1, t, adm);
     }
 
     fn end(&mut self, j: usize, outcome: Outcome) {
@@ -268,6 +682,14 @@ impl Model<'_> {
             Outcome::Succeeded(_) => self.totals.succeeded += 1,
             Outcome::Cancelled(_) => self.totals.cancelled += 1,
             Outcome::Rejected => unreachable!(),
+            Outcome::DeadlineExceeded(_) => {
+                self.totals.deadline_exceeded += 1;
+                self.totals.failed += 1;
+            }
+            Outcome::CircuitOpen(_) => {
+                self.totals.circuit_refused += 1;
+                self.totals.failed += 1;
+            }
             _ => self.totals.failed += 1,
         }
         self.records[j].0 = outcome;
@@ -280,62 +702,223 @@ impl Model<'_> {
         }
     }
 
-    /// Attempt `n` of job `j` ended at `t`.
-    fn attempt_ended(&mut self, j: usize, n: u32, times_out: bool, t: u64) {
+    /// The round's other attempts are dropped: for the breaker they count for nothing.
+    fn drop_live(&mut self, j: usize, t: u64) {
+        let St::Round { live, .. } = &self.st[j] else { return };
+        for a in live.clone() {
+            self.record(j, a.adm, Verdict::Cancelled, t);
+        }
+    }
+
+    /// Attempt `a` of job `j` (taken out of its round) ended at `t`. `true` if the job ended.
+    fn attempt_ended(&mut self, j: usize, a: Live, t: u64) -> bool {
         let s = &self.scripts[j];
-        let retries = s.retries.unwrap_or(self.cfg.retries);
-        let step = s.steps[(n as usize).min(s.steps.len()) - 1];
-        let (failure, retryable) = if times_out {
+        let step = s.steps[(a.n as usize).min(s.steps.len()) - 1];
+        let refuse = s.refuse.unwrap_or(Refuse { timeout: false, panic: false });
+        let (fail, retryable) = if a.times_out {
             self.totals.timed_out += 1;
-            (Outcome::TimedOut(n), true)
+            (Fail::TimedOut, !refuse.timeout)
         } else {
             match step.kind {
-                Kind::Ok => return self.end(j, Outcome::Succeeded(n)),
-                Kind::Err => (Outcome::Failed(n), true),
-                Kind::Fatal => (Outcome::Failed(n), false),
+                Kind::Ok => {
+                    self.record(j, a.adm, Verdict::Success, t);
+                    self.drop_live(j, t);
+                    if a.slot > 0 {
+                        self.totals.hedges_won += 1;
+                    }
+                    self.end(j, Outcome::Succeeded(a.n));
+                    return true;
+                }
+                Kind::Err => (Fail::Failed, true),
+                Kind::Fatal => (Fail::Failed, false),
                 Kind::Panic => {
                     self.totals.panicked += 1;
-                    (Outcome::Panicked(n), true)
+                    (Fail::Panicked, !refuse.panic)
                 }
                 Kind::Hang => unreachable!("a hang without a timeout ends only by a cancel"),
             }
         };
-        if !retryable || n > retries {
-            return self.end(j, failure);
+        self.record(j, a.adm, Verdict::Failure, t);
+        if !retryable {
+            self.drop_live(j, t);
+            let n = self.attempts[j];
+            if a.n != n {
+                self.bug.get_or_insert(BUG_HEDGED_ATTEMPTS);
+            }
+            self.end(j, fail.outcome(n));
+            return true;
         }
-        if self.cfg.backoff > 0 {
-            self.st[j] = St::Backoff { n, until: t + self.cfg.backoff };
-        } else {
-            self.retry(j, n, t);
+        let St::Round { last, .. } = &mut self.st[j] else { unreachable!() };
+        *last = Some((fail, a.n));
+        false
+    }
+
+    /// What job `j`'s round does at `t`: attempts end (in slot order), then the next hedge.
+    fn step(&mut self, j: usize, t: u64) -> bool {
+        let mut moved = false;
+        let h = self.hedge_of(j).unwrap_or(HedgeCfg { delay: 0, max: 0 });
+        loop {
+            let St::Round { live, hedges, next_hedge, .. } = &mut self.st[j] else { return moved };
+            if let Some(i) = live.iter().position(|a| a.ends == t) {
+                let a = live.remove(i);
+                moved = true;
+                self.events += 1;
+                if self.attempt_ended(j, a, t) {
+                    return true;
+                }
+                continue;
+            }
+            if live.is_empty() {
+                self.round_failed(j, t);
+                return true;
+            }
+            if *next_hedge != Some(t) {
+                return moved;
+            }
+            moved = true;
+            if *hedges >= h.max {
+                *next_hedge = None;
+                continue;
+            }
+            let closed = self.brk(j).map_or(true, |b| b.is_closed());
+            let St::Round { next_hedge, .. } = &mut self.st[j] else { unreachable!() };
+            if !closed {
+                *next_hedge = None; // no more hedges this round
+                continue;
+            }
+            let adm = self.brk(j).map(|b| Adm::Pass(b.epoch));
+            let St::Round { hedges, .. } = &self.st[j] else { unreachable!() };
+            let a = self.begin(j, t, hedges + 1, adm);
+            self.totals.hedges_started += 1;
+            let St::Round { live, hedges, next_hedge, .. } = &mut self.st[j] else {
+                unreachable!()
+            };
+            live.push(a);
+            *hedges += 1;
+            *next_hedge = Some(t + h.delay);
         }
     }
 
-    /// Job `j`'s retry after attempt `n`, at `t`: at once without a rate limit, else in line
-    /// for a token.
-    fn retry(&mut self, j: usize, n: u32, t: u64) {
-        if self.cfg.rate.is_none() {
-            self.begin(j, n + 1, t);
+    /// Every attempt of job `j`'s round failed, the last at `t`, each one the predicate would
+    /// retry.
+    fn round_failed(&mut self, j: usize, t: u64) {
+        let St::Round { round, last, .. } = self.st[j] else { unreachable!() };
+        let (fail, failed) = last.unwrap();
+        let failure = fail.outcome(self.attempts[j]);
+        if failed != self.attempts[j] {
+            // Only an error that ends the job now shows it (a retry's attempts move on).
+            let ends = round > self.scripts[j].retries.unwrap_or(self.cfg.retries)
+                || self.cfg.budget.is_some();
+            if ends {
+                self.bug.get_or_insert(BUG_HEDGED_ATTEMPTS);
+            }
+        }
+        let retries = self.scripts[j].retries.unwrap_or(self.cfg.retries);
+        if round > retries {
+            return self.end(j, failure);
+        }
+        if let Some(b) = self.cfg.budget {
+            let w = &mut self.budget;
+            w.withdrawals += 1;
+            let allowed = u64::from(b.percent) * w.firsts + 100 * u64::from(b.min_retries);
+            if 100 * (w.retries + 1) > allowed {
+                self.totals.retries_denied += 1;
+                return self.end(j, failure);
+            }
+            w.retries += 1;
+        }
+        if self.cfg.backoff > 0 {
+            self.st[j] = St::Backoff { round, until: t + self.cfg.backoff };
         } else {
-            self.st[j] = St::Token { n };
+            self.retry(j, round, t);
+        }
+    }
+
+    /// Job `j`'s retry after round `round`, at `t`: the breaker, then at once without a rate
+    /// limit, else in line for a token.
+    fn retry(&mut self, j: usize, round: u32, t: u64) {
+        let Ok(adm) = self.admit(j) else {
+            let n = self.attempts[j];
+            return self.end(j, Outcome::CircuitOpen(n));
+        };
+        if self.cfg.rate.is_none() {
+            self.start_round(j, round + 1, t, adm);
+        } else {
+            self.st[j] = St::Token { round, adm };
             self.token_queue.push_back(j);
         }
     }
 
+    /// Job `j`'s deadline passes at `t`.
+    fn cut(&mut self, j: usize, t: u64) {
+        self.events += 1;
+        match self.st[j].clone() {
+            St::Round { live, next_hedge, .. } => {
+                if live.iter().any(|a| a.ends == t) || next_hedge == Some(t) {
+                    self.flag("a deadline at an instant its job moves");
+                }
+                // Unhedged under a breaker (see `prepare`): as a timeout would.
+                if let Some(a) = live.first() {
+                    self.record(j, a.adm, Verdict::Failure, t);
+                }
+            }
+            St::Backoff { until, .. } => {
+                if until == t {
+                    self.flag("a deadline at an instant its job moves");
+                }
+            }
+            St::Token { adm, .. } => {
+                let others = self.tokens.contains(&t) || self.moves_at(t);
+                if others {
+                    self.flag("a deadline at an instant its job moves");
+                }
+                self.record(j, adm, Verdict::Cancelled, t);
+            }
+            St::Queued | St::Done => unreachable!(),
+        }
+        let n = self.attempts[j];
+        self.end(j, Outcome::DeadlineExceeded(n));
+    }
+
+    /// Jobs with an attempt, hedge, backoff or deadline due at `t`: each on its own worker.
+    fn movers(&self, t: u64) -> usize {
+        (0..self.st.len())
+            .filter(|&j| {
+                let due = match &self.st[j] {
+                    St::Round { live, next_hedge, .. } => {
+                        live.iter().any(|a| a.ends == t) || *next_hedge == Some(t)
+                    }
+                    St::Backoff { until, .. } => *until == t,
+                    St::Token { .. } => false,
+                    St::Queued | St::Done => return false,
+                };
+                due || self.deadline_at[j] == Some(t)
+            })
+            .count()
+    }
+
+    /// Whether any job's attempt, hedge or backoff is due at `t`.
+    fn moves_at(&self, t: u64) -> bool {
+        self.st.iter().any(|s| match s {
+            St::Round { live, next_hedge, .. } => {
+                live.iter().any(|a| a.ends == t) || *next_hedge == Some(t)
+            }
+            St::Backoff { until, .. } => *until == t,
+            _ => false,
+        })
+    }
+
     /// Everything that follows at `t` from what happened so far: attempts and backoffs due
-    /// now end, retries take tokens, new jobs start, until nothing changes.
+    /// now end, hedges start, retries take tokens, new jobs start, until nothing changes.
     fn settle(&mut self, t: u64) {
         loop {
             let mut moved = false;
             for j in 0..self.st.len() {
                 match self.st[j] {
-                    St::Attempt { n, ends, times_out } if ends == t => {
+                    St::Round { .. } => moved |= self.step(j, t),
+                    St::Backoff { round, until } if until == t => {
                         self.events += 1;
-                        self.attempt_ended(j, n, times_out, t);
-                        moved = true;
-                    }
-                    St::Backoff { n, until } if until == t => {
-                        self.events += 1;
-                        self.retry(j, n, t);
+                        self.retry(j, round, t);
                         moved = true;
                     }
                     _ => {}
@@ -346,8 +929,8 @@ impl Model<'_> {
                     break;
                 }
                 self.token_queue.pop_front();
-                let St::Token { n } = self.st[j] else { unreachable!() };
-                self.begin(j, n + 1, t);
+                let St::Token { round, adm } = self.st[j] else { unreachable!() };
+                self.start_round(j, round + 1, t, adm);
                 moved = true;
             }
             while self.token_queue.is_empty()
@@ -368,27 +951,67 @@ impl Model<'_> {
                 break;
             }
         }
-        // Rate tokens ran short with several contenders moving in this phase: see the module
-        // docs' last paragraph.
+        // Rate tokens ran short with several contenders moving in this phase.
         let waiting = !self.token_queue.is_empty()
             || (!self.paused
                 && self.running < self.concurrency
                 && self.order.iter().any(|&j| self.st[j] == St::Queued && self.key_free(j)));
         if self.cfg.rate.is_some() && waiting && self.events >= 2 {
-            self.ambiguous = true;
+            self.flag("rate tokens short after several events");
         }
         self.events = 0;
+        // The budget: several asked of it in this phase, and the answers hang on the order.
+        if let Some(b) = self.cfg.budget {
+            let w = &mut self.budget;
+            let (r0, f0) = w.before;
+            if self.chains >= 2 && w.withdrawals >= 1 && w.withdrawals + w.deposits >= 2 {
+                let allowed =
+                    |firsts: u64| u64::from(b.percent) * firsts + 100 * u64::from(b.min_retries);
+                let all_allowed = 100 * (r0 + w.withdrawals) <= allowed(f0);
+                let all_denied = 100 * (r0 + 1) > allowed(f0 + w.deposits);
+                if !all_allowed && !all_denied {
+                    self.ambiguous.get_or_insert("the budget asked in one phase");
+                }
+            }
+            (w.deposits, w.withdrawals, w.before) = (0, 0, (w.retries, w.firsts));
+        }
+        // A breaker: several touched it in this phase, and the result hangs on the order.
+        let mut open_tie = None;
+        for b in self.breakers.values_mut() {
+            if std::mem::take(&mut b.stale_in_phase) && b.changed {
+                self.bug.get_or_insert(BUG_STALE_COUNTED);
+            }
+            if self.chains >= 2 && !b.commutes() {
+                open_tie = Some(b.why());
+            }
+            b.ops.clear();
+            b.changed = false;
+        }
+        if let Some(w) = open_tie {
+            self.flag(w);
+        }
+        self.chains = 0;
     }
 
-    fn act(&mut self, action: Action) {
+    fn act(&mut self, action: Action, t: u64) {
         self.events += 1;
         match action {
-            Action::Cancel(j) => match self.st[j] {
-                St::Queued => self.end(j, Outcome::Cancelled(0)),
-                St::Attempt { n, .. } | St::Backoff { n, .. } => self.end(j, Outcome::Cancelled(n)),
-                St::Token { n } => self.end(j, Outcome::Cancelled(n)),
-                St::Done => self.events -= 1,
-            },
+            Action::Cancel(j) => {
+                let n = self.attempts[j];
+                match self.st[j].clone() {
+                    St::Queued => self.end(j, Outcome::Cancelled(0)),
+                    St::Round { .. } => {
+                        self.drop_live(j, t);
+                        self.end(j, Outcome::Cancelled(n));
+                    }
+                    St::Backoff { .. } => self.end(j, Outcome::Cancelled(n)),
+                    St::Token { adm, .. } => {
+                        self.record(j, adm, Verdict::Cancelled, t);
+                        self.end(j, Outcome::Cancelled(n));
+                    }
+                    St::Done => self.events -= 1,
+                }
+            }
             Action::Clear => {
                 let queued: Vec<usize> =
                     self.order.iter().copied().filter(|&j| self.st[j] == St::Queued).collect();
@@ -420,14 +1043,26 @@ impl Model<'_> {
         }
     }
 
-    /// The next instant anything is due, after `t`.
+    /// The next instant anything is due.
     fn next_instant(&self, actions: &[(u64, Action)]) -> Option<u64> {
-        let jobs = self.st.iter().filter_map(|s| match *s {
-            St::Attempt { ends, .. } if ends != u64::MAX => Some(ends),
-            St::Backoff { until, .. } => Some(until),
-            _ => None,
-        });
-        jobs.chain(self.tokens.iter().copied()).chain(actions.first().map(|a| a.0)).min()
+        let mut due: Vec<u64> = Vec::new();
+        for (j, s) in self.st.iter().enumerate() {
+            match s {
+                St::Round { live, next_hedge, .. } => {
+                    due.extend(live.iter().map(|a| a.ends).filter(|&e| e != u64::MAX));
+                    due.extend(*next_hedge);
+                }
+                St::Backoff { until, .. } => due.push(*until),
+                _ => {}
+            }
+            if !matches!(s, St::Queued | St::Done) {
+                due.extend(self.deadline_at[j]);
+            }
+        }
+        due.extend(self.breakers.values().filter_map(|b| b.cools_at));
+        due.extend(self.tokens.iter().copied());
+        due.extend(actions.first().map(|a| a.0));
+        due.into_iter().min()
     }
 }
 
@@ -436,7 +1071,9 @@ struct Expected {
     records: Vec<Record>,
     totals: Totals,
     /// An open tie (see the module docs): not compared.
-    ambiguous: bool,
+    ambiguous: Option<&'static str>,
+    /// A path of a known core bug: not compared.
+    bug: Option<&'static str>,
     /// A `set_priority` of a keyed job under `per_key`: the path of the last bug fixed.
     hazard: bool,
 }
@@ -448,6 +1085,8 @@ fn model(cfg: &Config, scripts: &[Script]) -> Expected {
         scripts,
         st: vec![St::Done; scripts.len()],
         records: vec![(Outcome::Rejected, Vec::new()); scripts.len()],
+        attempts: vec![0; scripts.len()],
+        deadline_at: vec![None; scripts.len()],
         order: Vec::new(),
         running: 0,
         keys: BTreeMap::new(),
@@ -457,7 +1096,11 @@ fn model(cfg: &Config, scripts: &[Script]) -> Expected {
         concurrency: cfg.concurrency,
         totals: Totals::default(),
         events: 0,
-        ambiguous: false,
+        chains: 0,
+        budget: Bud::default(),
+        breakers: BTreeMap::new(),
+        ambiguous: None,
+        bug: None,
         hazard: false,
         priority: scripts.iter().map(|s| s.priority).collect(),
         place: (0..scripts.len()).collect(),
@@ -477,27 +1120,87 @@ fn model(cfg: &Config, scripts: &[Script]) -> Expected {
     let mut actions = &actions[..];
     let mut t = 0;
     m.events = 1;
+    m.chains = cfg.workers;
     m.settle(0);
     while let Some(next) = m.next_instant(actions) {
         t = next;
-        // Clock phase: tokens come back, attempts and backoffs due end.
+        // Clock phase: tokens come back, cool-downs end, deadlines pass, attempts, hedges and
+        // backoffs due now (deadlines before the tokens: `cut` looks at those due now).
+        m.chains = m.movers(t);
+        for b in m.breakers.values_mut() {
+            if b.cools_at == Some(t) {
+                b.cools_at = None;
+                if b.phase == Phase::Open {
+                    b.phase = Phase::HalfOpen { probing: false };
+                    b.ops.push(Op::Cooled);
+                    b.changed = true;
+                    m.chains += 1;
+                }
+            }
+        }
+        for j in 0..scripts.len() {
+            if !matches!(m.st[j], St::Queued | St::Done) && m.deadline_at[j] == Some(t) {
+                m.cut(j, t);
+            }
+        }
         let before = m.tokens.len();
         m.tokens.retain(|&r| r > t);
         m.events += before - m.tokens.len();
+        m.chains += before - m.tokens.len();
         m.settle(t);
         // Action phase.
-        while let Some(&(at, action)) = actions.first().filter(|a| a.0 == t) {
-            let _ = at;
-            m.act(action);
+        while let Some(&(_, action)) = actions.first().filter(|a| a.0 == t) {
+            m.chains += match action {
+                Action::Resume | Action::Concurrency(_) => cfg.workers,
+                _ => 1,
+            };
+            m.act(action, t);
             actions = &actions[1..];
         }
         m.settle(t);
     }
-    assert!(m.st.iter().all(|&s| s == St::Done), "model stuck at {t} ms: {:?}", m.st);
-    Expected { records: m.records, totals: m.totals, ambiguous: m.ambiguous, hazard: m.hazard }
+    assert!(m.st.iter().all(|s| *s == St::Done), "model stuck at {t} ms: {:?}", m.st);
+    Expected {
+        records: m.records,
+        totals: m.totals,
+        ambiguous: m.ambiguous,
+        bug: m.bug,
+        hazard: m.hazard,
+    }
 }
 
 // --- the real pool, driven the same way ---------------------------------------------------------
+
+fn hedge(h: HedgeCfg) -> Hedge {
+    Hedge::new(MS * h.delay as u32, h.max).unwrap()
+}
+
+/// A script's options on its job.
+fn options<F, P>(mut job: Job<F, P>, s: &Script) -> Job<F, P> {
+    job = job.priority(s.priority);
+    if let Some(k) = s.key {
+        job = job.key(k);
+    }
+    if let Some(r) = s.retries {
+        job = job.retries(r);
+    }
+    match s.timeout {
+        Some(Some(t)) => job = job.timeout(MS * t as u32),
+        Some(None) => job = job.no_timeout(),
+        None => {}
+    }
+    match s.deadline {
+        Some(Some(d)) => job = job.deadline(MS * d as u32),
+        Some(None) => job = job.no_deadline(),
+        None => {}
+    }
+    match s.hedge {
+        Some(Some(h)) => job = job.hedge(hedge(h)),
+        Some(None) => job = job.no_hedge(),
+        None => {}
+    }
+    job
+}
 
 fn run_pool(cfg: &Config, scripts: &[Script]) -> (Vec<Record>, Totals) {
     let (mut sim, clock) = (Sim::new(), Clock::new());
@@ -517,6 +1220,28 @@ fn run_pool(cfg: &Config, scripts: &[Script]) -> (Vec<Record>, Totals) {
         if let Some((count, interval)) = cfg.rate {
             b = b.rate_limit(count, MS * interval as u32);
         }
+        if let Some(d) = cfg.deadline {
+            b = b.deadline(MS * d as u32);
+        }
+        if let Some(g) = cfg.budget {
+            b = b.retry_budget(
+                RetryBudget::new(g.percent).min_retries(g.min_retries).window(g.window),
+            );
+        }
+        if let Some(c) = cfg.breaker {
+            let cooldown = MS * c.cooldown as u32;
+            let mut breaker = match c.trip {
+                Trip::Consecutive(n) => CircuitBreaker::consecutive(n, cooldown),
+                Trip::Ratio(percent, of_last) => CircuitBreaker::ratio(percent, of_last, cooldown),
+            };
+            if c.per_key {
+                breaker = breaker.per_key();
+            }
+            b = b.circuit_breaker(breaker);
+        }
+        if let Some(h) = cfg.hedge {
+            b = b.hedge(hedge(h));
+        }
         b
     });
     let mut handles = Vec::new();
@@ -525,7 +1250,7 @@ fn run_pool(cfg: &Config, scripts: &[Script]) -> (Vec<Record>, Totals) {
         let (steps, c) = (s.steps.clone(), clock.clone());
         let started = Arc::new(Mutex::new(Vec::new()));
         starts.push(started.clone());
-        let mut job = Job::new(move |a: Attempt| {
+        let job = Job::new(move |a: Attempt| {
             started.lock().unwrap().push(c.now().as_millis() as u64);
             let step = steps[(a.number() as usize).min(steps.len()) - 1];
             let sleep = c.sleep(MS * step.ms as u32);
@@ -539,21 +1264,21 @@ fn run_pool(cfg: &Config, scripts: &[Script]) -> (Vec<Record>, Totals) {
                     Kind::Hang => future::pending().await,
                 }
             }
-        })
-        .retry_if(|retryable: &bool| *retryable)
-        .priority(s.priority);
-        if let Some(k) = s.key {
-            job = job.key(k);
-        }
-        if let Some(r) = s.retries {
-            job = job.retries(r);
-        }
-        match s.timeout {
-            Some(Some(t)) => job = job.timeout(MS * t as u32),
-            Some(None) => job = job.no_timeout(),
-            None => {}
-        }
-        handles.push(pool.try_submit(job).ok());
+        });
+        let handle = match s.refuse {
+            None => pool.try_submit(options(job.retry_if(|retryable: &bool| *retryable), s)).ok(),
+            Some(r) => pool
+                .try_submit(options(
+                    job.retry_when(move |f: Failure<'_, bool>| match f {
+                        Failure::Error(retryable) => *retryable,
+                        Failure::TimedOut => !r.timeout,
+                        Failure::Panicked(_) => !r.panic,
+                    }),
+                    s,
+                ))
+                .ok(),
+        };
+        handles.push(handle);
     }
     let mut actions = actions(cfg, scripts).into_iter().peekable();
     let mut cleared = Vec::new();
@@ -603,7 +1328,9 @@ fn run_pool(cfg: &Config, scripts: &[Script]) -> (Vec<Record>, Totals) {
                 Err(JobError::TimedOut { attempts }) => Outcome::TimedOut(attempts),
                 Err(JobError::Panicked { attempts, .. }) => Outcome::Panicked(attempts),
                 Err(JobError::Cancelled { attempts }) => Outcome::Cancelled(attempts),
-                Err(e) => unreachable!("the model sets no policy: {e:?}"),
+                Err(JobError::DeadlineExceeded { attempts }) => Outcome::DeadlineExceeded(attempts),
+                Err(JobError::CircuitOpen { attempts }) => Outcome::CircuitOpen(attempts),
+                Err(e) => unreachable!("an error the model does not know: {e:?}"),
             },
         };
         records.push((outcome, started.lock().unwrap().clone()));
@@ -624,6 +1351,12 @@ fn run_pool(cfg: &Config, scripts: &[Script]) -> (Vec<Record>, Totals) {
         retried: m.retried,
         timed_out: m.timed_out,
         panicked: m.panicked,
+        deadline_exceeded: m.deadline_exceeded,
+        retries_denied: m.retries_denied,
+        circuit_refused: m.circuit_refused,
+        circuit_opened: m.circuit_opened,
+        hedges_started: m.hedges_started,
+        hedges_won: m.hedges_won,
         cleared,
         reprioritised,
     };
@@ -646,6 +1379,38 @@ fn odd(below: u64) -> impl Strategy<Value = u64> {
     (0..below).prop_map(|c| 2 * c + 1)
 }
 
+/// A total deadline: odd (3 ..= 45 ms), so it seldom meets its own job's even instants.
+fn deadline() -> impl Strategy<Value = u64> {
+    (1u64..23).prop_map(|k| 2 * k + 1)
+}
+
+fn hedge_cfg() -> impl Strategy<Value = HedgeCfg> {
+    (prop_oneof![1 => Just(0u64), 6 => (1u64..7).prop_map(|k| 2 * k)], 1u32..4)
+        .prop_map(|(delay, max)| HedgeCfg { delay, max })
+}
+
+fn budget() -> impl Strategy<Value = BudgetCfg> {
+    (
+        prop_oneof![Just(0u32), Just(25), Just(50), Just(100), Just(150)],
+        0u32..4,
+        prop_oneof![14u32..40, Just(1000)],
+    )
+        .prop_map(|(percent, min_retries, window)| BudgetCfg { percent, min_retries, window })
+}
+
+fn breaker() -> impl Strategy<Value = BreakerCfg> {
+    let trip = prop_oneof![
+        (1u32..4).prop_map(Trip::Consecutive),
+        (prop_oneof![Just(25u32), Just(50), Just(75), Just(100)], 1u32..6)
+            .prop_map(|(p, n)| Trip::Ratio(p, n)),
+    ];
+    (trip, odd(20), any::<bool>()).prop_map(|(trip, cooldown, per_key)| BreakerCfg {
+        trip,
+        cooldown,
+        per_key,
+    })
+}
+
 fn config() -> impl Strategy<Value = Config> {
     let base =
         (1usize..4, 1usize..12, 0u32..4, proptest::option::weighted(0.7, timeout()), 0u64..4);
@@ -657,8 +1422,18 @@ fn config() -> impl Strategy<Value = Config> {
         proptest::option::weighted(0.25, odd(40)),
         0usize..4,
     );
-    (base, limits).prop_map(
-        |((workers, queue, retries, timeout, b), (per_key, rate, pauses, changes, clear_at, c))| {
+    let policies = (
+        proptest::option::weighted(0.3, deadline()),
+        proptest::option::weighted(0.3, budget()),
+        proptest::option::weighted(0.35, breaker()),
+        proptest::option::weighted(0.3, hedge_cfg()),
+    );
+    (base, limits, policies).prop_map(
+        |(
+            (workers, queue, retries, timeout, b),
+            (per_key, rate, pauses, changes, clear_at, c),
+            (deadline, budget, breaker, hedge),
+        )| {
             let limit = |n: usize| 1 + n % workers;
             Config {
                 workers,
@@ -672,6 +1447,10 @@ fn config() -> impl Strategy<Value = Config> {
                 pauses: pauses.into_iter().map(|(p, len)| (p, p + 2 * len)).collect(),
                 concurrency_at: changes.into_iter().map(|(t, n)| (t, limit(n))).collect(),
                 clear_at,
+                deadline,
+                budget,
+                breaker,
+                hedge,
             }
         },
     )
@@ -686,22 +1465,66 @@ fn script() -> impl Strategy<Value = Script> {
         prop_oneof![2 => Just(0), 1 => -1i32..3],
         proptest::option::weighted(0.6, 0u64..3),
         proptest::option::weighted(0.15, (odd(40), -1i32..3)),
+        proptest::option::weighted(0.15, proptest::option::weighted(0.7, deadline())),
+        proptest::option::weighted(0.15, proptest::option::weighted(0.7, hedge_cfg())),
+        proptest::option::weighted(0.3, (any::<bool>(), any::<bool>())),
     )
-        .prop_map(|(steps, cancel_at, retries, timeout, priority, key, reprioritise)| Script {
-            steps,
-            cancel_at,
-            retries,
-            timeout,
-            priority,
-            key,
-            reprioritise,
-        })
+        .prop_map(
+            |(
+                steps,
+                cancel_at,
+                retries,
+                timeout,
+                priority,
+                key,
+                reprioritise,
+                deadline,
+                hedge,
+                refuse,
+            )| Script {
+                steps,
+                cancel_at,
+                retries,
+                timeout,
+                priority,
+                key,
+                reprioritise,
+                deadline,
+                hedge,
+                refuse: refuse.map(|(timeout, panic)| Refuse { timeout, panic }),
+            },
+        )
 }
 
-/// A hang needs a timeout or a cancel to end; otherwise it would hang the pool (by design).
+/// Where the policies meet features in ways the docs leave open, the case is narrowed rather
+/// than the model made to guess (see the module docs): no hedging under a rate limit, and no
+/// deadline for a hedged job under a breaker. Then hangs are made to end.
+fn prepare(mut cfg: Config, scripts: Vec<Script>) -> (Config, Vec<Script>) {
+    if cfg.rate.is_some() {
+        cfg.hedge = None;
+    }
+    let scripts = scripts
+        .into_iter()
+        .map(|mut s| {
+            if cfg.rate.is_some() && matches!(s.hedge, Some(Some(_))) {
+                s.hedge = None;
+            }
+            let hedged = s.hedge.unwrap_or(cfg.hedge).is_some();
+            if cfg.breaker.is_some() && hedged {
+                s.deadline = Some(None);
+            }
+            fix_hangs(&cfg, s)
+        })
+        .collect();
+    (cfg, scripts)
+}
+
+/// A hang needs a timeout, a deadline or a cancel to end; otherwise it would hang the pool (by
+/// design).
 fn fix_hangs(cfg: &Config, mut s: Script) -> Script {
     let timeout = s.timeout.unwrap_or(cfg.timeout);
-    if timeout.is_none() && s.cancel_at.is_none() {
+    let deadline = s.deadline.unwrap_or(cfg.deadline);
+    if timeout.is_none() && deadline.is_none() && s.cancel_at.is_none() {
         for step in &mut s.steps {
             if step.kind == Kind::Hang {
                 step.kind = Kind::Err;
@@ -726,8 +1549,9 @@ fn quiet_panics() {
 
 /// Runs one case through the model and the pool; the model must see no open tie.
 fn check(cfg: &Config, scripts: &[Script]) -> (Expected, Vec<Record>) {
+    quiet_panics();
     let expected = model(cfg, scripts);
-    assert!(!expected.ambiguous);
+    assert_eq!(expected.ambiguous, None);
     let (records, totals) = run_pool(cfg, scripts);
     if records == expected.records {
         assert_eq!(totals, expected.totals);
@@ -736,31 +1560,11 @@ fn check(cfg: &Config, scripts: &[Script]) -> (Expected, Vec<Record>) {
 }
 
 fn keyed_job(ms: u64, key: Option<u64>, priority: i32) -> Script {
-    Script {
-        steps: vec![Step { ms, kind: Kind::Ok }],
-        cancel_at: None,
-        retries: None,
-        timeout: None,
-        priority,
-        key,
-        reprioritise: None,
-    }
+    Script { steps: vec![Step { ms, kind: Kind::Ok }], priority, key, ..Script::default() }
 }
 
 fn keyed_pool(workers: usize) -> Config {
-    Config {
-        workers,
-        concurrency: workers,
-        queue: 4,
-        retries: 0,
-        timeout: None,
-        backoff: 0,
-        per_key: Some(1),
-        rate: None,
-        pauses: vec![],
-        concurrency_at: vec![],
-        clear_at: None,
-    }
+    Config { workers, concurrency: workers, queue: 4, per_key: Some(1), ..Config::default() }
 }
 
 /// Fixed by d7c56d4 (the first bug this test found; its minimal case, as the property test
@@ -848,8 +1652,158 @@ fn a_job_blocked_again_keeps_its_priority_within_its_key() {
     assert_eq!(records, expected.records, "job 2 (raised to 5) must start first");
 }
 
+/// Core bug (the property test shrank it to this): a hedged round's error carries the number
+/// of the attempt that failed last, not the attempts made ("every variant carries the number
+/// of attempts made"; `Hedge`: "a job's `attempts` count every attempt, hedges included").
+/// Attempt 1 fails at 20 ms; its hedge, attempt 2 (from 10 ms), failed at 14 ms: the job made
+/// 2 attempts, and ends `Failed { attempts: 1 }`.
+#[test]
+#[ignore = "core bug: a hedged round's JobError carries the failing attempt's number, not the attempts made"]
+fn hedged_round_error_counts_every_attempt() {
+    let cfg = Config {
+        workers: 1,
+        concurrency: 1,
+        queue: 1,
+        hedge: Some(HedgeCfg { delay: 10, max: 1 }),
+        ..Config::default()
+    };
+    let job = Script {
+        steps: vec![Step { ms: 20, kind: Kind::Err }, Step { ms: 4, kind: Kind::Err }],
+        ..Script::default()
+    };
+    quiet_panics();
+    let expected = model(&cfg, std::slice::from_ref(&job));
+    assert_eq!(expected.records, [(Outcome::Failed(2), vec![0, 10])]);
+    let (records, _) = run_pool(&cfg, &[job]);
+    assert_eq!(records, expected.records);
+}
+
+/// Core bug: `RetryBudget::window` "how many of the latest first attempts the budget
+/// remembers", and over them `retries ≤ percent / 100 × first attempts + min_retries`. With
+/// `window(1)`, `new(100)`, `min_retries(0)`: jobs 0 and 1 start at 0 ms, fail at 4 and 8 ms,
+/// and may retry once. Over the last 1 first attempt, 1 retry is allowed, so job 1's is denied;
+/// the budget keeps ten slots of `ceil(window / 10)` first attempts, remembers both, and
+/// allows both. (The property test draws windows of 14 or more, where both agree.)
+#[test]
+#[ignore = "core bug: a retry budget's window below 10 remembers up to 10 first attempts"]
+fn a_budget_remembers_only_its_window() {
+    let cfg = Config {
+        workers: 2,
+        concurrency: 2,
+        queue: 2,
+        retries: 1,
+        budget: Some(BudgetCfg { percent: 100, min_retries: 0, window: 1 }),
+        ..Config::default()
+    };
+    let fails = |ms| Script {
+        steps: vec![Step { ms, kind: Kind::Err }, Step { ms: 0, kind: Kind::Ok }],
+        ..Script::default()
+    };
+    let (_, totals) = run_pool(&cfg, &[fails(4), fails(8)]);
+    assert_eq!((totals.retried, totals.retries_denied), (1, 1));
+}
+
+/// Core bug (the property test shrank it to this): the breaker's docs say "an attempt admitted
+/// before the breaker opened and ending after it counts for nothing", but one that ends after
+/// the breaker has closed again counts. `consecutive(1)`, cool-down 1 ms, backoff 4 ms, pool
+/// timeout 2 ms, retries 2. Job 0 (no timeout, 12 ms, fails) and job 1 (4 ms) start at 0 ms;
+/// job 1 times out at 2 ms and opens the breaker; half-open at 3; job 1's retry at 6 ms is the
+/// probe and succeeds at once: closed. Job 0's first attempt, admitted at 0 ms, fails at 12 ms:
+/// it should count for nothing, and the breaker opens once more only when job 0's retry (16
+/// ms) fails at 28 ms: 2 openings in all. The pool opens it at 12 ms too: 3.
+#[test]
+#[ignore = "core bug: an attempt admitted before the breaker opened counts once it has closed again"]
+fn an_attempt_admitted_before_the_breaker_opened_counts_for_nothing() {
+    let cfg = Config {
+        workers: 2,
+        concurrency: 2,
+        queue: 2,
+        retries: 2,
+        timeout: Some(2),
+        backoff: 4,
+        breaker: Some(BreakerCfg { trip: Trip::Consecutive(1), cooldown: 1, per_key: false }),
+        ..Config::default()
+    };
+    let scripts = [
+        Script {
+            steps: vec![Step { ms: 12, kind: Kind::Err }],
+            timeout: Some(None),
+            ..Script::default()
+        },
+        Script {
+            steps: vec![Step { ms: 4, kind: Kind::Ok }, Step { ms: 0, kind: Kind::Ok }],
+            ..Script::default()
+        },
+    ];
+    quiet_panics();
+    let expected = model(&cfg, &scripts);
+    assert_eq!(expected.totals.circuit_opened, 2);
+    let (records, totals) = run_pool(&cfg, &scripts);
+    assert_eq!(records, expected.records);
+    assert_eq!(totals.circuit_opened, expected.totals.circuit_opened);
+}
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(4000)
+}
+
+/// The share of generated cases the model leaves out (open ties), by reason, and how many of
+/// the rest exercise each policy: printed (`--nocapture`), and bounded.
+#[test]
+fn the_share_of_ambiguous_cases_is_low() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    let mut runner = TestRunner::deterministic();
+    let strategy = (config(), proptest::collection::vec(script(), 1..14));
+    let n = 4000;
+    let mut left_out: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut checked: BTreeMap<&str, u32> = BTreeMap::new();
+    let mut bugs: BTreeMap<&str, u32> = BTreeMap::new();
+    for _ in 0..n {
+        let (cfg, scripts) = strategy.new_tree(&mut runner).unwrap().current();
+        let (cfg, scripts) = prepare(cfg, scripts);
+        let e = model(&cfg, &scripts);
+        if let Some(why) = e.ambiguous {
+            *left_out.entry(why).or_default() += 1;
+            continue;
+        }
+        if let Some(why) = e.bug {
+            *bugs.entry(why).or_default() += 1;
+            continue;
+        }
+        let t = &e.totals;
+        let outcomes = |f: fn(&Outcome) -> bool| e.records.iter().any(|r| f(&r.0));
+        let seen = [
+            ("checked", true),
+            ("a deadline passed", t.deadline_exceeded > 0),
+            ("a retry denied", t.retries_denied > 0),
+            ("a breaker opened", t.circuit_opened > 0),
+            ("a job refused by a breaker", t.circuit_refused > 0),
+            ("a hedge started", t.hedges_started > 0),
+            ("a hedge won", t.hedges_won > 0),
+            ("a retry refused after a timeout", {
+                let refused = |s: &Script, r: &Record| {
+                    s.refuse.is_some_and(|f| f.timeout) && matches!(r.0, Outcome::TimedOut(_))
+                };
+                scripts.iter().zip(&e.records).any(|(s, r)| refused(s, r))
+            }),
+            (
+                "a job cancelled while running",
+                outcomes(|o| matches!(o, Outcome::Cancelled(n) if *n > 0)),
+            ),
+        ];
+        for (what, yes) in seen {
+            if yes {
+                *checked.entry(what).or_default() += 1;
+            }
+        }
+    }
+    let ambiguous: u32 = left_out.values().sum();
+    let buggy: u32 = bugs.values().sum();
+    println!("of {n} cases, {ambiguous} left out as ambiguous: {left_out:?}");
+    println!("{buggy} left out on the path of a known core bug: {bugs:?}");
+    println!("of the {} checked: {checked:?}", checked["checked"]);
+    assert!(ambiguous * 100 <= n * 15, "too many ambiguous cases: {ambiguous} of {n}");
 }
 
 proptest! {
@@ -867,9 +1821,10 @@ proptest! {
         scripts in proptest::collection::vec(script(), 1..14),
     ) {
         quiet_panics();
-        let scripts: Vec<_> = scripts.into_iter().map(|s| fix_hangs(&cfg, s)).collect();
+        let (cfg, scripts) = prepare(cfg, scripts);
         let expected = model(&cfg, &scripts);
-        prop_assume!(!expected.ambiguous, "an open tie under the rate limit");
+        prop_assume!(expected.ambiguous.is_none(), "an open tie");
+        prop_assume!(expected.bug.is_none(), "a known core bug");
         let (records, totals) = run_pool(&cfg, &scripts);
         prop_assert_eq!(records, expected.records);
         prop_assert_eq!(totals, expected.totals);
