@@ -2,6 +2,7 @@
 //! of hedged attempts), decide, back off, retry, all within the job's deadline; then settle
 //! the job exactly once, counted and reported.
 
+use alloc::boxed::Box;
 use core::future::Future;
 use core::task::Poll;
 use core::time::Duration;
@@ -83,9 +84,20 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                     g.attempts = first;
                     shared
                         .emit(counters, JobEvent::AttemptStarted { job: job.id(), attempt: first });
-                    let attempt =
-                        run_attempt::<S, K>(shared, counters, worker, job, first, round, timeout);
-                    match deadline.within(attempt).await {
+                    // Without a deadline the attempt is awaited where it is built; with one it
+                    // is boxed, so the loop's future (copied once per job) stays small.
+                    let ended = if deadline.is_set() {
+                        let attempt = run_attempt::<S, K>(
+                            shared, counters, worker, job, first, round, timeout,
+                        );
+                        deadline.within(Box::pin(attempt)).await
+                    } else {
+                        Ok(run_attempt::<S, K>(
+                            shared, counters, worker, job, first, round, timeout,
+                        )
+                        .await)
+                    };
+                    match ended {
                         Ok(ended) => {
                             let verdict = ended.verdict();
                             if let Some(generation) =
@@ -104,7 +116,9 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                         shared, counters, worker, tokens, job, attempts, round, timeout, hedge,
                         key, admitted,
                     );
-                    deadline.within(round).await
+                    // Boxed: the round's state is large, and the plain path's future (copied
+                    // once per job) should not carry room for it.
+                    deadline.within(Box::pin(round)).await
                 }
             };
             let n = g.attempts;

@@ -43,6 +43,11 @@ impl<F: Future<Output = ()>> Deadline<F> {
         }
     }
 
+    /// Whether the job has a deadline.
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.is_some()
+    }
+
     /// `future`, unless the deadline passes first (then `future` is dropped).
     pub(crate) async fn within<T>(&mut self, future: impl Future<Output = T>) -> Result<T, Cut> {
         let Some(timer) = self.0.as_mut() else { return Ok(future.await) };
