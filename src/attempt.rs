@@ -156,13 +156,12 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
     };
     if let Err(how) = begin(&mut running, attempts, admitted) {
         let n = *attempts;
-        return ended(n, admitted, how, &mut last).unwrap_or(last);
+        let out = ended(n, admitted, how, &mut last).unwrap_or(last);
+        return out.map(|(error, retry)| (counted(error, *attempts), retry));
     }
     // A sleeper that panics: no hedges this round.
     let mut delay = crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(hedge.delay()))).ok();
     let mut waiting_token: Option<LeaveTokenLine<'_, K>> = None;
-    // Hedges are never the breaker's probe: they start only while it is closed.
-    let hedge_admit = admitted.map(|_| Admit::Pass);
     let out = core::future::poll_fn(|cx| loop {
         // Each running attempt, then its timer.
         #[allow(clippy::needless_range_loop)] // `begin` pushes to `running` below
@@ -209,11 +208,12 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
                 }
             };
             if due {
-                if !policies.admits_hedge(key) {
+                // Hedges are never the breaker's probe: they start only while it is closed.
+                let Ok(hedge_admit) = policies.admit_hedge(key) else {
                     delay = None; // the breaker is not closed: no more hedges this round
                     waiting_token = None;
                     continue;
-                }
+                };
                 match shared.sched.poll_token(worker, cx) {
                     Poll::Pending => {
                         waiting_token.get_or_insert_with(|| LeaveTokenLine(&shared.sched, worker));
@@ -256,7 +256,21 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
     }
     let timers = (running, delay);
     crate::catch::quietly(move || drop(timers));
-    out
+    // The job's error counts every attempt of the job, hedges included, not the number of
+    // the attempt that ended last.
+    out.map(|(error, retry)| (counted(error, *attempts), retry))
+}
+
+/// `error`, with `attempts` attempts made.
+fn counted(error: JobError<()>, attempts: u32) -> JobError<()> {
+    match error {
+        JobError::Failed { error, .. } => JobError::Failed { error, attempts },
+        JobError::TimedOut { .. } => JobError::TimedOut { attempts },
+        JobError::Panicked { message, .. } => JobError::Panicked { message, attempts },
+        JobError::Cancelled { .. } => JobError::Cancelled { attempts },
+        JobError::DeadlineExceeded { .. } => JobError::DeadlineExceeded { attempts },
+        JobError::CircuitOpen { .. } => JobError::CircuitOpen { attempts },
+    }
 }
 
 /// Maps how an attempt ended to the job's error (if it ends now) and whether a retry is

@@ -764,7 +764,7 @@ fn loom_breaker_opens_once() {
             core::time::Duration::from_secs(1),
         )));
         let (a1, a2) = (b.admit(None), b.admit(None));
-        assert_eq!((a1, a2), (Admit::Pass, Admit::Pass));
+        assert_eq!((a1, a2), (Admit::Pass(0), Admit::Pass(0)));
         let failer = |b: &Arc<Breakers>, admitted| {
             let b = Arc::clone(b);
             thread::spawn(move || b.record(None, admitted, Verdict::Failure))
@@ -778,7 +778,7 @@ fn loom_breaker_opens_once() {
         let asked = asker.join().unwrap();
         let opened: Vec<_> = changes.iter().flatten().collect();
         assert_eq!(opened, [&Change::Opened(1)], "one opening, one cool-down");
-        assert!(asked == Admit::Pass || asked == Admit::Refuse);
+        assert!(asked == Admit::Pass(0) || asked == Admit::Refuse);
         assert_eq!(b.admit(None), Admit::Refuse);
         // The admitted asker's attempt ends after the opening: it counts for nothing.
         assert_eq!(b.record(None, asked, Verdict::Failure), None);
@@ -807,10 +807,10 @@ fn loom_breaker_half_open_admits_one_probe() {
             })
             .collect();
         let admitted: Vec<Admit> = probes.into_iter().map(|t| t.join().unwrap()).collect();
-        let probe = admitted.iter().filter(|a| **a == Admit::Probe).count();
+        let probe = admitted.iter().filter(|a| **a == Admit::Probe(1)).count();
         assert_eq!(probe, 1, "exactly one probe: {admitted:?}");
-        assert_eq!(b.record(None, Admit::Probe, Verdict::Success), Some(Change::Closed));
-        assert_eq!(b.admit(None), Admit::Pass);
+        assert_eq!(b.record(None, Admit::Probe(1), Verdict::Success), Some(Change::Closed));
+        assert_eq!(b.admit(None), Admit::Pass(1));
     });
 }
 

@@ -675,3 +675,33 @@ fn a_predicate_that_panics_on_a_timeout_ends_the_job() {
     );
     balanced(&mut sim, &pool);
 }
+
+#[test]
+fn a_probes_round_starts_no_hedge() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let log = Log::default();
+    let breaker = CircuitBreaker::ratio(75, 3, Duration::from_millis(1));
+    let pool = clock_pool(&mut sim, &clock, |b| {
+        logged(b, &log)
+            .workers(2)
+            .retries(1)
+            .backoff(Backoff::constant(4 * MS))
+            .circuit_breaker(breaker)
+    });
+    let (calls, dropped) = (Count::new(), Count::new());
+    let starts = Arc::new(Mutex::new(Vec::new()));
+    let (seen, at) = (Arc::clone(&starts), clock.clone());
+    let h = pool
+        .try_submit(
+            job(&clock, &calls, &dropped, move |_| {
+                seen.lock().unwrap().push(at.now().as_millis());
+                (12, Err("503"))
+            })
+            .backoff(Backoff::constant(4 * MS))
+            .hedge(hedge(10, 2)),
+        )
+        .unwrap();
+    run_for(&mut sim, &clock, 100);
+    let _ = sim.block(h);
+    assert_eq!(*starts.lock().unwrap(), [0, 10, 20, 36], "{:?}", log.lock().unwrap());
+}

@@ -115,10 +115,11 @@ impl CircuitBreaker {
 /// What the breaker says to an attempt that wants to start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Admit {
-    /// Closed: start.
-    Pass,
-    /// Half-open: start, as the one probe.
-    Probe,
+    /// Closed: start. The breaker's generation then: a verdict counts only if the breaker has
+    /// not opened since.
+    Pass(u64),
+    /// Half-open: start, as the one probe of this generation.
+    Probe(u64),
     /// Open, or half-open with its probe out: do not start.
     Refuse,
 }
@@ -181,11 +182,11 @@ impl Breaker {
 
     fn admit(&mut self) -> Admit {
         match self.phase {
-            Phase::Closed => Admit::Pass,
+            Phase::Closed => Admit::Pass(self.generation),
             Phase::Open | Phase::HalfOpen { probing: true } => Admit::Refuse,
             Phase::HalfOpen { probing: false } => {
                 self.phase = Phase::HalfOpen { probing: true };
-                Admit::Probe
+                Admit::Probe(self.generation)
             }
         }
     }
@@ -205,20 +206,27 @@ impl Breaker {
     }
 
     fn record(&mut self, trip: Trip, admitted: Admit, verdict: Verdict) -> Option<Change> {
+        let current = match admitted {
+            Admit::Pass(g) | Admit::Probe(g) => g == self.generation,
+            Admit::Refuse => false,
+        };
+        if !current {
+            return None; // admitted before the breaker opened (again): it knows already
+        }
         match (admitted, self.phase, verdict) {
-            (Admit::Probe, Phase::HalfOpen { probing: true }, Verdict::Success) => {
+            (Admit::Probe(_), Phase::HalfOpen { probing: true }, Verdict::Success) => {
                 self.reset();
                 self.phase = Phase::Closed;
                 Some(Change::Closed)
             }
-            (Admit::Probe, Phase::HalfOpen { probing: true }, Verdict::Failure) => {
+            (Admit::Probe(_), Phase::HalfOpen { probing: true }, Verdict::Failure) => {
                 Some(self.open())
             }
-            (Admit::Probe, Phase::HalfOpen { probing: true }, Verdict::Cancelled) => {
+            (Admit::Probe(_), Phase::HalfOpen { probing: true }, Verdict::Cancelled) => {
                 self.phase = Phase::HalfOpen { probing: false };
                 None
             }
-            (Admit::Pass, Phase::Closed, Verdict::Success | Verdict::Failure) => {
+            (Admit::Pass(_), Phase::Closed, Verdict::Success | Verdict::Failure) => {
                 let failed = verdict == Verdict::Failure;
                 self.consecutive = if failed { self.consecutive + 1 } else { 0 };
                 let tripped = match trip {
@@ -314,9 +322,9 @@ impl Breakers {
     }
 
     /// Whether a hedged attempt may start: only while the breaker is closed (a hedge is never
-    /// the probe).
-    pub(crate) fn admits_hedge(&self, key: Option<&JobKey>) -> bool {
-        self.with(key, |b| b.phase == Phase::Closed)
+    /// the probe); `Some` admission if so.
+    pub(crate) fn admit_hedge(&self, key: Option<&JobKey>) -> Option<Admit> {
+        self.with(key, |b| (b.phase == Phase::Closed).then_some(Admit::Pass(b.generation)))
     }
 
     /// How an admitted attempt ended.
@@ -351,16 +359,16 @@ mod tests {
     fn consecutive_failures_open_it_and_a_probe_closes_it() {
         let b = Breakers::new(CircuitBreaker::consecutive(3, COOL));
         assert_eq!(fail(&b, None), None);
-        assert_eq!(b.record(None, Admit::Pass, Verdict::Success), None); // the run is broken
+        assert_eq!(b.record(None, Admit::Pass(0), Verdict::Success), None); // the run is broken
         assert_eq!((fail(&b, None), fail(&b, None)), (None, None));
         assert_eq!(fail(&b, None), Some(Change::Opened(1)));
         assert_eq!(b.admit(None), Admit::Refuse);
         assert_eq!(b.cooled(None, 0), None, "a stale cool-down changes nothing");
         assert_eq!(b.cooled(None, 1), Some(Change::HalfOpen));
-        assert_eq!(b.admit(None), Admit::Probe);
+        assert!(matches!(b.admit(None), Admit::Probe(_)));
         assert_eq!(b.admit(None), Admit::Refuse, "one probe at a time");
-        assert_eq!(b.record(None, Admit::Probe, Verdict::Success), Some(Change::Closed));
-        assert_eq!(b.admit(None), Admit::Pass);
+        assert_eq!(b.record(None, Admit::Probe(1), Verdict::Success), Some(Change::Closed));
+        assert!(matches!(b.admit(None), Admit::Pass(_)));
     }
 
     #[test]
@@ -368,10 +376,10 @@ mod tests {
         let b = Breakers::new(CircuitBreaker::consecutive(1, COOL));
         assert_eq!(fail(&b, None), Some(Change::Opened(1)));
         b.cooled(None, 1);
-        assert_eq!(b.admit(None), Admit::Probe);
-        assert_eq!(b.record(None, Admit::Probe, Verdict::Cancelled), None);
-        assert_eq!(b.admit(None), Admit::Probe);
-        assert_eq!(b.record(None, Admit::Probe, Verdict::Failure), Some(Change::Opened(2)));
+        assert!(matches!(b.admit(None), Admit::Probe(_)));
+        assert_eq!(b.record(None, Admit::Probe(1), Verdict::Cancelled), None);
+        assert!(matches!(b.admit(None), Admit::Probe(_)));
+        assert_eq!(b.record(None, Admit::Probe(1), Verdict::Failure), Some(Change::Opened(2)));
         assert_eq!(b.cooled(None, 1), None);
         assert_eq!(b.cooled(None, 2), Some(Change::HalfOpen));
     }
@@ -384,22 +392,22 @@ mod tests {
         assert_eq!(b.record(None, early, Verdict::Failure), None);
         b.cooled(None, 1);
         assert_eq!(b.record(None, early, Verdict::Success), None, "only the probe closes it");
-        assert_eq!(b.admit(None), Admit::Probe);
+        assert!(matches!(b.admit(None), Admit::Probe(_)));
     }
 
     #[test]
     fn a_ratio_opens_it_once_the_window_is_full() {
         let b = Breakers::new(CircuitBreaker::ratio(50, 4, COOL));
         assert_eq!((fail(&b, None), fail(&b, None)), (None, None));
-        assert_eq!(b.record(None, Admit::Pass, Verdict::Success), None);
-        assert_eq!(b.record(None, Admit::Pass, Verdict::Success), Some(Change::Opened(1)));
+        assert_eq!(b.record(None, Admit::Pass(0), Verdict::Success), None);
+        assert_eq!(b.record(None, Admit::Pass(0), Verdict::Success), Some(Change::Opened(1)));
         // After a probe closes it, the window starts empty: 3 of 4 failed, then a success.
         b.cooled(None, 1);
         b.admit(None);
-        b.record(None, Admit::Probe, Verdict::Success);
+        b.record(None, Admit::Probe(1), Verdict::Success);
         for _ in 0..10 {
             // A failure and a success in turn: 50% of the last 4, whenever 4 are seen.
-            assert_eq!(b.record(None, Admit::Pass, Verdict::Success), None);
+            assert_eq!(b.record(None, Admit::Pass(1), Verdict::Success), None);
             let change = fail(&b, None);
             if change.is_some() {
                 return;
@@ -413,7 +421,7 @@ mod tests {
         let b = Breakers::new(CircuitBreaker::ratio(75, 4, COOL));
         assert_eq!(fail(&b, None), None);
         for _ in 0..3 {
-            assert_eq!(b.record(None, Admit::Pass, Verdict::Success), None);
+            assert_eq!(b.record(None, Admit::Pass(0), Verdict::Success), None);
         }
         // [F S S S]; a failure replaces the oldest verdict (the F): still 1 of 4, then 2, then 3.
         assert_eq!((fail(&b, None), fail(&b, None)), (None, None));
@@ -428,9 +436,9 @@ mod tests {
         assert_eq!(fail(&b, ka), None);
         assert_eq!(fail(&b, ka), Some(Change::Opened(1)));
         assert_eq!(b.admit(ka), Admit::Refuse);
-        assert_eq!(b.admit(Some(&c)), Admit::Pass);
-        assert_eq!(b.admit(None), Admit::Pass);
-        b.record(Some(&c), Admit::Pass, Verdict::Success);
+        assert!(matches!(b.admit(Some(&c)), Admit::Pass(_)));
+        assert!(matches!(b.admit(None), Admit::Pass(_)));
+        b.record(Some(&c), Admit::Pass(0), Verdict::Success);
         assert_eq!(b.inner.lock().keys.len(), 1, "c's breaker is idle: forgotten");
         let pooled = Breakers::new(CircuitBreaker::consecutive(2, COOL));
         assert_eq!(pooled.key_of(Some(&a)), None, "without per_key every job shares one");

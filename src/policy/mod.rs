@@ -40,9 +40,11 @@ impl Policies {
         Some(b.admit(b.key_of(key)))
     }
 
-    /// Whether a hedge of a job with `key` may start (the breaker, if any, is closed).
-    pub(crate) fn admits_hedge(&self, key: Option<&JobKey>) -> bool {
-        self.breakers.as_ref().map_or(true, |b| b.admits_hedge(b.key_of(key)))
+    /// Whether a hedge of a job with `key` may start: `Err` if not (the breaker is not
+    /// closed), else its admission (`None` without a breaker).
+    pub(crate) fn admit_hedge(&self, key: Option<&JobKey>) -> Result<Option<Admit>, ()> {
+        let Some(b) = self.breakers.as_ref() else { return Ok(None) };
+        b.admit_hedge(b.key_of(key)).map(Some).ok_or(())
     }
 
     /// Tells the breaker (if the attempt was admitted by one) how an attempt ended, and
