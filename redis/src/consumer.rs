@@ -497,6 +497,7 @@ struct Counters {
     failed: AtomicU64,
     timed_out: AtomicU64,
     panicked: AtomicU64,
+    deadline_exceeded: AtomicU64,
     deliveries: AtomicU64,
     undecodable: AtomicU64,
     released: AtomicU64,
@@ -556,6 +557,7 @@ impl Shared {
                 failed: g(&c.failed),
                 timed_out: g(&c.timed_out),
                 panicked: g(&c.panicked),
+                deadline_exceeded: g(&c.deadline_exceeded),
                 deliveries: g(&c.deliveries),
                 undecodable: g(&c.undecodable),
             },
@@ -575,6 +577,7 @@ impl Shared {
             DeadReason::Failed => &c.failed,
             DeadReason::TimedOut => &c.timed_out,
             DeadReason::Panicked => &c.panicked,
+            DeadReason::DeadlineExceeded => &c.deadline_exceeded,
             DeadReason::Deliveries => &c.deliveries,
             DeadReason::Undecodable => &c.undecodable,
         }
@@ -1240,23 +1243,25 @@ fn settle_done<E: fmt::Display>(sh: &Shared, conn: &mut Conn, done: Vec<Finished
             settled_ids.push(held.entry_id.clone());
             continue;
         }
-        let step = match out {
+        let step = match &out {
             Ok(_) => Step::Ack,
-            Err(JobError::Cancelled { .. }) => Step::Release,
-            Err(e) => match &e {
-                JobError::Failed { error, .. } => {
-                    Step::dead(DeadReason::Failed, attempts, &error.to_string())
-                }
-                JobError::TimedOut { .. } => {
-                    Step::dead(DeadReason::TimedOut, attempts, "timed out")
-                }
-                JobError::Panicked { message, .. } => Step::dead(
-                    DeadReason::Panicked,
-                    attempts,
-                    message.as_deref().unwrap_or("panicked"),
-                ),
-                JobError::Cancelled { .. } => unreachable!("handled above"),
-            },
+            // Not run (or not to its end) for a reason of this process, or not run because the
+            // service is failing: given back, for this consumer or another, later.
+            Err(JobError::Cancelled { .. } | JobError::CircuitOpen { .. }) => Step::Release,
+            Err(JobError::Failed { error, .. }) => {
+                Step::dead(DeadReason::Failed, attempts, &error.to_string())
+            }
+            Err(JobError::TimedOut { .. }) => {
+                Step::dead(DeadReason::TimedOut, attempts, "timed out")
+            }
+            Err(JobError::Panicked { message, .. }) => {
+                Step::dead(DeadReason::Panicked, attempts, message.as_deref().unwrap_or("panicked"))
+            }
+            Err(JobError::DeadlineExceeded { .. }) => {
+                Step::dead(DeadReason::DeadlineExceeded, attempts, "deadline exceeded")
+            }
+            // An end a later workcrew adds: a final failure, with its text.
+            Err(e) => Step::dead(DeadReason::Failed, attempts, &e.to_string()),
         };
         batch.push((held, attempts, step));
     }

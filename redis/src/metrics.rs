@@ -10,6 +10,9 @@ pub enum DeadReason {
     TimedOut,
     /// The job's last attempt panicked ([`JobError::Panicked`](workcrew::JobError::Panicked)).
     Panicked,
+    /// The job's total time limit passed
+    /// ([`JobError::DeadlineExceeded`](workcrew::JobError::DeadlineExceeded)).
+    DeadlineExceeded,
     /// Redis delivered the entry more than `max_deliveries` times (its consumers died or lost
     /// it each time); it was not run again.
     Deliveries,
@@ -24,6 +27,7 @@ impl DeadReason {
             Self::Failed => "failed",
             Self::TimedOut => "timed_out",
             Self::Panicked => "panicked",
+            Self::DeadlineExceeded => "deadline_exceeded",
             Self::Deliveries => "deliveries",
             Self::Undecodable => "undecodable",
         }
@@ -40,6 +44,8 @@ pub struct DeadCounts {
     pub timed_out: u64,
     /// [`DeadReason::Panicked`].
     pub panicked: u64,
+    /// [`DeadReason::DeadlineExceeded`].
+    pub deadline_exceeded: u64,
     /// [`DeadReason::Deliveries`].
     pub deliveries: u64,
     /// [`DeadReason::Undecodable`].
@@ -49,7 +55,12 @@ pub struct DeadCounts {
 impl DeadCounts {
     /// All dead-lettered entries.
     pub const fn total(&self) -> u64 {
-        self.failed + self.timed_out + self.panicked + self.deliveries + self.undecodable
+        self.failed
+            + self.timed_out
+            + self.panicked
+            + self.deadline_exceeded
+            + self.deliveries
+            + self.undecodable
     }
 }
 
@@ -71,7 +82,8 @@ pub struct Metrics {
     pub acked: u64,
     /// Entries moved to the dead-letter stream, by reason.
     pub dead_lettered: DeadCounts,
-    /// Entries given back (job cancelled, shutdown, pool closed) without spending a delivery.
+    /// Entries given back (job cancelled, shutdown, pool closed, circuit breaker open) without
+    /// spending a delivery.
     pub released: u64,
     /// Entries that stopped being this consumer's before it settled them: claimed by another
     /// consumer after a lapsed lease, or given up after a settlement error (see `errors`).

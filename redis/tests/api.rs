@@ -374,3 +374,70 @@ fn a_settlement_batch_refuses_the_entries_another_consumer_claimed() {
     assert_eq!(field("attempts").as_deref(), Some("1"));
     assert_eq!(field("error").as_deref(), Some("boom"));
 }
+
+#[test]
+fn policies_end_jobs_as_dead_or_released() {
+    // A job past the pool's total deadline is dead with `reason=deadline_exceeded`; a job the
+    // pool's open circuit breaker refused was never run, so it is released, not dead, and its
+    // delivery is not spent.
+    use workcrew::CircuitBreaker;
+    let server = Server::start(&[]);
+    let redis = Redis::from_url(&server.url()).unwrap();
+    let mut c = server.conn();
+
+    enqueue(&server, "dl", "slow", 2, "slow", None);
+    let pool = Pool::builder().workers(2).deadline(Duration::from_millis(200)).build().unwrap();
+    let consumer = Consumer::builder(redis.clone(), "dl")
+        .start(pool, |_, _| async {
+            workcrew::native::NativeTimer.sleep(Duration::from_secs(600)).await;
+            Ok::<(), String>(())
+        })
+        .unwrap();
+    wait_for(Duration::from_secs(20), "2 dead", || (xlen(&mut c, "{dl}:dead") == 2).then_some(()));
+    for d in common::dead(&mut c, "dl") {
+        assert_eq!((d["reason"].as_str(), d["attempts"].as_str()), ("deadline_exceeded", "1"));
+    }
+    let report = consumer.shutdown();
+    assert_eq!(report.metrics.dead_lettered.deadline_exceeded, 2, "{:?}", report.metrics);
+    assert!(report.metrics.adds_up(), "{:?}", report.metrics);
+
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&ran);
+    let pool = Pool::builder()
+        .workers(1)
+        .circuit_breaker(CircuitBreaker::consecutive(1, Duration::from_secs(600)))
+        .build()
+        .unwrap();
+    let consumer = Consumer::builder(redis, "cb")
+        .lease(Duration::from_secs(2))
+        .start(pool, move |d, _| {
+            let log = Arc::clone(&log);
+            async move {
+                let body = String::from_utf8_lossy(d.payload()).into_owned();
+                log.lock().unwrap().push(body.clone());
+                if body == "fail" {
+                    Err("service down".to_string())
+                } else {
+                    Ok(())
+                }
+            }
+        })
+        .unwrap();
+    enqueue(&server, "cb", "fail", 1, "fail", None);
+    wait_for(Duration::from_secs(20), "1 dead", || (xlen(&mut c, "{cb}:dead") == 1).then_some(()));
+    enqueue(&server, "cb", "ok", 3, "ok", None);
+    wait_for(Duration::from_secs(20), "3 released", || {
+        (consumer.metrics().released >= 3).then_some(())
+    });
+    assert_eq!(*ran.lock().unwrap(), ["fail"], "the open breaker called the service");
+    assert_eq!(xlen(&mut c, "{cb}:dead"), 1, "a refused job was dead-lettered");
+    let report = consumer.shutdown();
+    assert_eq!(report.metrics.acked, 0);
+    assert!(report.metrics.adds_up(), "{:?}", report.metrics);
+    // Nothing lost: the three are still in the group, their deliveries given back.
+    let left = pending_entries(&mut c, "cb");
+    assert_eq!(left.len(), 3, "{left:?}");
+    for (id, _, deliveries) in left {
+        assert!(deliveries <= 1, "{id}: {deliveries} deliveries spent by refusals");
+    }
+}
