@@ -18,7 +18,8 @@ use crate::job::JobKey;
 use crate::kind::Kind;
 use crate::metrics::Counters;
 use crate::outcome::Ended;
-use crate::policy::breaker::{Admit, Verdict};
+use crate::policy::breaker::Verdict;
+use crate::policy::Admission;
 use crate::shared::Shared;
 use crate::timers::{LeaveTokenLine, Tokens};
 use crate::{Attempt, Hedge, JobError, JobEvent, Sleeper};
@@ -79,18 +80,19 @@ pub(crate) async fn run_attempt<S: Sleeper, K: Kind>(
 struct Running<F> {
     n: u32,
     timer: Option<Pin<Box<F>>>,
-    /// Whether it was admitted as the breaker's probe (only a round's first attempt can be).
-    admitted: Option<Admit>,
 }
 
 /// Runs round `round` of a hedged job ([`Hedge`]): its first attempt, then after each
 /// `hedge.delay` another beside it while none has ended well, up to `hedge.max` extra (see
-/// [`crate::policy::hedge`]). `attempts` counts every attempt begun. Returns as
-/// [`decide`] does: `None` if an attempt succeeded (the others are
-/// dropped with the running stage), else the error to end with and whether to retry.
+/// [`crate::policy::hedge`]). `attempts` counts every attempt begun. `admitted` holds the
+/// first attempt's admission by the breaker, and the round adds each hedge's: the round tells
+/// each attempt's verdict as it ends, and the others' (cancelled) when it ends; if the round
+/// is cut short, those still untold are the caller's to tell. Returns as [`decide`] does:
+/// `None` if an attempt succeeded (the others are dropped with the running stage), else the
+/// error to end with and whether to retry.
 #[allow(clippy::too_many_arguments)]
-pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
-    shared: &Shared<S, K>,
+pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
+    shared: &'p Shared<S, K>,
     counters: &Counters,
     worker: usize,
     tokens: &Tokens<'_, S, K>,
@@ -99,8 +101,8 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
     round: u32,
     timeout: Option<Duration>,
     hedge: Hedge,
-    key: Option<&JobKey>,
-    admitted: Option<Admit>,
+    key: Option<&'p JobKey>,
+    admitted: &mut Vec<Admission<'p>>,
 ) -> Option<(JobError<()>, bool)> {
     let id = job.id();
     let policies = &shared.policies;
@@ -108,41 +110,38 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
     // Slot `k` of the cell is `running[k]`; `None` once that attempt ended.
     let mut running: Vec<Option<Running<S::Sleep>>> = Vec::new();
     // Begins the attempt of slot `running.len()`; `Err` if it ended at once.
-    let begin = |running: &mut Vec<Option<Running<S::Sleep>>>,
-                 attempts: &mut u32,
-                 admitted: Option<Admit>|
-     -> Result<(), Ended> {
-        let slot = running.len();
-        *attempts = attempts.saturating_add(1);
-        let n = *attempts;
-        emit(&JobEvent::AttemptStarted { job: id, attempt: n });
-        if slot > 0 {
-            Counters::bump(&counters.hedges_started);
-            emit(&JobEvent::HedgeStarted { job: id, attempt: n });
-        }
-        let attempt = Attempt::new(id, n, round, slot > 0);
-        running.push(None);
-        if let Err(message) = shared.crew.polling(worker, id, || job.begin(attempt, slot)) {
-            return Err(Ended::Panicked(message));
-        }
-        let timer =
-            match timeout.map(|t| crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(t)))) {
-                None => None,
-                Some(Ok(timer)) => Some(timer),
-                Some(Err(message)) => {
-                    job.drop_slot(slot);
-                    return Err(Ended::PoolCodePanicked(message));
-                }
-            };
-        running[slot] = Some(Running { n, timer, admitted });
-        Ok(())
-    };
+    let begin =
+        |running: &mut Vec<Option<Running<S::Sleep>>>, attempts: &mut u32| -> Result<(), Ended> {
+            let slot = running.len();
+            *attempts = attempts.saturating_add(1);
+            let n = *attempts;
+            emit(&JobEvent::AttemptStarted { job: id, attempt: n });
+            if slot > 0 {
+                Counters::bump(&counters.hedges_started);
+                emit(&JobEvent::HedgeStarted { job: id, attempt: n });
+            }
+            let attempt = Attempt::new(id, n, round, slot > 0);
+            running.push(None);
+            if let Err(message) = shared.crew.polling(worker, id, || job.begin(attempt, slot)) {
+                return Err(Ended::Panicked(message));
+            }
+            let timer =
+                match timeout.map(|t| crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(t)))) {
+                    None => None,
+                    Some(Ok(timer)) => Some(timer),
+                    Some(Err(message)) => {
+                        job.drop_slot(slot);
+                        return Err(Ended::PoolCodePanicked(message));
+                    }
+                };
+            running[slot] = Some(Running { n, timer });
+            Ok(())
+        };
     // The last failure of the round, to end with if no attempt succeeds.
     let mut last: Option<(JobError<()>, bool)> = None;
     // An attempt ended: counted, reported, told to the breaker. `Some` ends the round now.
-    let ended = |n: u32, admitted: Option<Admit>, how: Ended, last: &mut Option<_>| {
-        let verdict = how.verdict();
-        if let Some(generation) = policies.attempt_ended(shared, counters, key, admitted, verdict) {
+    let ended = |n: u32, admission: &mut Admission<'_>, how: Ended, last: &mut Option<_>| {
+        if let Some(generation) = admission.end(shared, counters, how.verdict()) {
             tokens.cool_down(key, generation);
         }
         match decide(shared, counters, job, n, how) {
@@ -154,9 +153,9 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
             Some(declined) => Some(Some(declined)),
         }
     };
-    if let Err(how) = begin(&mut running, attempts, admitted) {
+    if let Err(how) = begin(&mut running, attempts) {
         let n = *attempts;
-        let out = ended(n, admitted, how, &mut last).unwrap_or(last);
+        let out = ended(n, &mut admitted[0], how, &mut last).unwrap_or(last);
         return out.map(|(error, retry)| (counted(error, *attempts), retry));
     }
     // A sleeper that panics: no hedges this round.
@@ -167,7 +166,7 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
         #[allow(clippy::needless_range_loop)] // `begin` pushes to `running` below
         for slot in 0..running.len() {
             let Some(r) = running[slot].as_mut() else { continue };
-            let (n, admitted) = (r.n, r.admitted);
+            let n = r.n;
             let polled = shared.crew.polling(worker, id, || job.poll_attempt(cx, n, slot, &emit));
             let how = match polled {
                 Poll::Ready(ended) => ended,
@@ -188,7 +187,7 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
             let won = matches!(how, Ended::Succeeded) && slot > 0;
             let timer = running[slot].take().and_then(|r| r.timer);
             crate::catch::quietly(move || drop(timer));
-            if let Some(end) = ended(n, admitted, how, &mut last) {
+            if let Some(end) = ended(n, &mut admitted[slot], how, &mut last) {
                 if won {
                     Counters::bump(&counters.hedges_won);
                 }
@@ -208,12 +207,6 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
                 }
             };
             if due {
-                // Hedges are never the breaker's probe: they start only while it is closed.
-                let Ok(hedge_admit) = policies.admit_hedge(key) else {
-                    delay = None; // the breaker is not closed: no more hedges this round
-                    waiting_token = None;
-                    continue;
-                };
                 match shared.sched.poll_token(worker, cx) {
                     Poll::Pending => {
                         waiting_token.get_or_insert_with(|| LeaveTokenLine(&shared.sched, worker));
@@ -222,15 +215,25 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
                         if let Some(leave) = waiting_token.take() {
                             leave.left();
                         }
+                        // The breaker just before the hedge starts: hedges are never its
+                        // probe, they start only while it is closed.
+                        let Ok(admission) = policies.admit_hedge(key) else {
+                            if token.is_some() {
+                                shared.sched.return_token();
+                            }
+                            delay = None; // the breaker is not closed: no more hedges this round
+                            continue;
+                        };
                         if let Some(interval) = token {
                             tokens.hold(interval);
                         }
+                        admitted.push(admission);
                         let next =
                             crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(hedge.delay())));
                         delay = next.ok();
-                        if let Err(how) = begin(&mut running, attempts, hedge_admit) {
-                            let n = *attempts;
-                            if let Some(end) = ended(n, hedge_admit, how, &mut last) {
+                        if let Err(how) = begin(&mut running, attempts) {
+                            let (n, slot) = (*attempts, running.len() - 1);
+                            if let Some(end) = ended(n, &mut admitted[slot], how, &mut last) {
                                 return Poll::Ready(end);
                             }
                         }
@@ -248,8 +251,8 @@ pub(crate) async fn run_hedged<S: Sleeper, K: Kind>(
     .await;
     // The round's attempts still running are dropped (one succeeded, or the job ends now):
     // for the breaker they count for nothing.
-    for r in running.iter().flatten() {
-        policies.attempt_ended(shared, counters, key, r.admitted, Verdict::Cancelled);
+    for admission in admitted.iter_mut() {
+        admission.end(shared, counters, Verdict::Cancelled);
     }
     if out.as_ref().is_some_and(|(_, retry)| !retry) {
         job.drop_attempt(); // the job ends now: the round's others stop

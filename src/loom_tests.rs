@@ -830,6 +830,10 @@ fn loom_budget_two_retries_race_for_one() {
             })
             .collect();
         let allowed = spenders.into_iter().map(|t| t.join().unwrap());
-        assert_eq!(allowed.filter(|a| *a).count(), 1, "one first attempt pays for one retry");
+        assert_eq!(
+            allowed.filter(Option::is_some).count(),
+            1,
+            "one first attempt pays for one retry"
+        );
     });
 }

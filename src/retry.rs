@@ -3,6 +3,7 @@
 //! the job exactly once, counted and reported.
 
 use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::future::Future;
 use core::task::Poll;
 use core::time::Duration;
@@ -11,8 +12,11 @@ use crate::attempt::{decide, run_attempt, run_hedged};
 use crate::cell::{Overrides, RunJob};
 use crate::kind::Kind;
 use crate::metrics::Counters;
-use crate::policy::breaker::{Admit, Verdict};
+use crate::outcome::Ended;
+use crate::policy::breaker::Verdict;
+use crate::policy::budget::Withdrawal;
 use crate::policy::deadline::{Cut, Deadline};
+use crate::policy::{Admission, Refused};
 use crate::shared::Shared;
 use crate::timers::{LeaveTokenLine, Tokens};
 use crate::{JobError, JobEvent, Sleeper};
@@ -40,20 +44,23 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
     let hedge = overrides.hedge.unwrap_or(defaults.hedge);
     let key = overrides.key;
     // Outside the async block: dropping the loop before its first poll still settles the job.
-    let guard = Settle { shared, counters, job, attempts: 0, started: false, done: false, token };
+    let guard = Settle {
+        shared,
+        counters,
+        job,
+        attempts: 0,
+        started: false,
+        done: false,
+        token,
+        withdrawal: None,
+    };
     async move {
         let mut g = guard;
         let policies = &shared.policies;
         let key = key.as_ref();
         // An open breaker refuses the job before its first attempt: the service is not
         // called, and the rate token goes back.
-        let mut admitted = policies.admit(key);
-        if admitted == Some(Admit::Refuse) {
-            return g.refuse();
-        }
-        if let Some(interval) = g.token.take() {
-            tokens.hold(interval);
-        }
+        let Ok(mut admission) = policies.admit(key) else { return g.refuse() };
         Counters::bump(&counters.started);
         g.started = true;
         if let Some(budget) = &policies.budget {
@@ -62,7 +69,7 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
         let mut deadline = match Deadline::start(&shared.sleeper, deadline) {
             Ok(deadline) => deadline,
             Err(message) => {
-                policies.attempt_ended(shared, counters, key, admitted, Verdict::Cancelled);
+                admission.end(shared, counters, Verdict::Cancelled);
                 Counters::bump(&counters.panicked);
                 return g.finish(Some(JobError::Panicked { message, attempts: 0 }));
             }
@@ -70,10 +77,15 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
         let mut round = 0u32;
         loop {
             if job.is_cancel_requested() {
-                policies.attempt_ended(shared, counters, key, admitted, Verdict::Cancelled);
+                admission.end(shared, counters, Verdict::Cancelled);
                 let attempts = g.attempts;
                 return g.finish(Some(JobError::Cancelled { attempts }));
             }
+            // The attempt starts: its rate token counts from now, and a retry is spent.
+            if let Some(interval) = g.token.take() {
+                tokens.hold(interval);
+            }
+            g.withdrawal = None;
             round = round.saturating_add(1);
             let first = g.attempts.saturating_add(1);
             if round > 1 {
@@ -97,28 +109,41 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                         )
                         .await)
                     };
-                    match ended {
-                        Ok(ended) => {
-                            let verdict = ended.verdict();
-                            if let Some(generation) =
-                                policies.attempt_ended(shared, counters, key, admitted, verdict)
-                            {
-                                tokens.cool_down(key, generation);
-                            }
-                            Ok(decide(shared, counters, job, first, ended))
-                        }
-                        Err(cut) => Err(cut),
+                    // A deadline that cut the attempt short is a failure, as a timeout is.
+                    let verdict = ended.as_ref().map_or(Verdict::Failure, Ended::verdict);
+                    if let Some(generation) = admission.end(shared, counters, verdict) {
+                        tokens.cool_down(key, generation);
                     }
+                    ended.map(|ended| decide(shared, counters, job, first, ended))
                 }
                 Some(hedge) => {
+                    // Slot `k`'s admission is `admitted[k]`; the round tells each its verdict.
+                    let mut admitted = Vec::from([admission]);
                     let attempts = &mut g.attempts;
                     let round = run_hedged(
-                        shared, counters, worker, tokens, job, attempts, round, timeout, hedge,
-                        key, admitted,
+                        shared,
+                        counters,
+                        worker,
+                        tokens,
+                        job,
+                        attempts,
+                        round,
+                        timeout,
+                        hedge,
+                        key,
+                        &mut admitted,
                     );
                     // Boxed: the round's state is large, and the plain path's future (copied
                     // once per job) should not carry room for it.
-                    deadline.within(Box::pin(round)).await
+                    let ran = deadline.within(Box::pin(round)).await;
+                    // Cut by the deadline: the attempts still running failed, as timeouts.
+                    for a in &mut admitted {
+                        if let Some(generation) = a.end(shared, counters, Verdict::Failure) {
+                            tokens.cool_down(key, generation);
+                        }
+                    }
+                    admission = Admission::NONE;
+                    ran
                 }
             };
             let n = g.attempts;
@@ -126,14 +151,7 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                 Ok(None) => return g.finish(None),
                 Ok(Some(outcome)) => outcome,
                 Err(cut) => {
-                    // Whatever the round still ran is dropped; for the breaker, the deadline
-                    // cut it short as a timeout would.
-                    job.drop_attempt();
-                    if let Some(generation) =
-                        policies.attempt_ended(shared, counters, key, admitted, Verdict::Failure)
-                    {
-                        tokens.cool_down(key, generation);
-                    }
+                    job.drop_attempt(); // whatever the round still ran
                     return g.cut(cut);
                 }
             };
@@ -141,7 +159,9 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                 return g.finish(Some(error));
             }
             if let Some(budget) = &policies.budget {
-                if !budget.withdraw() {
+                // Spent once the retry starts; given back if it never does.
+                g.withdrawal = budget.withdraw();
+                if g.withdrawal.is_none() {
                     Counters::bump(&counters.retries_denied);
                     let attempt = n.saturating_add(1);
                     shared.emit(counters, JobEvent::RetryDenied { job: job.id(), attempt });
@@ -162,19 +182,16 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
             if job.is_cancel_requested() {
                 continue; // the loop's first step settles it
             }
-            // The breaker again: a retry it refuses is not sent.
-            admitted = policies.admit(key);
-            if admitted == Some(Admit::Refuse) {
-                return g.refuse();
-            }
             // A retry is a request too: with a rate limit it takes a token (before new jobs).
             match deadline.within(wait_for_token(shared, worker, job)).await {
-                Ok(Some(interval)) => tokens.hold(interval),
-                Ok(None) => {}
-                Err(cut) => {
-                    policies.attempt_ended(shared, counters, key, admitted, Verdict::Cancelled);
-                    return g.cut(cut);
-                }
+                Ok(token) => g.token = token,
+                Err(cut) => return g.cut(cut),
+            }
+            // The breaker last, just before the retry starts: a retry it refuses is not sent,
+            // and gives its token back.
+            match policies.admit(key) {
+                Ok(next) => admission = next,
+                Err(Refused) => return g.refuse(),
             }
         }
     }
@@ -242,9 +259,12 @@ struct Settle<'a, S, K: Kind> {
     /// as cancelled while queued.
     started: bool,
     done: bool,
-    /// The first attempt's rate token, until it starts: a job that ends before (refused by
-    /// the breaker, or dropped by an abort) gives it back at once.
+    /// The next attempt's rate token, until it starts: a job that ends before (refused by
+    /// the breaker, cancelled, or dropped by an abort) gives it back at once.
     token: Option<Duration>,
+    /// The next retry's share of the retry budget, until it starts: given back if it never
+    /// does.
+    withdrawal: Option<Withdrawal>,
 }
 
 impl<S, K: Kind> Settle<'_, S, K> {
@@ -269,6 +289,9 @@ impl<S, K: Kind> Settle<'_, S, K> {
     fn finish(&mut self, error: Option<JobError<()>>) {
         if self.token.take().is_some() {
             self.shared.sched.return_token();
+        }
+        if let (Some(w), Some(budget)) = (self.withdrawal.take(), &self.shared.policies.budget) {
+            budget.refund(w);
         }
         let c = self.counters;
         let (job, attempts) = (self.job.id(), self.attempts);

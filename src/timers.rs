@@ -100,15 +100,20 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
             *held = cooldowns;
         }
         let shared = self.shared;
+        if !ended.is_empty() {
+            // A stopping worker waits for `is_empty` in the other half of its task.
+            cx.waker().wake_by_ref();
+        }
         for (key, generation) in ended {
             let counters = shared.counters.outside();
             shared.policies.cooled(shared, counters, key.as_ref(), generation);
         }
     }
 
-    /// Whether every token this worker took has come back.
+    /// Whether every token this worker took has come back, and every cool-down it times has
+    /// ended.
     pub(crate) fn is_empty(&self) -> bool {
-        !self.any.load(Ordering::Relaxed)
+        !self.any.load(Ordering::Relaxed) && !self.cooling.load(Ordering::Relaxed)
     }
 
     /// A token taken now, to give back after `interval`. A sleeper that panics gives it back at
@@ -184,7 +189,8 @@ impl<S: Sleeper, K: Kind> Drop for Tokens<'_, S, K> {
         // A breaker whose cool-down this worker timed is half-open at once: nobody else
         // would end its cool-down.
         let shared = self.shared;
-        for c in core::mem::take(&mut *self.cooldowns.lock()) {
+        let cooldowns = core::mem::take(&mut *self.cooldowns.lock());
+        for c in cooldowns {
             let counters = shared.counters.outside();
             shared.policies.cooled(shared, counters, c.key.as_ref(), c.generation);
             crate::catch::quietly(move || drop(c));

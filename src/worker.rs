@@ -71,8 +71,9 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
                 crate::catch::quietly(move || drop(task));
                 budget.spend().await;
             }
-            // A stopping worker's rate tokens count until their interval ends, as long as
-            // another attempt could still start (a retry of a job another worker runs).
+            // A stopping worker's rate tokens count until their interval ends, and the breaker
+            // cool-downs it times until they end, as long as another attempt could still
+            // start (a retry of a job another worker runs).
             let quiet = core::future::poll_fn(|cx| {
                 if tokens.is_empty() {
                     return Poll::Ready(());

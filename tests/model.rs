@@ -45,17 +45,19 @@
 //!   `DeadlineExceeded(n)`, whatever it was doing (an attempt, a backoff, a wait for a token).
 //! * The budget: a first attempt deposits, a retry (a new round) withdraws, and is denied
 //!   when `100 × (retries + 1) > percent × first attempts + 100 × min_retries`; the job then
-//!   ends with its round's failure.
+//!   ends with its round's failure. A retry withdrawn but never sent (its job ends in the
+//!   backoff or the wait for a token, or the breaker refuses it) is given back.
 //! * The breaker (one, or one per key and one for keyless jobs): closed, open after the trip
 //!   (for ratio, once `of_last` verdicts are in), half-open after the cool-down (timed from
-//!   the failure that opened it), one probe. A job's first attempt and each retry ask it
-//!   first: refused, the job ends `CircuitOpen(n)` (`n = 0`: never started, and its rate
-//!   token goes back at once). A hedge starts only while it is closed; otherwise no more
+//!   the failure that opened it), one probe. A job's first attempt asks it first, a retry
+//!   last (after its backoff and its rate token): refused, the job ends `CircuitOpen(n)`
+//!   (`n = 0`: never started), and its rate token goes back at once. A hedge starts only
+//!   while it is closed; otherwise no more
 //!   hedges that round. Errors, timeouts, panics and a deadline cutting an attempt are
 //!   failures; cancelled and dropped attempts count for nothing; so does an attempt admitted
 //!   before the breaker opened (or, a probe, before it opened again). A key's breaker forgets
-//!   its successes whenever it remembers no failure (its docs: it is forgotten and starts
-//!   afresh).
+//!   its successes whenever it remembers no failure and no attempt it admitted is out (its
+//!   docs: it is forgotten, and the key's next attempt meets a new one).
 //!
 //! Ties are modelled as the driver resolves them. At any instant, clock events run first
 //! (attempts ending, timeouts, hedges due, backoffs, rate tokens coming back, cool-downs,
@@ -323,9 +325,11 @@ struct Brk {
     /// The verdicts since it last closed or opened, newest last (`true`: failed).
     window: VecDeque<bool>,
     cools_at: Option<u64>,
-    /// A key's breaker: forgotten while closed with no failure remembered (its docs), so
-    /// its window forgets the successes then.
+    /// A key's breaker: forgotten while closed with no failure remembered and no admitted
+    /// attempt out (its docs), so its window forgets the successes then.
     forgets: bool,
+    /// Admitted attempts not yet ended.
+    out: u32,
     ops: Vec<Op>,
     /// Its state changed in the current phase.
     changed: bool,
@@ -345,6 +349,7 @@ impl Brk {
             consecutive: 0,
             window: VecDeque::new(),
             cools_at: None,
+            out: 0,
             ops: Vec::new(),
             changed: false,
             stale_counted: false,
@@ -354,20 +359,27 @@ impl Brk {
 
     fn admit(&mut self) -> Option<Adm> {
         self.ops.push(Op::Look);
-        match self.phase {
-            Phase::Closed => Some(Adm::Pass(self.epoch)),
+        let adm = match self.phase {
+            Phase::Closed => Adm::Pass(self.epoch),
             Phase::HalfOpen { probing: false } => {
                 self.phase = Phase::HalfOpen { probing: true };
                 self.changed = true;
-                Some(Adm::Probe(self.epoch))
+                Adm::Probe(self.epoch)
             }
-            _ => None,
-        }
+            _ => return None,
+        };
+        self.out += 1;
+        Some(adm)
     }
 
-    fn is_closed(&mut self) -> bool {
+    /// A hedge starts only while the breaker is closed.
+    fn admit_hedge(&mut self) -> Option<Adm> {
         self.ops.push(Op::Look);
-        self.phase == Phase::Closed
+        if self.phase != Phase::Closed {
+            return None;
+        }
+        self.out += 1;
+        Some(Adm::Pass(self.epoch))
     }
 
     fn open(&mut self, cfg: &BreakerCfg, t: u64) {
@@ -380,6 +392,20 @@ impl Brk {
 
     /// An admitted attempt ended at `t`; `true` if that opened the breaker.
     fn record(&mut self, cfg: &BreakerCfg, adm: Adm, v: Verdict, t: u64) -> bool {
+        self.out -= 1;
+        let opened = self.verdict(cfg, adm, v, t);
+        if self.forgets
+            && self.out == 0
+            && self.phase == Phase::Closed
+            && self.consecutive == 0
+            && !self.window.contains(&true)
+        {
+            self.window.clear(); // forgotten: the key's next attempt meets a new breaker
+        }
+        opened
+    }
+
+    fn verdict(&mut self, cfg: &BreakerCfg, adm: Adm, v: Verdict, t: u64) -> bool {
         match adm {
             Adm::Probe(e)
                 if e == self.epoch && self.phase == (Phase::HalfOpen { probing: true }) =>
@@ -421,8 +447,6 @@ impl Brk {
                 if tripped {
                     self.changed = true;
                     self.open(cfg, t);
-                } else if self.forgets && !self.window.contains(&true) {
-                    self.window.clear();
                 }
                 tripped
             }
@@ -441,7 +465,7 @@ impl Brk {
     }
 
     /// Its ops in this phase give one result whatever order the workers made them in.
-    fn commutes(&self) -> bool {
+    fn commutes(&self, ratio: bool) -> bool {
         let records: Vec<Verdict> = self
             .ops
             .iter()
@@ -451,12 +475,22 @@ impl Brk {
             })
             .collect();
         let alike = records.windows(2).all(|w| w[0] == w[1]);
+        // A key's ratio breaker forgets its successes once no attempt is out: whether a
+        // success came before another attempt was admitted decides what it remembers.
+        let looks = self.ops.contains(&Op::Look);
+        if self.forgets && ratio && looks && records.contains(&Verdict::Success) {
+            return false;
+        }
         self.ops.len() <= 1
             || (alike && records.len() == self.ops.len())
             || (alike && !self.changed)
     }
 
-    fn why(&self) -> &'static str {
+    fn why(&self, ratio: bool) -> &'static str {
+        let looks = self.ops.contains(&Op::Look);
+        if self.forgets && ratio && looks && self.ops.contains(&Op::Record(Verdict::Success)) {
+            return "breaker: a key's ratio breaker asked and told a success in one phase";
+        }
         let records = self.ops.iter().filter(|o| matches!(o, Op::Record(_))).count();
         if records == self.ops.len() {
             "breaker: verdicts of both kinds in one phase"
@@ -514,11 +548,9 @@ enum St {
         round: u32,
         until: u64,
     },
-    /// Round `round` failed; its retry, admitted by the breaker as `adm`, waits for a rate
-    /// token.
+    /// Round `round` failed; its retry waits for a rate token (then asks the breaker).
     Token {
         round: u32,
-        adm: Option<Adm>,
     },
     Done,
 }
@@ -532,7 +564,11 @@ struct Bud {
     /// This phase: first attempts, retries asked for, and the counts before.
     deposits: u64,
     withdrawals: u64,
+    /// Retries given back this phase (withdrawn, never sent).
+    refunds: u64,
     before: (u64, u64),
+    /// Per job: its next retry is withdrawn and not yet sent.
+    withdrew: Vec<bool>,
 }
 
 struct Model<'a> {
@@ -651,6 +687,7 @@ impl Model<'_> {
     fn start_round(&mut self, j: usize, round: u32, t: u64, adm: Option<Adm>) {
         if round > 1 {
             self.totals.retried += 1;
+            self.budget.withdrew[j] = false;
         }
         let first = self.begin(j, t, 0, adm);
         let next_hedge = self.hedge_of(j).map(|h| t + h.delay);
@@ -678,6 +715,11 @@ impl Model<'_> {
 
     fn end(&mut self, j: usize, outcome: Outcome) {
         let was_running = !matches!(self.st[j], St::Queued | St::Done);
+        // A retry withdrawn and never sent gives its share back.
+        if std::mem::take(&mut self.budget.withdrew[j]) {
+            self.budget.retries -= 1;
+            self.budget.refunds += 1;
+        }
         self.st[j] = St::Done;
         match outcome {
             Outcome::Succeeded(_) => self.totals.succeeded += 1,
@@ -781,13 +823,13 @@ impl Model<'_> {
                 *next_hedge = None;
                 continue;
             }
-            let closed = self.brk(j).map_or(true, |b| b.is_closed());
+            let adm = self.brk(j).map(|b| b.admit_hedge());
             let St::Round { next_hedge, .. } = &mut self.st[j] else { unreachable!() };
-            if !closed {
+            if adm == Some(None) {
                 *next_hedge = None; // no more hedges this round
                 continue;
             }
-            let adm = self.brk(j).map(|b| Adm::Pass(b.epoch));
+            let adm = adm.flatten();
             let St::Round { hedges, .. } = &self.st[j] else { unreachable!() };
             let a = self.begin(j, t, hedges + 1, adm);
             self.totals.hedges_started += 1;
@@ -827,6 +869,7 @@ impl Model<'_> {
                 return self.end(j, failure);
             }
             w.retries += 1;
+            w.withdrew[j] = true;
         }
         if self.cfg.backoff > 0 {
             self.st[j] = St::Backoff { round, until: t + self.cfg.backoff };
@@ -835,19 +878,25 @@ impl Model<'_> {
         }
     }
 
-    /// Job `j`'s retry after round `round`, at `t`: the breaker, then at once without a rate
-    /// limit, else in line for a token.
+    /// Job `j`'s retry after round `round`, at `t`: at once without a rate limit, else in
+    /// line for a token.
     fn retry(&mut self, j: usize, round: u32, t: u64) {
+        if self.cfg.rate.is_none() {
+            self.send_retry(j, round, t);
+        } else {
+            self.st[j] = St::Token { round };
+            self.token_queue.push_back(j);
+        }
+    }
+
+    /// Job `j`'s retry after round `round` may start at `t` (it has its token): the breaker
+    /// asked last, just before it starts; refused, it is not sent (and its token unused).
+    fn send_retry(&mut self, j: usize, round: u32, t: u64) {
         let Ok(adm) = self.admit(j) else {
             let n = self.attempts[j];
             return self.end(j, Outcome::CircuitOpen(n));
         };
-        if self.cfg.rate.is_none() {
-            self.start_round(j, round + 1, t, adm);
-        } else {
-            self.st[j] = St::Token { round, adm };
-            self.token_queue.push_back(j);
-        }
+        self.start_round(j, round + 1, t, adm);
     }
 
     /// Job `j`'s deadline passes at `t`.
@@ -868,12 +917,11 @@ impl Model<'_> {
                     self.flag("a deadline at an instant its job moves");
                 }
             }
-            St::Token { adm, .. } => {
+            St::Token { .. } => {
                 let others = self.tokens.contains(&t) || self.moves_at(t);
                 if others {
                     self.flag("a deadline at an instant its job moves");
                 }
-                self.record(j, adm, Verdict::Cancelled, t);
             }
             St::Queued | St::Done => unreachable!(),
         }
@@ -930,8 +978,8 @@ impl Model<'_> {
                     break;
                 }
                 self.token_queue.pop_front();
-                let St::Token { round, adm } = self.st[j] else { unreachable!() };
-                self.start_round(j, round + 1, t, adm);
+                let St::Token { round } = self.st[j] else { unreachable!() };
+                self.send_retry(j, round, t);
                 moved = true;
             }
             while self.token_queue.is_empty()
@@ -965,25 +1013,29 @@ impl Model<'_> {
         if let Some(b) = self.cfg.budget {
             let w = &mut self.budget;
             let (r0, f0) = w.before;
-            if self.chains >= 2 && w.withdrawals >= 1 && w.withdrawals + w.deposits >= 2 {
+            let touches = w.withdrawals + w.deposits + w.refunds;
+            if self.chains >= 2 && w.withdrawals >= 1 && touches >= 2 {
                 let allowed =
                     |firsts: u64| u64::from(b.percent) * firsts + 100 * u64::from(b.min_retries);
                 let all_allowed = 100 * (r0 + w.withdrawals) <= allowed(f0);
-                let all_denied = 100 * (r0 + 1) > allowed(f0 + w.deposits);
+                let all_denied =
+                    100 * (r0.saturating_sub(w.refunds) + 1) > allowed(f0 + w.deposits);
                 if !all_allowed && !all_denied {
                     self.ambiguous.get_or_insert("the budget asked in one phase");
                 }
             }
-            (w.deposits, w.withdrawals, w.before) = (0, 0, (w.retries, w.firsts));
+            (w.deposits, w.withdrawals, w.refunds) = (0, 0, 0);
+            w.before = (w.retries, w.firsts);
         }
         // A breaker: several touched it in this phase, and the result hangs on the order.
         let mut open_tie = None;
+        let ratio = matches!(self.cfg.breaker, Some(BreakerCfg { trip: Trip::Ratio(..), .. }));
         for b in self.breakers.values_mut() {
             if std::mem::take(&mut b.stale_in_phase) && b.changed {
                 self.bug.get_or_insert(BUG_STALE_COUNTED);
             }
-            if self.chains >= 2 && !b.commutes() {
-                open_tie = Some(b.why());
+            if self.chains >= 2 && !b.commutes(ratio) {
+                open_tie = Some(b.why(ratio));
             }
             b.ops.clear();
             b.changed = false;
@@ -1005,11 +1057,7 @@ impl Model<'_> {
                         self.drop_live(j, t);
                         self.end(j, Outcome::Cancelled(n));
                     }
-                    St::Backoff { .. } => self.end(j, Outcome::Cancelled(n)),
-                    St::Token { adm, .. } => {
-                        self.record(j, adm, Verdict::Cancelled, t);
-                        self.end(j, Outcome::Cancelled(n));
-                    }
+                    St::Backoff { .. } | St::Token { .. } => self.end(j, Outcome::Cancelled(n)),
                     St::Done => self.events -= 1,
                 }
             }
@@ -1098,7 +1146,7 @@ fn model(cfg: &Config, scripts: &[Script]) -> Expected {
         totals: Totals::default(),
         events: 0,
         chains: 0,
-        budget: Bud::default(),
+        budget: Bud { withdrew: vec![false; scripts.len()], ..Bud::default() },
         breakers: BTreeMap::new(),
         ambiguous: None,
         bug: None,

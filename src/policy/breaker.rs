@@ -12,9 +12,11 @@
 //! the breaker opened and ending after it counts for nothing either: the breaker already knows.
 //!
 //! There is no clock: the cool-down is a sleep of the pool's sleeper, held by the worker whose
-//! attempt opened the breaker, alongside its rate tokens (`worker::Tokens`). A worker that
-//! stops with a cool-down still running makes the breaker half-open at once, so that no
-//! breaker stays open with nobody to close it. The breaker's state sits behind one lock, held
+//! attempt opened the breaker, alongside its rate tokens (`timers::Tokens`). A worker whose
+//! queue ran dry in a `close()` or a graceful shutdown keeps timing its cool-downs while other
+//! workers still run jobs; a worker that stops (dropped, aborted, or the pool quiet) with a
+//! cool-down still running makes the breaker half-open at once, so that no breaker stays open
+//! with nobody to close it. The breaker's state sits behind one lock, held
 //! for a few comparisons, never across user code.
 
 use alloc::collections::BTreeMap;
@@ -87,7 +89,8 @@ impl CircuitBreaker {
 
     /// One breaker per job key ([`Job::key`](crate::Job::key)): a failing host opens its own
     /// breaker only. Jobs without a key share the pool's. A key's breaker is forgotten while it
-    /// is closed and remembers no failure (so keys do not pile up); it then starts afresh.
+    /// is closed, remembers no failure and has no attempt running (so keys do not pile up); the
+    /// key's next attempt starts a new one, closed.
     pub const fn per_key(mut self) -> Self {
         self.per_key = true;
         self
@@ -154,6 +157,9 @@ struct Breaker {
     phase: Phase,
     /// Opened so many times: a cool-down names the opening it ends.
     generation: u64,
+    /// Attempts admitted and not yet told: a key's breaker is kept while any is out, so that
+    /// its generation still tells their verdicts apart.
+    out: u32,
     /// Failed attempts in a row (closed).
     consecutive: u32,
     /// The last attempts' verdicts, a bit each (1: failed), newest at `next - 1`.
@@ -172,6 +178,7 @@ impl Breaker {
         Self {
             phase: Phase::Closed,
             generation: 0,
+            out: 0,
             consecutive: 0,
             window: alloc::vec![0; words],
             next: 0,
@@ -181,14 +188,25 @@ impl Breaker {
     }
 
     fn admit(&mut self) -> Admit {
-        match self.phase {
+        let admit = match self.phase {
             Phase::Closed => Admit::Pass(self.generation),
-            Phase::Open | Phase::HalfOpen { probing: true } => Admit::Refuse,
+            Phase::Open | Phase::HalfOpen { probing: true } => return Admit::Refuse,
             Phase::HalfOpen { probing: false } => {
                 self.phase = Phase::HalfOpen { probing: true };
                 Admit::Probe(self.generation)
             }
+        };
+        self.out = self.out.saturating_add(1);
+        admit
+    }
+
+    /// A hedge starts only while the breaker is closed: it is never the probe.
+    fn admit_hedge(&mut self) -> Option<Admit> {
+        if self.phase != Phase::Closed {
+            return None;
         }
+        self.out = self.out.saturating_add(1);
+        Some(Admit::Pass(self.generation))
     }
 
     /// Forgets every verdict (closing, or opening).
@@ -206,6 +224,9 @@ impl Breaker {
     }
 
     fn record(&mut self, trip: Trip, admitted: Admit, verdict: Verdict) -> Option<Change> {
+        if admitted != Admit::Refuse {
+            self.out = self.out.saturating_sub(1);
+        }
         let current = match admitted {
             Admit::Pass(g) | Admit::Probe(g) => g == self.generation,
             Admit::Refuse => false,
@@ -264,9 +285,10 @@ impl Breaker {
         None
     }
 
-    /// Closed and remembering no failure: the same as a new breaker.
+    /// Closed, remembering no failure, and with no admitted attempt out: the same as a new
+    /// breaker.
     fn is_idle(&self) -> bool {
-        self.phase == Phase::Closed && self.consecutive == 0 && self.failures == 0
+        self.phase == Phase::Closed && self.consecutive == 0 && self.failures == 0 && self.out == 0
     }
 }
 
@@ -324,7 +346,7 @@ impl Breakers {
     /// Whether a hedged attempt may start: only while the breaker is closed (a hedge is never
     /// the probe); `Some` admission if so.
     pub(crate) fn admit_hedge(&self, key: Option<&JobKey>) -> Option<Admit> {
-        self.with(key, |b| (b.phase == Phase::Closed).then_some(Admit::Pass(b.generation)))
+        self.with(key, Breaker::admit_hedge)
     }
 
     /// How an admitted attempt ended.

@@ -5,7 +5,8 @@
 //!
 //! The window is counted in **first attempts**, not in time: the pool's only source of time is
 //! its sleeper, and a count needs no clock. It is kept as ten slots of a tenth of the window
-//! each; when the newest slot is full, the oldest is forgotten. The arithmetic is in integers
+//! each (their sizes differ by at most one, and add up to the window); when the newest slot
+//! is full, the oldest is forgotten. The arithmetic is in integers
 //! (hundredths of a retry), so a fractional ratio allows exactly what it says (tower #857).
 
 use crate::sync::Lock;
@@ -17,8 +18,9 @@ use crate::sync::Lock;
 ///
 /// A failed attempt that would retry but finds the budget spent ends its job with that
 /// attempt's error, counted in [`Metrics::retries_denied`](crate::Metrics::retries_denied) and
-/// reported as [`JobEvent::RetryDenied`](crate::JobEvent::RetryDenied). Hedged attempts are
-/// not retries and take nothing from it. Set it with
+/// reported as [`JobEvent::RetryDenied`](crate::JobEvent::RetryDenied). A retry that is then
+/// never sent (its job cancelled in the backoff, its deadline passed there, the breaker
+/// refusing it) gives its share back. Hedged attempts are not retries and take nothing from it. Set it with
 /// [`PoolBuilder::retry_budget`](crate::PoolBuilder::retry_budget).
 ///
 /// The default, `RetryBudget::new(20)`, allows 20 retries per 100 first attempts plus 10, over
@@ -61,8 +63,8 @@ impl RetryBudget {
     }
 
     /// How many of the latest first attempts the budget remembers (default 1,000; at least 1).
-    /// It forgets them a tenth of the window at a time, so between `window` less a tenth and
-    /// `window` are remembered once that many have been made.
+    /// It forgets them a tenth of the window at a time (rounded up), so between `window` less a
+    /// tenth and `window` are remembered once that many have been made, never more.
     pub const fn window(mut self, first_attempts: u32) -> Self {
         self.window = first_attempts;
         self
@@ -83,6 +85,17 @@ const SLOTS: usize = 10;
 struct Slot {
     firsts: u64,
     retries: u64,
+    /// Which use of the slot this is: a withdrawal is given back only to the use it was
+    /// counted in.
+    turn: u64,
+}
+
+/// A retry counted in the budget, until it is sent: given back if it is not
+/// ([`Budget::refund`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Withdrawal {
+    slot: usize,
+    turn: u64,
 }
 
 /// A budget's counts, shared by the pool's workers behind one lock (held for a few additions).
@@ -97,29 +110,43 @@ struct Window {
     at: usize,
     /// Slots in use: 10, or the window if smaller.
     used: usize,
-    /// First attempts per slot: the window over the slots, rounded up.
+    /// First attempts per slot: the window over the slots, rounded down; the first
+    /// `window % used` slots hold one more, so that they add up to the window.
     per_slot: u64,
+    larger: usize,
+    /// Slots started so far.
+    turns: u64,
     firsts: u64,
     retries: u64,
+}
+
+impl Window {
+    fn size(&self, slot: usize) -> u64 {
+        self.per_slot + u64::from(slot < self.larger)
+    }
 }
 
 impl Budget {
     pub(crate) fn new(config: RetryBudget) -> Self {
         let used = (config.window as usize).clamp(1, SLOTS);
-        let per_slot = u64::from(config.window).div_ceil(used as u64).max(1);
+        let window = u64::from(config.window).max(1);
+        let per_slot = window / used as u64;
+        let larger = (window % used as u64) as usize;
         let slots = [Slot::default(); SLOTS];
-        let window = Window { slots, at: 0, used, per_slot, firsts: 0, retries: 0 };
+        let window =
+            Window { slots, at: 0, used, per_slot, larger, turns: 0, firsts: 0, retries: 0 };
         Self { config, inner: Lock::new(window) }
     }
 
     /// A job's first attempt begins: it deposits `percent` hundredths of a retry.
     pub(crate) fn deposit(&self) {
         let mut w = self.inner.lock();
-        if w.slots[w.at].firsts == w.per_slot {
+        if w.slots[w.at].firsts == w.size(w.at) {
             // The newest slot is full: the next one, forgetting the oldest tenth.
             w.at = (w.at + 1) % w.used;
-            let at = w.at;
-            let old = core::mem::take(&mut w.slots[at]);
+            w.turns += 1;
+            let (at, turn) = (w.at, w.turns);
+            let old = core::mem::replace(&mut w.slots[at], Slot { turn, ..Slot::default() });
             w.firsts -= old.firsts;
             w.retries -= old.retries;
         }
@@ -128,18 +155,31 @@ impl Budget {
         w.firsts += 1;
     }
 
-    /// A retry asks for the budget: `true` (and counted) if it stays within it.
-    pub(crate) fn withdraw(&self) -> bool {
+    /// A retry asks for the budget: counted, if it stays within it.
+    pub(crate) fn withdraw(&self) -> Option<Withdrawal> {
         let c = self.config;
         let mut w = self.inner.lock();
-        let allowed = u64::from(c.percent) * w.firsts + 100 * u64::from(c.min_retries);
-        if 100 * (w.retries + 1) > allowed {
-            return false;
+        let allowed = u64::from(c.percent)
+            .saturating_mul(w.firsts)
+            .saturating_add(100 * u64::from(c.min_retries));
+        if w.retries.saturating_add(1).saturating_mul(100) > allowed {
+            return None;
         }
         let at = w.at;
         w.slots[at].retries += 1;
         w.retries += 1;
-        true
+        Some(Withdrawal { slot: at, turn: w.slots[at].turn })
+    }
+
+    /// A retry counted by [`withdraw`](Self::withdraw) was not sent: it no longer counts (if
+    /// its slot is still remembered).
+    pub(crate) fn refund(&self, withdrawal: Withdrawal) {
+        let mut w = self.inner.lock();
+        let slot = &mut w.slots[withdrawal.slot];
+        if slot.turn == withdrawal.turn && slot.retries > 0 {
+            slot.retries -= 1;
+            w.retries -= 1;
+        }
     }
 }
 
@@ -153,7 +193,7 @@ mod tests {
         for _ in 0..100 {
             b.deposit();
         }
-        let allowed = (0..1000).filter(|_| b.withdraw()).count();
+        let allowed = (0..1000).filter(|_| b.withdraw().is_some()).count();
         assert_eq!(allowed, 20 + 3);
     }
 
@@ -165,28 +205,28 @@ mod tests {
         for _ in 0..100 {
             b.deposit();
         }
-        assert_eq!((0..100).filter(|_| b.withdraw()).count(), 33);
+        assert_eq!((0..100).filter(|_| b.withdraw().is_some()).count(), 33);
         let b = Budget::new(RetryBudget::new(50).min_retries(0).window(100));
         b.deposit();
-        assert!(!b.withdraw(), "half a retry is not a retry");
+        assert!(b.withdraw().is_none(), "half a retry is not a retry");
         b.deposit();
-        assert!(b.withdraw());
-        assert!(!b.withdraw());
+        assert!(b.withdraw().is_some());
+        assert!(b.withdraw().is_none());
     }
 
     #[test]
     fn the_oldest_tenth_is_forgotten_once_the_window_is_full() {
         let b = Budget::new(RetryBudget::new(0).min_retries(2).window(100));
         b.deposit();
-        assert!(b.withdraw() && b.withdraw() && !b.withdraw());
+        assert!(b.withdraw().is_some() && b.withdraw().is_some() && b.withdraw().is_none());
         // 99 more first attempts fill the window: the early retries are still remembered.
         for _ in 0..99 {
             b.deposit();
         }
-        assert!(!b.withdraw());
+        assert!(b.withdraw().is_none());
         // The 101st forgets the first slot (10 first attempts, and the two retries).
         b.deposit();
-        assert!(b.withdraw() && b.withdraw() && !b.withdraw());
+        assert!(b.withdraw().is_some() && b.withdraw().is_some() && b.withdraw().is_none());
     }
 
     #[test]
@@ -195,20 +235,63 @@ mod tests {
         for _ in 0..3 {
             b.deposit();
         }
-        assert!(b.withdraw() && b.withdraw() && b.withdraw() && !b.withdraw());
+        assert!(
+            b.withdraw().is_some()
+                && b.withdraw().is_some()
+                && b.withdraw().is_some()
+                && b.withdraw().is_none()
+        );
         // The fourth first attempt forgets the first; the retries, made in the third's slot,
         // are remembered until that slot goes.
         b.deposit();
-        assert!(!b.withdraw(), "3 first attempts remembered, 3 retries: spent");
+        assert!(b.withdraw().is_none(), "3 first attempts remembered, 3 retries: spent");
         b.deposit();
         b.deposit();
-        assert!(b.withdraw(), "the third's slot went, and its retries with it");
+        assert!(b.withdraw().is_some(), "the third's slot went, and its retries with it");
+    }
+
+    #[test]
+    fn a_window_that_is_no_multiple_of_ten_remembers_at_most_its_size() {
+        for window in [11, 19, 1001] {
+            let b = Budget::new(RetryBudget::new(100).min_retries(0).window(window));
+            for _ in 0..3 * window {
+                b.deposit();
+            }
+            let allowed = (0..3 * window).filter(|_| b.withdraw().is_some()).count() as u32;
+            let tenth = window.div_ceil(10);
+            assert!(allowed <= window && allowed > window - tenth, "{window}: {allowed}");
+        }
+    }
+
+    #[test]
+    fn a_refund_gives_the_retry_back_unless_its_slot_was_forgotten() {
+        let b = Budget::new(RetryBudget::new(0).min_retries(1).window(10));
+        let w = b.withdraw().unwrap();
+        assert!(b.withdraw().is_none());
+        b.refund(w);
+        let again = b.withdraw().unwrap();
+        // Ten first attempts later the slot it was counted in is a new one: nothing to give.
+        for _ in 0..11 {
+            b.deposit();
+        }
+        let fresh = b.withdraw().unwrap();
+        b.refund(again);
+        assert!(b.withdraw().is_none(), "a stale refund gave back a retry it did not count");
+        b.refund(fresh);
+        assert!(b.withdraw().is_some());
+    }
+
+    #[test]
+    fn huge_settings_do_not_overflow() {
+        let b = Budget::new(RetryBudget::new(u32::MAX).min_retries(u32::MAX).window(u32::MAX));
+        b.deposit();
+        assert!(b.withdraw().is_some());
     }
 
     #[test]
     fn without_first_attempts_only_the_minimum_is_allowed() {
         let b = Budget::new(RetryBudget::new(1000).min_retries(1));
-        assert!(b.withdraw());
-        assert!(!b.withdraw());
+        assert!(b.withdraw().is_some());
+        assert!(b.withdraw().is_none());
     }
 }

@@ -32,39 +32,39 @@ pub(crate) struct Policies {
     pub(crate) breakers: Option<Breakers>,
 }
 
+/// The breaker refused an attempt: the job ends as [`JobError::CircuitOpen`](crate::JobError::CircuitOpen).
+pub(crate) struct Refused;
+
+/// An attempt the breaker let start, until its verdict is told ([`end`](Self::end)). One
+/// that is dropped untold (its loop dropped with its worker or by an abort, its round cut
+/// short) is told as cancelled: a probe dropped so lets the next attempt probe, and a key's
+/// breaker is not forgotten while an attempt it admitted is out. Without a breaker it holds
+/// nothing.
+pub(crate) struct Admission<'a> {
+    grant: Option<(&'a Breakers, Option<&'a JobKey>, Admit)>,
+}
+
 impl Policies {
-    /// Asks the breaker (if any) whether an attempt of a job with `key` may start. `None`:
-    /// there is no breaker.
-    pub(crate) fn admit(&self, key: Option<&JobKey>) -> Option<Admit> {
-        let b = self.breakers.as_ref()?;
-        Some(b.admit(b.key_of(key)))
-    }
-
-    /// Whether a hedge of a job with `key` may start: `Err` if not (the breaker is not
-    /// closed), else its admission (`None` without a breaker).
-    pub(crate) fn admit_hedge(&self, key: Option<&JobKey>) -> Result<Option<Admit>, ()> {
-        let Some(b) = self.breakers.as_ref() else { return Ok(None) };
-        b.admit_hedge(b.key_of(key)).map(Some).ok_or(())
-    }
-
-    /// Tells the breaker (if the attempt was admitted by one) how an attempt ended, and
-    /// reports what changed. An opening returns the cool-down to time: the worker holds it.
-    pub(crate) fn attempt_ended(
-        &self,
-        hub: &dyn Observe,
-        counters: &Counters,
-        key: Option<&JobKey>,
-        admitted: Option<Admit>,
-        verdict: Verdict,
-    ) -> Option<u64> {
-        let (b, admitted) = (self.breakers.as_ref()?, admitted?);
+    /// Asks the breaker (if any) whether an attempt of a job with `key` may start.
+    pub(crate) fn admit<'a>(&'a self, key: Option<&'a JobKey>) -> Result<Admission<'a>, Refused> {
+        let Some(b) = self.breakers.as_ref() else { return Ok(Admission { grant: None }) };
         let key = b.key_of(key);
-        let change = b.record(key, admitted, verdict)?;
-        Self::report(hub, counters, key, change);
-        match change {
-            Change::Opened(generation) => Some(generation),
-            Change::HalfOpen | Change::Closed => None,
+        match b.admit(key) {
+            Admit::Refuse => Err(Refused),
+            admit => Ok(Admission { grant: Some((b, key, admit)) }),
         }
+    }
+
+    /// Whether a hedge of a job with `key` may start: only while the breaker is closed (a
+    /// hedge is never the probe).
+    pub(crate) fn admit_hedge<'a>(
+        &'a self,
+        key: Option<&'a JobKey>,
+    ) -> Result<Admission<'a>, Refused> {
+        let Some(b) = self.breakers.as_ref() else { return Ok(Admission { grant: None }) };
+        let key = b.key_of(key);
+        let admit = b.admit_hedge(key).ok_or(Refused)?;
+        Ok(Admission { grant: Some((b, key, admit)) })
     }
 
     /// A breaker's cool-down ended (timed by a worker): `key` is the job's that opened it.
@@ -78,19 +78,51 @@ impl Policies {
         let Some(b) = self.breakers.as_ref() else { return };
         let key = b.key_of(key);
         if let Some(change) = b.cooled(key, generation) {
-            Self::report(hub, counters, key, change);
+            report(hub, counters, key, change);
         }
     }
+}
 
-    fn report(hub: &dyn Observe, counters: &Counters, key: Option<&JobKey>, change: Change) {
-        let event = match change {
-            Change::Opened(_) => {
-                Counters::bump(&counters.circuit_opened);
-                JobEvent::CircuitOpened { key }
-            }
-            Change::HalfOpen => JobEvent::CircuitHalfOpen { key },
-            Change::Closed => JobEvent::CircuitClosed { key },
-        };
-        hub.observe(counters, event);
+impl Admission<'_> {
+    /// No admission: the pool has no breaker, or it was told already.
+    pub(crate) const NONE: Self = Admission { grant: None };
+
+    /// Tells the breaker (if the attempt was admitted by one) how the attempt ended, once, and
+    /// reports what changed. An opening returns the generation whose cool-down to time (the
+    /// worker holds it).
+    pub(crate) fn end(
+        &mut self,
+        hub: &dyn Observe,
+        counters: &Counters,
+        v: Verdict,
+    ) -> Option<u64> {
+        let (b, key, admit) = self.grant.take()?;
+        let change = b.record(key, admit, v)?;
+        report(hub, counters, key, change);
+        match change {
+            Change::Opened(generation) => Some(generation),
+            Change::HalfOpen | Change::Closed => None,
+        }
     }
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if let Some((b, key, admit)) = self.grant.take() {
+            // A cancelled attempt changes no state that would need reporting.
+            b.record(key, admit, Verdict::Cancelled);
+        }
+    }
+}
+
+fn report(hub: &dyn Observe, counters: &Counters, key: Option<&JobKey>, change: Change) {
+    let event = match change {
+        Change::Opened(_) => {
+            Counters::bump(&counters.circuit_opened);
+            JobEvent::CircuitOpened { key }
+        }
+        Change::HalfOpen => JobEvent::CircuitHalfOpen { key },
+        Change::Closed => JobEvent::CircuitClosed { key },
+    };
+    hub.observe(counters, event);
 }
