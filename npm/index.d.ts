@@ -120,8 +120,8 @@ export interface WorkPoolOptions {
   intervalCap?: number;
   /** The rate limit's window in ms, more than 0 (with `intervalCap`: both or neither). */
   interval?: number;
-  /** Time limit of each attempt in ms (default: none). */
-  timeout?: number;
+  /** Time limit of each attempt in ms (default: none; `null`: none). */
+  timeout?: number | null;
   /** Retries after a failed attempt: 3 means up to 4 attempts (default 0). */
   retries?: number;
   /** Delay schedule between attempts (default: linear, 100 ms). */
@@ -133,13 +133,13 @@ export interface WorkPoolOptions {
    * past it and no attempt starts after it: the job rejects with a `DeadlineExceededError`
    * (`deadlineExceeded` event, `metrics().deadlineExceeded`). A job may override it.
    */
-  deadline?: number;
-  /** Hedged attempts for every job that does not opt out (default: none). */
-  hedge?: HedgeOptions;
-  /** A retry budget shared by the pool's jobs (default: none). */
-  retryBudget?: RetryBudgetOptions;
-  /** A circuit breaker for the pool, or for each job key (default: none). */
-  circuitBreaker?: CircuitBreakerOptions;
+  deadline?: number | null;
+  /** Hedged attempts for every job that does not opt out (default: none; `null`: none). */
+  hedge?: HedgeOptions | null;
+  /** A retry budget shared by the pool's jobs (default: none; `null`: none). */
+  retryBudget?: RetryBudgetOptions | null;
+  /** A circuit breaker for the pool, or for each job key (default: none; `null`: none). */
+  circuitBreaker?: CircuitBreakerOptions | null;
   /** Called with every job event (or use `addEventListener`). */
   onEvent?: (event: JobEventData) => void;
 }

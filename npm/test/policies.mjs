@@ -78,7 +78,15 @@ export async function runPolicies(wc, check, notes) {
       pool.submit(async () => 3, { hedge: { delay: 1000, max: 16 } }),
     ]);
     check(ok.join() === '1,2,3', 'good job policy options are accepted (deadline null or ms, hedge null, false or { delay, max }, shouldRetry)');
-    await Promise.all([pool.shutdown(), ...good.map((p) => p.shutdown())]);
+    // `null` at the pool turns a policy off, as leaving it out does: no retry budget here, so
+    // all 20 retries run (`retryBudget: {}` would deny the 11th).
+    const off = new WorkPool({ workers: 1, retries: 20, timeout: null, deadline: null, hedge: null, retryBudget: null, circuitBreaker: null });
+    let tries = 0;
+    const offErr = await rejection(off.submit(async () => { tries++; throw new Error('down'); }));
+    const om = off.metrics();
+    check(offErr.error?.attempts === 21 && tries === 21 && om.retriesDenied === 0,
+      `null pool policies are off: 21 attempts, none denied (${tries}, ${om.retriesDenied})`);
+    await Promise.all([pool.shutdown(), off.shutdown(), ...good.map((p) => p.shutdown())]);
   }
 
   // The deadline: a job that outlives it rejects with a DeadlineExceededError; its running

@@ -112,6 +112,11 @@ impl<'a> Fields<'a> {
         Ok(if v.is_undefined() { None } else { Some(v) })
     }
 
+    /// Whether `field` is `null`.
+    pub(crate) fn is_null(&self, field: &str) -> Result<bool, JsValue> {
+        Ok(self.get(field)?.is_some_and(|v| v.is_null()))
+    }
+
     fn number(&self, field: &str) -> Result<Option<f64>, JsValue> {
         let Some(v) = self.get(field)? else { return Ok(None) };
         number(&v, &self.name(field)).map(Some)
@@ -350,13 +355,22 @@ impl PoolOptions {
             queue: f.integer("queue", 1.0, MAX_QUEUE as f64)?.map_or(1024, |n| n as usize),
             per_key: f.integer("perKey", 1.0, MAX_COUNT)?.map(|n| n as usize),
             rate: rate_limit(&f, false)?,
-            timeout: f.millis("timeout")?,
+            // `null` turns these off, as leaving them out does.
+            timeout: if f.is_null("timeout")? { None } else { f.millis("timeout")? },
             retries: f.integer("retries", 0.0, f64::from(u32::MAX))?.map_or(0, |n| n as u32),
             backoff: f.backoff("backoff")?.unwrap_or_default(),
-            deadline: f.millis("deadline")?,
-            hedge: f.hedge("hedge")?,
-            retry_budget: f.retry_budget("retryBudget")?,
-            circuit_breaker: f.circuit_breaker("circuitBreaker")?,
+            deadline: if f.is_null("deadline")? { None } else { f.millis("deadline")? },
+            hedge: if f.is_null("hedge")? { None } else { f.hedge("hedge")? },
+            retry_budget: if f.is_null("retryBudget")? {
+                None
+            } else {
+                f.retry_budget("retryBudget")?
+            },
+            circuit_breaker: if f.is_null("circuitBreaker")? {
+                None
+            } else {
+                f.circuit_breaker("circuitBreaker")?
+            },
         };
         // `onEvent` is checked here too; the host keeps it.
         f.function("onEvent")?;
