@@ -134,8 +134,9 @@ macro_rules! handle_methods {
 
             /// A handle that can cancel the job (as [`cancel`](Self::cancel)) after this one
             /// has been moved into an `.await`, as tokio's `AbortHandle` can: a timeout
-            /// elsewhere, a user's click. It can be cloned, and it does not keep the job alive
-            /// for anything but its own cancel.
+            /// elsewhere, a user's click. It can be cloned. It holds the job's cell: a job's
+            /// value or error, once the job ends with no handle left to take it, is freed
+            /// when the last `AbortHandle` is dropped.
             ///
             /// # Examples
             ///

@@ -102,8 +102,9 @@ impl Attempt {
         self.number
     }
 
-    /// Whether this attempt is a retry: it began after every attempt before it had failed.
-    /// Without hedging, attempt 2 or later.
+    /// Whether this attempt belongs to a retry: its round began after every attempt of the
+    /// round before had failed. Without hedging, attempt 2 or later; with hedging, the
+    /// hedges of a retry's round too (see [`is_hedge`](Self::is_hedge)).
     pub const fn is_retry(&self) -> bool {
         self.round > 1
     }

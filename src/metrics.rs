@@ -19,7 +19,7 @@ use crate::sync::{widen, Counter, Ordering, Padded};
 /// | `attempts` | attempts begun |
 /// | `retried` | attempts that were retries (the first attempt of a round after the first) |
 /// | `timed_out` | attempts that hit their timeout |
-/// | `panicked` | attempts that panicked, and retry predicates that panicked |
+/// | `panicked` | attempts that panicked, and panics of the pool's helpers for a job: its retry predicate, and the sleeper's timers (timeout, backoff, deadline) |
 /// | `observer_panics` | calls of the event observer that panicked (each caught) |
 /// | `deadline_exceeded` | jobs that ended in [`DeadlineExceeded`] (also in `failed`) |
 /// | `retries_denied` | retries the [retry budget](crate::RetryBudget) denied (each ended its job) |
@@ -63,7 +63,8 @@ pub struct Metrics {
     pub retried: u64,
     /// Attempts that timed out.
     pub timed_out: u64,
-    /// Attempts (or retry predicates) that panicked.
+    /// Attempts that panicked, and the pool's helpers for a job that did (its retry
+    /// predicate, the sleeper's timers).
     pub panicked: u64,
     /// Observer calls that panicked.
     pub observer_panics: u64,
