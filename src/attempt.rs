@@ -7,7 +7,7 @@
 
 use core::future::Future;
 use core::pin::{pin, Pin};
-use core::task::Poll;
+use core::task::{Context, Poll};
 use core::time::Duration;
 
 use alloc::boxed::Box;
@@ -161,36 +161,54 @@ pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
     // A sleeper that panics: no hedges this round.
     let mut delay = crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(hedge.delay()))).ok();
     let mut waiting_token: Option<LeaveTokenLine<'_, K>> = None;
-    let out = core::future::poll_fn(|cx| loop {
-        // Each running attempt, then its timer.
-        #[allow(clippy::needless_range_loop)] // `begin` pushes to `running` below
-        for slot in 0..running.len() {
-            let Some(r) = running[slot].as_mut() else { continue };
-            let n = r.n;
-            let polled = shared.crew.polling(worker, id, || job.poll_attempt(cx, n, slot, &emit));
-            let how = match polled {
-                Poll::Ready(ended) => ended,
-                Poll::Pending => {
-                    match r.timer.as_mut().map(|t| crate::catch::unwind(|| t.as_mut().poll(cx))) {
-                        None | Some(Ok(Poll::Pending)) => continue,
-                        Some(Ok(Poll::Ready(()))) => {
-                            job.drop_slot(slot);
-                            Ended::TimedOut
-                        }
-                        Some(Err(message)) => {
-                            job.drop_slot(slot);
-                            Ended::PoolCodePanicked(message)
-                        }
+    // Polls the attempt of `slot`, then its timer; `Some` ends the round now.
+    let poll_slot = |running: &mut Vec<Option<Running<S::Sleep>>>,
+                     admitted: &mut Vec<Admission<'p>>,
+                     last: &mut Option<(JobError<()>, bool)>,
+                     slot: usize,
+                     cx: &mut Context<'_>|
+     -> Option<Option<(JobError<()>, bool)>> {
+        let r = running[slot].as_mut()?;
+        let n = r.n;
+        let polled = shared.crew.polling(worker, id, || job.poll_attempt(cx, n, slot, &emit));
+        let how = match polled {
+            Poll::Ready(ended) => ended,
+            Poll::Pending => {
+                match r.timer.as_mut().map(|t| crate::catch::unwind(|| t.as_mut().poll(cx))) {
+                    None | Some(Ok(Poll::Pending)) => return None,
+                    Some(Ok(Poll::Ready(()))) => {
+                        job.drop_slot(slot);
+                        Ended::TimedOut
+                    }
+                    Some(Err(message)) => {
+                        job.drop_slot(slot);
+                        Ended::PoolCodePanicked(message)
                     }
                 }
-            };
-            let won = matches!(how, Ended::Succeeded) && slot > 0;
-            let timer = running[slot].take().and_then(|r| r.timer);
-            crate::catch::quietly(move || drop(timer));
-            if let Some(end) = ended(n, &mut admitted[slot], how, &mut last) {
-                if won {
-                    Counters::bump(&counters.hedges_won);
-                }
+            }
+        };
+        let won = matches!(how, Ended::Succeeded) && slot > 0;
+        let timer = running[slot].take().and_then(|r| r.timer);
+        crate::catch::quietly(move || drop(timer));
+        let end = ended(n, &mut admitted[slot], how, last)?;
+        if won {
+            Counters::bump(&counters.hedges_won);
+        }
+        Some(end)
+    };
+    // A hedge just begun, polled before the others: every attempt begun runs, even if an
+    // earlier one then ends the round.
+    let mut fresh: Option<usize> = None;
+    let out = core::future::poll_fn(|cx| loop {
+        let first = fresh.take();
+        if let Some(slot) = first {
+            if let Some(end) = poll_slot(&mut running, admitted, &mut last, slot, cx) {
+                return Poll::Ready(end);
+            }
+        }
+        // Each running attempt, then its timer, in slot order.
+        for slot in (0..running.len()).filter(|s| Some(*s) != first) {
+            if let Some(end) = poll_slot(&mut running, admitted, &mut last, slot, cx) {
                 return Poll::Ready(end);
             }
         }
@@ -231,10 +249,14 @@ pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
                         let next =
                             crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(hedge.delay())));
                         delay = next.ok();
-                        if let Err(how) = begin(&mut running, attempts) {
-                            let (n, slot) = (*attempts, running.len() - 1);
-                            if let Some(end) = ended(n, &mut admitted[slot], how, &mut last) {
-                                return Poll::Ready(end);
+                        let slot = running.len();
+                        match begin(&mut running, attempts) {
+                            Ok(()) => fresh = Some(slot),
+                            Err(how) => {
+                                let n = *attempts;
+                                if let Some(end) = ended(n, &mut admitted[slot], how, &mut last) {
+                                    return Poll::Ready(end);
+                                }
                             }
                         }
                         continue; // poll the new attempt at once

@@ -705,3 +705,45 @@ fn a_probes_round_starts_no_hedge() {
     let _ = sim.block(h);
     assert_eq!(*starts.lock().unwrap(), [0, 10, 20, 36], "{:?}", log.lock().unwrap());
 }
+
+/// "A begun attempt is polled at least once": a hedge begun in the same wake-up in which the
+/// first attempt then ends still runs (here the first attempt, due with the hedge at 20 ms,
+/// is ready only when polled again, as a future that yields once is).
+#[test]
+fn every_hedge_begun_runs_even_if_the_first_attempt_then_wins() {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::task::Poll;
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let pool = clock_pool(&mut sim, &clock, |b| b.hedge(hedge(20, 1)));
+    let ran = Arc::new(AtomicU32::new(0));
+    let r = Arc::clone(&ran);
+    let c = clock.clone();
+    let h = pool
+        .try_submit(Job::new(move |a: Attempt| {
+            let (sleep, ran) = (c.sleep(Duration::from_millis(20)), Arc::clone(&r));
+            let mut sleep = Box::pin(sleep);
+            let mut yielded = false;
+            std::future::poll_fn(move |cx| {
+                if a.is_hedge() {
+                    ran.fetch_add(1, Ordering::SeqCst); // the hedge ran
+                    return Poll::Pending; // and never ends by itself
+                }
+                std::task::ready!(sleep.as_mut().poll(cx));
+                if !std::mem::replace(&mut yielded, true) {
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Ok::<u32, &str>(1))
+            })
+        }))
+        .unwrap();
+    run_for(&mut sim, &clock, 25);
+    assert_eq!(sim.block(h), Ok(1));
+    let m = balanced(&mut sim, &pool);
+    assert_eq!(
+        (m.hedges_started, ran.load(Ordering::SeqCst)),
+        (1, 1),
+        "a hedge counted as started whose function never ran"
+    );
+}
