@@ -249,7 +249,9 @@ impl<F, P, Fut, T, E> Cell<F, P, Fut, T, E> {
 
     /// Puts back what [`take_running`](Self::take_running) moved out.
     fn put_running(&self, running: Stage<F, P, Fut, T, E>) {
-        *self.stage.lock() = running; // the stage was `Empty`: nothing is dropped here
+        let empty = core::mem::replace(&mut *self.stage.lock(), running);
+        debug_assert!(matches!(empty, Stage::Empty));
+        core::mem::forget(empty); // nothing to drop: no call to the stage's drop glue
     }
 }
 
@@ -289,8 +291,9 @@ where
             let mut stage = self.stage.lock();
             match core::mem::replace(&mut *stage, Stage::Empty) {
                 Stage::Queued { func, retry_if, overrides } => {
-                    *stage =
+                    let running =
                         Stage::Running { func, retry_if, attempt: None, hedges: None, error: None };
+                    core::mem::forget(core::mem::replace(&mut *stage, running)); // `Empty`
                     overrides
                 }
                 _ => unreachable!(), // a job is started once, from the queued stage
@@ -512,7 +515,15 @@ impl<F, P, Fut, T, E> Cell<F, P, Fut, T, E> {
     /// publishes it.
     fn finish(&self, result: Result<T, JobError<E>>) {
         let old = core::mem::replace(&mut *self.stage.lock(), Stage::Done(result));
-        crate::catch::quietly(move || drop(old));
+        match old {
+            // The usual end: no future or error left, only the function and the predicate.
+            Stage::Running { func, retry_if, attempt: None, hedges: None, error: None } => {
+                crate::catch::quietly(move || drop((func, retry_if)));
+            }
+            old => {
+                crate::catch::quietly(move || drop(old));
+            }
+        }
     }
 }
 

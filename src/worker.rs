@@ -61,8 +61,11 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
                     // The job first: a job that is ready at once never touches the abort
                     // listener. If the abort wins, dropping the job's loop settles it as
                     // cancelled. (Built in place: the job's future is not moved again.)
-                    let run = run_job(shared, counters, index, &tokens, job, overrides, token);
-                    budget.watch(futures_lite::future::or(run, aborted(shared, &mut abort))).await;
+                    let mut run = core::pin::pin!(futures_lite::future::or(
+                        run_job(shared, counters, index, &tokens, job, overrides, token),
+                        aborted(shared, &mut abort),
+                    ));
+                    budget.watch_pinned(run.as_mut()).await;
                 }
                 shared.crew.set_job(index, None);
                 // The last reference may be ours (a detached handle): the job's value or error
@@ -107,7 +110,12 @@ impl Budget {
 
     /// `future`, noting whether it ever waited (returned `Pending`).
     async fn watch<F: Future>(&mut self, future: F) -> F::Output {
-        let mut future = core::pin::pin!(future);
+        self.watch_pinned(core::pin::pin!(future)).await
+    }
+
+    /// As [`watch`](Self::watch), for a future pinned where it was built (a job's: too large
+    /// to move again).
+    async fn watch_pinned<F: Future>(&mut self, mut future: Pin<&mut F>) -> F::Output {
         let waited = &mut self.waited;
         core::future::poll_fn(|cx| {
             let poll = future.as_mut().poll(cx);

@@ -46,6 +46,7 @@ pub(crate) struct Admission<'a> {
 
 impl Policies {
     /// Asks the breaker (if any) whether an attempt of a job with `key` may start.
+    #[inline]
     pub(crate) fn admit<'a>(&'a self, key: Option<&'a JobKey>) -> Result<Admission<'a>, Refused> {
         let Some(b) = self.breakers.as_ref() else { return Ok(Admission { grant: None }) };
         let key = b.key_of(key);
@@ -90,6 +91,7 @@ impl Admission<'_> {
     /// Tells the breaker (if the attempt was admitted by one) how the attempt ended, once, and
     /// reports what changed. An opening returns the generation whose cool-down to time (the
     /// worker holds it).
+    #[inline]
     pub(crate) fn end(
         &mut self,
         hub: &dyn Observe,
@@ -107,6 +109,7 @@ impl Admission<'_> {
 }
 
 impl Drop for Admission<'_> {
+    #[inline]
     fn drop(&mut self) {
         if let Some((b, key, admit)) = self.grant.take() {
             // A cancelled attempt changes no state that would need reporting.
