@@ -67,6 +67,9 @@ pub(crate) struct Hub<K: Kind> {
     pub(crate) abort: Event,
     /// Workers not yet stopped.
     pub(crate) live_workers: AtomicUsize,
+    /// Of those, workers whose queue ran dry, waiting only for the timers they keep (rate
+    /// tokens, breaker cool-downs) while other jobs still run: they run no job again.
+    pub(crate) lingering: AtomicUsize,
     /// Which job each worker runs, and which of those wait in a shutdown of this pool.
     pub(crate) crew: Crew,
     /// Notified when a worker stops, or a job starts waiting in `shutdown`.
@@ -96,6 +99,7 @@ impl<S, K: Kind> Shared<S, K> {
             aborted: AtomicBool::new(false),
             abort: Event::new(),
             live_workers: AtomicUsize::new(workers),
+            lingering: AtomicUsize::new(0),
             crew: Crew::new(workers),
             workers_changed: Event::new(),
             handles: AtomicUsize::new(1),
@@ -159,11 +163,19 @@ impl<K: Kind> Hub<K> {
     }
 
     /// Whether a shutdown may return: every worker has stopped, except those running a job
-    /// that is itself waiting in a shutdown of this pool (see [`Crew`]). Once the pool is
+    /// that is itself waiting in a shutdown of this pool (see [`Crew`]), and then those that
+    /// only linger for their timers (they wait for that very job to end). Once the pool is
     /// aborted every worker stops soon (it drops its job), so then only "all stopped" will do.
     pub(crate) fn workers_done(&self) -> bool {
         let live = self.live_workers.load(Ordering::Acquire);
-        live == 0 || (!self.is_aborted() && live <= self.crew.excused())
+        if live == 0 {
+            return true;
+        }
+        if self.is_aborted() {
+            return false;
+        }
+        let excused = self.crew.excused();
+        excused > 0 && live <= excused + self.lingering.load(Ordering::Acquire)
     }
 
     /// A cancel request for `job` from its handle: a queued job is cancelled, counted and

@@ -76,7 +76,9 @@ pub(crate) fn work<S: Sleeper, K: Kind>(
             }
             // A stopping worker's rate tokens count until their interval ends, and the breaker
             // cool-downs it times until they end, as long as another attempt could still
-            // start (a retry of a job another worker runs).
+            // start (a retry of a job another worker runs). A shutdown awaited inside such a
+            // job does not wait for it (`Shared::workers_done`).
+            let _lingering = (!tokens.is_empty()).then(|| Lingering::new(shared));
             let quiet = core::future::poll_fn(|cx| {
                 if tokens.is_empty() {
                     return Poll::Ready(());
@@ -136,6 +138,24 @@ impl Budget {
             self.left = Self::JOBS;
             futures_lite::future::yield_now().await;
         }
+    }
+}
+
+/// Counts a worker in [`Shared::lingering`](crate::shared::Shared) while it waits for its
+/// timers only.
+struct Lingering<'a, S, K: Kind>(&'a Shared<S, K>);
+
+impl<'a, S, K: Kind> Lingering<'a, S, K> {
+    fn new(shared: &'a Shared<S, K>) -> Self {
+        shared.lingering.fetch_add(1, Ordering::AcqRel);
+        shared.workers_changed.notify(usize::MAX); // a shutdown inside a job looks again
+        Self(shared)
+    }
+}
+
+impl<S, K: Kind> Drop for Lingering<'_, S, K> {
+    fn drop(&mut self) {
+        self.0.lingering.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
