@@ -85,7 +85,8 @@ struct Running<F> {
 /// Runs round `round` of a hedged job ([`Hedge`]): its first attempt, then after each
 /// `hedge.delay` another beside it while none has ended well, up to `hedge.max` extra (see
 /// [`crate::policy::hedge`]). `attempts` counts every attempt begun. `admitted` holds the
-/// first attempt's admission by the breaker, and the round adds each hedge's: the round tells
+/// first attempt's admission by the breaker (empty without a breaker), and the round adds
+/// each hedge's (slot `k`'s is `admitted[k]`): the round tells
 /// each attempt's verdict as it ends, and the others' (cancelled) when it ends; if the round
 /// is cut short, those still untold are the caller's to tell. Returns as [`decide`] does:
 /// `None` if an attempt succeeded (the others are dropped with the running stage), else the
@@ -140,22 +141,24 @@ pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
     // The last failure of the round, to end with if no attempt succeeds.
     let mut last: Option<(JobError<()>, bool)> = None;
     // An attempt ended: counted, reported, told to the breaker. `Some` ends the round now.
-    let ended = |n: u32, admission: &mut Admission<'_>, how: Ended, last: &mut Option<_>| {
-        if let Some(generation) = admission.end(shared, counters, how.verdict()) {
-            tokens.cool_down(key, generation);
-        }
-        match decide(shared, counters, job, n, how) {
-            None => Some(None),
-            Some((error, true)) => {
-                *last = Some((error, true));
-                None
+    let ended =
+        |n: u32, admission: Option<&mut Admission<'_>>, how: Ended, last: &mut Option<_>| {
+            let told = admission.and_then(|a| a.end(shared, counters, how.verdict()));
+            if let Some(generation) = told {
+                tokens.cool_down(key, generation);
             }
-            Some(declined) => Some(Some(declined)),
-        }
-    };
+            match decide(shared, counters, job, n, how) {
+                None => Some(None),
+                Some((error, true)) => {
+                    *last = Some((error, true));
+                    None
+                }
+                Some(declined) => Some(Some(declined)),
+            }
+        };
     if let Err(how) = begin(&mut running, attempts) {
         let n = *attempts;
-        let out = ended(n, &mut admitted[0], how, &mut last).unwrap_or(last);
+        let out = ended(n, admitted.get_mut(0), how, &mut last).unwrap_or(last);
         return out.map(|(error, retry)| (counted(error, *attempts), retry));
     }
     // A sleeper that panics: no hedges this round.
@@ -190,7 +193,7 @@ pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
         let won = matches!(how, Ended::Succeeded) && slot > 0;
         let timer = running[slot].take().and_then(|r| r.timer);
         crate::catch::quietly(move || drop(timer));
-        let end = ended(n, &mut admitted[slot], how, last)?;
+        let end = ended(n, admitted.get_mut(slot), how, last)?;
         if won {
             Counters::bump(&counters.hedges_won);
         }
@@ -245,7 +248,9 @@ pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
                         if let Some(interval) = token {
                             tokens.hold(interval);
                         }
-                        admitted.push(admission);
+                        if admission.is_held() {
+                            admitted.push(admission); // with a breaker, every slot's
+                        }
                         let next =
                             crate::catch::unwind(|| Box::pin(shared.sleeper.sleep(hedge.delay())));
                         delay = next.ok();
@@ -254,7 +259,8 @@ pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
                             Ok(()) => fresh = Some(slot),
                             Err(how) => {
                                 let n = *attempts;
-                                if let Some(end) = ended(n, &mut admitted[slot], how, &mut last) {
+                                if let Some(end) = ended(n, admitted.get_mut(slot), how, &mut last)
+                                {
                                     return Poll::Ready(end);
                                 }
                             }

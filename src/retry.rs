@@ -117,8 +117,12 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                     ended.map(|ended| decide(shared, counters, job, first, ended))
                 }
                 Some(hedge) => {
-                    // Slot `k`'s admission is `admitted[k]`; the round tells each its verdict.
-                    let mut admitted = Vec::from([admission]);
+                    // Slot `k`'s admission is `admitted[k]` (none without a breaker: no
+                    // allocation); the round tells each its verdict.
+                    let mut admitted = Vec::new();
+                    if admission.is_held() {
+                        admitted.push(admission);
+                    }
                     let attempts = &mut g.attempts;
                     let round = run_hedged(
                         shared,

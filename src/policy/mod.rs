@@ -10,8 +10,8 @@
 //! Each is a plain value the user builds (the policy) and, for the two shared ones, a small
 //! state behind one lock that the workers consult (the mechanism). None needs a clock: the
 //! deadline, the hedge delay and the breaker's cool-down are sleeps of the pool's sleeper;
-//! the budget's window is counted in first attempts. A pool that sets none pays one branch
-//! per job for each.
+//! the budget's window is counted in first attempts. A pool that sets none pays a few
+//! branches per job, and no allocation, lock or atomic.
 
 pub(crate) mod breaker;
 pub(crate) mod budget;
@@ -36,8 +36,9 @@ pub(crate) struct Policies {
 pub(crate) struct Refused;
 
 /// An attempt the breaker let start, until its verdict is told ([`end`](Self::end)). One
-/// that is dropped untold (its loop dropped with its worker or by an abort, its round cut
-/// short) is told as cancelled: a probe dropped so lets the next attempt probe, and a key's
+/// that is dropped untold (its loop dropped with its worker or by an abort) is told as
+/// cancelled (a deadline that cuts a round short tells its running attempts failed, as
+/// timeouts): a probe dropped so lets the next attempt probe, and a key's
 /// breaker is not forgotten while an attempt it admitted is out. Without a breaker it holds
 /// nothing.
 pub(crate) struct Admission<'a> {
@@ -87,6 +88,11 @@ impl Policies {
 impl Admission<'_> {
     /// No admission: the pool has no breaker, or it was told already.
     pub(crate) const NONE: Self = Admission { grant: None };
+
+    /// Whether a breaker admitted the attempt and is not yet told.
+    pub(crate) fn is_held(&self) -> bool {
+        self.grant.is_some()
+    }
 
     /// Tells the breaker (if the attempt was admitted by one) how the attempt ended, once, and
     /// reports what changed. An opening returns the generation whose cool-down to time (the
