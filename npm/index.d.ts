@@ -51,8 +51,8 @@ export interface RetryBudgetOptions {
  * of the last `ofLast` attempts failed (one kind or the other); while open, jobs fail at once
  * with a `CircuitOpenError`, without calling the job's function; after `cooldown` ms it is
  * half-open and lets one probe attempt through: its success closes it, its failure opens it
- * again. Errors and timeouts count as failures; cancelled attempts (and hedges dropped because
- * another attempt won) count for nothing. Events: `circuitOpened`, `circuitHalfOpen`,
+ * again. Errors, timeouts, panics and attempts the job's deadline cut short count as failures;
+ * cancelled attempts (and hedges dropped because another attempt won) count for nothing. Events: `circuitOpened`, `circuitHalfOpen`,
  * `circuitClosed` (with the breaker's `key`, no job).
  */
 export type CircuitBreakerOptions =

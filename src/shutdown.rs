@@ -39,7 +39,8 @@ macro_rules! stopping {
             /// waits for the same end.
             ///
             /// **From inside one of the pool's own jobs** it cannot wait for its own worker, which is
-            /// busy running the caller. There it waits for every *other* worker to stop; the calling
+            /// busy running the caller. There it waits for every *other* worker to stop (not for a
+            /// worker that only lingers for its rate tokens or breaker cool-downs); the calling
             /// job goes on once it returns, and any jobs still queued behind it then run on its worker
             /// before that worker stops (none is lost). A shutdown from outside, meanwhile, does not
             /// wait for a worker whose job is itself waiting in `shutdown`. A worker is excused only

@@ -7,8 +7,9 @@
 //! | open | is refused: its job ends as [`JobError::CircuitOpen`](crate::JobError::CircuitOpen) | the cool-down ends: half-open |
 //! | half-open | the first starts as the probe; others are refused | the probe succeeds: closed; fails: open again; is cancelled: half-open, for another probe |
 //!
-//! Failed attempts are errors, timeouts and panics; cancelled attempts (a cancel request, a
-//! hedge dropped because another attempt won) count for nothing. An attempt admitted before
+//! Failed attempts are errors, timeouts, panics, and attempts a job's deadline cut short;
+//! cancelled attempts (a cancel request, a hedge dropped because another attempt won) count
+//! for nothing. An attempt admitted before
 //! the breaker opened and ending after it counts for nothing either: the breaker already knows.
 //!
 //! There is no clock: the cool-down is a sleep of the pool's sleeper, held by the worker whose
@@ -34,8 +35,9 @@ use crate::sync::Lock;
 /// | open | is refused: its job ends as [`JobError::CircuitOpen`](crate::JobError::CircuitOpen) | the cool-down ends: half-open |
 /// | half-open | the first starts as the probe; others are refused | the probe succeeds: closed; fails: open again; is cancelled: half-open, for another probe |
 ///
-/// Failed attempts are errors, timeouts and panics; cancelled attempts (a cancel request, a
-/// hedge dropped because another attempt won) count for nothing. An attempt admitted before
+/// Failed attempts are errors, timeouts, panics, and attempts a job's deadline cut short;
+/// cancelled attempts (a cancel request, a hedge dropped because another attempt won) count
+/// for nothing. An attempt admitted before
 /// the breaker opened and ending after it counts for nothing either: the breaker already knows.
 ///
 /// Opening, half-opening and closing are reported as [`JobEvent::CircuitOpened`],
@@ -89,8 +91,9 @@ impl CircuitBreaker {
 
     /// One breaker per job key ([`Job::key`](crate::Job::key)): a failing host opens its own
     /// breaker only. Jobs without a key share the pool's. A key's breaker is forgotten while it
-    /// is closed, remembers no failure and has no attempt running (so keys do not pile up); the
-    /// key's next attempt starts a new one, closed.
+    /// is closed, remembers no failure and has no attempt running (so healthy keys do not pile
+    /// up; a key whose breaker remembers a failure, or is open, is kept until a later attempt
+    /// of it clears that); the key's next attempt starts a new one, closed.
     pub const fn per_key(mut self) -> Self {
         self.per_key = true;
         self

@@ -4,9 +4,9 @@
 //! from multiplying its load (a retry storm).
 //!
 //! The window is counted in **first attempts**, not in time: the pool's only source of time is
-//! its sleeper, and a count needs no clock. It is kept as ten slots of a tenth of the window
-//! each (their sizes differ by at most one, and add up to the window); when the newest slot
-//! is full, the oldest is forgotten. The arithmetic is in integers
+//! its sleeper, and a count needs no clock. It is kept as ten slots (fewer for a window under
+//! 10) of a tenth of the window each (their sizes differ by at most one, and add up to the
+//! window); when the newest slot is full, the oldest is forgotten. The arithmetic is in integers
 //! (hundredths of a retry), so a fractional ratio allows exactly what it says (tower #857).
 
 use crate::sync::Lock;
