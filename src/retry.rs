@@ -186,7 +186,11 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
             if job.is_cancel_requested() {
                 continue; // the loop's first step settles it
             }
-            // A retry is a request too: with a rate limit it takes a token (before new jobs).
+            // A retry is a request too: with a rate limit it takes a token (before new jobs);
+            // not one the breaker would refuse anyway.
+            if policies.refusing(key) {
+                return g.refuse();
+            }
             match deadline.within(wait_for_token(shared, worker, job)).await {
                 Ok(token) => g.token = token,
                 Err(cut) => return g.cut(cut),

@@ -50,7 +50,8 @@
 //! * The breaker (one, or one per key and one for keyless jobs): closed, open after the trip
 //!   (for ratio, once `of_last` verdicts are in), half-open after the cool-down (timed from
 //!   the failure that opened it), one probe. A job's first attempt asks it first, a retry
-//!   last (after its backoff and its rate token): refused, the job ends `CircuitOpen(n)`
+//!   last (after its backoff and its rate token; one it would refuse anyway does not wait
+//!   for a token): refused, the job ends `CircuitOpen(n)`
 //!   (`n = 0`: never started), and its rate token goes back at once. A hedge starts only
 //!   while it is closed; otherwise no more
 //!   hedges that round. Errors, timeouts, panics and a deadline cutting an attempt are
@@ -370,6 +371,12 @@ impl Brk {
         };
         self.out += 1;
         Some(adm)
+    }
+
+    /// Whether it would refuse an attempt now (asked without admitting one).
+    fn refusing(&mut self) -> bool {
+        self.ops.push(Op::Look);
+        matches!(self.phase, Phase::Open | Phase::HalfOpen { probing: true })
     }
 
     /// A hedge starts only while the breaker is closed.
@@ -878,9 +885,13 @@ impl Model<'_> {
         }
     }
 
-    /// Job `j`'s retry after round `round`, at `t`: at once without a rate limit, else in
-    /// line for a token.
+    /// Job `j`'s retry after round `round`, at `t`: refused at once by a breaker that would
+    /// refuse it anyway, else at once without a rate limit, else in line for a token.
     fn retry(&mut self, j: usize, round: u32, t: u64) {
+        if self.brk(j).is_some_and(|b| b.refusing()) {
+            let n = self.attempts[j];
+            return self.end(j, Outcome::CircuitOpen(n));
+        }
         if self.cfg.rate.is_none() {
             self.send_retry(j, round, t);
         } else {

@@ -747,3 +747,22 @@ fn every_hedge_begun_runs_even_if_the_first_attempt_then_wins() {
         "a hedge counted as started whose function never ran"
     );
 }
+
+/// A retry that the open breaker would refuse does not first wait for a rate token: its job
+/// ends at once, and the token line is left to attempts that can run.
+#[test]
+fn a_retry_the_open_breaker_refuses_does_not_wait_for_a_token() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let breaker = CircuitBreaker::consecutive(1, Duration::from_secs(10));
+    let pool = clock_pool(&mut sim, &clock, |b| {
+        b.workers(1).rate_limit(1, Duration::from_millis(100)).circuit_breaker(breaker)
+    });
+    let (calls, dropped) = (Count::new(), Count::new());
+    // Fails at 1 ms and opens the breaker; its retry would wait for a token until 100 ms.
+    let h = pool.try_submit(job(&clock, &calls, &dropped, |_| (1, Err("503"))).retries(1)).unwrap();
+    run_for(&mut sim, &clock, 5);
+    assert!(h.is_finished(), "the refused retry waited for a token");
+    assert_eq!(sim.block(h), Err(JobError::CircuitOpen { attempts: 1 }));
+    assert_eq!(calls.get(), 1);
+    balanced(&mut sim, &pool);
+}

@@ -341,6 +341,20 @@ impl Breakers {
         r
     }
 
+    /// Whether an attempt of a job with `key` would be refused now (open, or half-open with
+    /// its probe out), without admitting it: a retry about to wait for a rate token asks.
+    pub(crate) fn refusing(&self, key: Option<&JobKey>) -> bool {
+        let inner = self.inner.lock();
+        let b = match key {
+            None => &inner.pool,
+            Some(key) => match inner.keys.get(key) {
+                Some(b) => b,
+                None => return false, // forgotten: closed
+            },
+        };
+        matches!(b.phase, Phase::Open | Phase::HalfOpen { probing: true })
+    }
+
     /// Whether an attempt of a job with `key` (from [`key_of`](Self::key_of)) may start.
     pub(crate) fn admit(&self, key: Option<&JobKey>) -> Admit {
         self.with(key, Breaker::admit)

@@ -57,6 +57,13 @@ impl Policies {
         }
     }
 
+    /// Whether the breaker (if any) would refuse an attempt of a job with `key` now, without
+    /// admitting one.
+    #[inline]
+    pub(crate) fn refusing(&self, key: Option<&JobKey>) -> bool {
+        self.breakers.as_ref().is_some_and(|b| b.refusing(b.key_of(key)))
+    }
+
     /// Whether a hedge of a job with `key` may start: only while the breaker is closed (a
     /// hedge is never the probe).
     pub(crate) fn admit_hedge<'a>(
