@@ -1,4 +1,4 @@
-//! What a review of the policies across attempts found: each test states a promise of the
+//! What two reviews of the policies across attempts found: each test states a promise of the
 //! docs that the code before its fix broke (each failed then). Deterministic, on the manual
 //! clock of `tests/common`.
 #![cfg(not(target_arch = "wasm32"))]
@@ -304,5 +304,114 @@ fn a_retry_that_waited_for_a_token_is_refused_by_a_breaker_opened_meanwhile() {
         (sim.block(retrying), calls.get()),
         (Err(JobError::CircuitOpen { attempts: 1 }), 2),
         "the retry was sent at 100 ms, with the breaker open since 10 ms"
+    );
+}
+
+// --- the second review: a shutdown from inside a job waited out another worker's timers ----
+
+/// `Pool::shutdown`: "From inside one of the pool's own jobs ... it waits for every *other*
+/// worker to stop; the calling job goes on once it returns". The other worker has nothing to
+/// run, but it times a breaker cool-down, and a stopping worker now waits (`poll_quiet`) until
+/// no job runs: the one job running is the caller, which waits for that worker. So the
+/// shutdown returns only when the 10 s cool-down ends. (Passed at 06a6e4d.)
+#[test]
+fn a_shutdown_from_inside_a_job_does_not_wait_out_a_cooldown() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let breaker = CircuitBreaker::consecutive(1, Duration::from_secs(10));
+    let pool = clock_pool(&mut sim, &clock, |b| b.workers(2).circuit_breaker(breaker));
+    let calls = Count::new();
+    // Opens the breaker at 1 ms: its worker times the cool-down, until 10 s.
+    let opener = pool.try_submit(job(&clock, &calls, |_| (1, Err("503")))).unwrap();
+    let (p, c) = (pool.clone(), clock.clone());
+    let stopper = pool
+        .try_submit(Job::new(move |_: Attempt| {
+            let (p, c) = (p.clone(), c.clone());
+            async move {
+                c.sleep(5 * MS).await;
+                let report = p.shutdown().await;
+                Ok::<bool, ()>(report.timed_out)
+            }
+        }))
+        .unwrap();
+    run_for(&mut sim, &clock, 3);
+    assert!(sim.block(opener).is_err());
+    run_for(&mut sim, &clock, 100);
+    assert_eq!(
+        sim.poll_once(stopper),
+        Some(Ok(false)),
+        "the job's shutdown still waits at {:?} for a worker with nothing to run",
+        clock.now()
+    );
+}
+
+/// The same with `shutdown_timeout(1 s)`: nothing is left to run but the caller, yet the
+/// time limit passes (the other worker waits for its 10 s cool-down), the pool is aborted,
+/// and the calling job itself is cancelled. (Passed at 06a6e4d.)
+#[test]
+fn a_shutdown_timeout_from_inside_a_job_does_not_abort_it_for_a_cooldown() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let breaker = CircuitBreaker::consecutive(1, Duration::from_secs(10));
+    let pool = clock_pool(&mut sim, &clock, |b| b.workers(2).circuit_breaker(breaker));
+    let calls = Count::new();
+    let opener = pool.try_submit(job(&clock, &calls, |_| (1, Err("503")))).unwrap();
+    let (p, c) = (pool.clone(), clock.clone());
+    let timed_out = Arc::new(Mutex::new(None));
+    let t = Arc::clone(&timed_out);
+    let stopper = pool
+        .try_submit(Job::new(move |_: Attempt| {
+            let (p, c, t) = (p.clone(), c.clone(), Arc::clone(&t));
+            async move {
+                c.sleep(5 * MS).await;
+                let report = p.shutdown_timeout(Duration::from_secs(1)).await;
+                *t.lock().unwrap() = Some(report.timed_out);
+                Ok::<u32, ()>(1)
+            }
+        }))
+        .unwrap();
+    run_for(&mut sim, &clock, 3);
+    assert!(sim.block(opener).is_err());
+    for _ in 0..20 {
+        run_for(&mut sim, &clock, 100);
+    }
+    assert_eq!(
+        (*timed_out.lock().unwrap(), sim.poll_once(stopper)),
+        (Some(false), Some(Ok(1))),
+        "nothing was left to run, yet the shutdown timed out and cancelled its own job"
+    );
+}
+
+/// The same cause with rate tokens (older than these commits: fails at 06a6e4d too): a worker
+/// holding a token for a 10 s interval keeps a 1 s `shutdown_timeout` from inside a job from
+/// ever finishing gracefully.
+#[test]
+fn a_shutdown_timeout_from_inside_a_job_does_not_abort_it_for_a_rate_token() {
+    let (mut sim, clock) = (Sim::new(), Clock::new());
+    let pool =
+        clock_pool(&mut sim, &clock, |b| b.workers(2).rate_limit(10, Duration::from_secs(10)));
+    let calls = Count::new();
+    let first = pool.try_submit(job(&clock, &calls, |_| (1, Ok(0)))).unwrap();
+    let (p, c) = (pool.clone(), clock.clone());
+    let timed_out = Arc::new(Mutex::new(None));
+    let t = Arc::clone(&timed_out);
+    let stopper = pool
+        .try_submit(Job::new(move |_: Attempt| {
+            let (p, c, t) = (p.clone(), c.clone(), Arc::clone(&t));
+            async move {
+                c.sleep(5 * MS).await;
+                let report = p.shutdown_timeout(Duration::from_secs(1)).await;
+                *t.lock().unwrap() = Some(report.timed_out);
+                Ok::<u32, ()>(1)
+            }
+        }))
+        .unwrap();
+    run_for(&mut sim, &clock, 3);
+    assert_eq!(sim.block(first), Ok(0));
+    for _ in 0..20 {
+        run_for(&mut sim, &clock, 100);
+    }
+    assert_eq!(
+        (*timed_out.lock().unwrap(), sim.poll_once(stopper)),
+        (Some(false), Some(Ok(1))),
+        "nothing was left to run, yet the shutdown timed out and cancelled its own job"
     );
 }
