@@ -143,9 +143,8 @@ pub(crate) async fn run_hedged<'p, S: Sleeper, K: Kind>(
     // An attempt ended: counted, reported, told to the breaker. `Some` ends the round now.
     let ended =
         |n: u32, admission: Option<&mut Admission<'_>>, how: Ended, last: &mut Option<_>| {
-            let told = admission.and_then(|a| a.end(shared, counters, how.verdict()));
-            if let Some(generation) = told {
-                tokens.cool_down(key, generation);
+            if let Some(a) = admission {
+                tokens.tell(a, counters, how.verdict());
             }
             match decide(shared, counters, job, n, how) {
                 None => Some(None),

@@ -111,9 +111,7 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                     };
                     // A deadline that cut the attempt short is a failure, as a timeout is.
                     let verdict = ended.as_ref().map_or(Verdict::Failure, Ended::verdict);
-                    if let Some(generation) = admission.end(shared, counters, verdict) {
-                        tokens.cool_down(key, generation);
-                    }
+                    tokens.tell(&mut admission, counters, verdict);
                     ended.map(|ended| decide(shared, counters, job, first, ended))
                 }
                 Some(hedge) => {
@@ -142,9 +140,7 @@ pub(crate) fn run_job<'a, S: Sleeper, K: Kind>(
                     let ran = deadline.within(Box::pin(round)).await;
                     // Cut by the deadline: the attempts still running failed, as timeouts.
                     for a in &mut admitted {
-                        if let Some(generation) = a.end(shared, counters, Verdict::Failure) {
-                            tokens.cool_down(key, generation);
-                        }
+                        tokens.tell(a, counters, Verdict::Failure);
                     }
                     admission = Admission::NONE;
                     ran

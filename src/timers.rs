@@ -13,6 +13,9 @@ use core::time::Duration;
 
 use crate::job::JobKey;
 use crate::kind::Kind;
+use crate::metrics::Counters;
+use crate::policy::breaker::Verdict;
+use crate::policy::Admission;
 use crate::shared::Shared;
 use crate::sync::{AtomicBool, Lock, Ordering};
 use crate::Sleeper;
@@ -58,9 +61,18 @@ impl<'a, S: Sleeper, K: Kind> Tokens<'a, S, K> {
         }
     }
 
+    /// Tells the breaker how an attempt it admitted ended; if that opens it, its cool-down is
+    /// timed here.
+    #[inline]
+    pub(crate) fn tell(&self, admission: &mut Admission<'_>, counters: &Counters, v: Verdict) {
+        if let Some((key, generation)) = admission.end(self.shared, counters, v) {
+            self.cool_down(key, generation);
+        }
+    }
+
     /// A circuit breaker opened by an attempt of a job with `key`: its cool-down, timed here.
     /// A sleeper that panics ends it at once.
-    pub(crate) fn cool_down(&self, key: Option<&JobKey>, generation: u64) {
+    fn cool_down(&self, key: Option<&JobKey>, generation: u64) {
         let shared = self.shared;
         let Some(breakers) = shared.policies.breakers.as_ref() else { return };
         let cooldown = breakers.cooldown();

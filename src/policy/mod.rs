@@ -92,7 +92,7 @@ impl Policies {
     }
 }
 
-impl Admission<'_> {
+impl<'a> Admission<'a> {
     /// No admission: the pool has no breaker, or it was told already.
     pub(crate) const NONE: Self = Admission { grant: None };
 
@@ -102,20 +102,20 @@ impl Admission<'_> {
     }
 
     /// Tells the breaker (if the attempt was admitted by one) how the attempt ended, once, and
-    /// reports what changed. An opening returns the generation whose cool-down to time (the
-    /// worker holds it).
+    /// reports what changed. An opening returns the breaker's key and the generation whose
+    /// cool-down to time: the worker holds it ([`Tokens::tell`](crate::timers::Tokens::tell)).
     #[inline]
     pub(crate) fn end(
         &mut self,
         hub: &dyn Observe,
         counters: &Counters,
         v: Verdict,
-    ) -> Option<u64> {
+    ) -> Option<(Option<&'a JobKey>, u64)> {
         let (b, key, admit) = self.grant.take()?;
         let change = b.record(key, admit, v)?;
         report(hub, counters, key, change);
         match change {
-            Change::Opened(generation) => Some(generation),
+            Change::Opened(generation) => Some((key, generation)),
             Change::HalfOpen | Change::Closed => None,
         }
     }
