@@ -29,9 +29,13 @@ fn two_thousand_pools_made_and_stopped_leave_no_thread_behind() {
             assert_eq!(report.metrics.workers, 0);
         } // else: dropped, which closes it; its workers finish and stop by themselves
     }
-    // The dropped pools' workers stop on their own; give them a generous while to.
+    // The dropped pools' workers stop on their own; give them a generous while to. A thread
+    // that is exiting can drop out of one listing of /proc/self/task and show in the next, so
+    // the wait ends on three empty listings in a row.
     let start = Instant::now();
-    while workers() > 0 && start.elapsed() < Duration::from_secs(60) {
+    let mut empty = 0;
+    while empty < 3 && start.elapsed() < Duration::from_secs(60) {
+        empty = if workers() == 0 { empty + 1 } else { 0 };
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(workers(), 0, "worker threads left behind");
